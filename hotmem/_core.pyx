@@ -1,0 +1,13 @@
+# cython: language_level=3
+"""hotmem's compiled core: the loops that touch every page or every page-table entry.
+
+Each concept lives in its own include file under ``hotmem/_cy/``; ``hotmem/_core_py.py``
+re-exports the pure-Python twin of every class and function defined here, with the same
+names, signatures and results.
+"""
+include "_cy/common.pxi"
+include "_cy/altmap.pxi"
+include "_cy/memmap.pxi"
+include "_cy/pgtable.pxi"
+include "_cy/buddy.pxi"
+include "_cy/scan.pxi"

@@ -1,0 +1,1 @@
+# altmap: see hotmem/_py/altmap.py for the pure-Python twin

@@ -1,0 +1,1 @@
+# buddy: see hotmem/_py/buddy.py for the pure-Python twin

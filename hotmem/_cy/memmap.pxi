@@ -1,0 +1,1 @@
+# memmap: see hotmem/_py/memmap.py for the pure-Python twin

@@ -1,0 +1,1 @@
+# pgtable: see hotmem/_py/pgtable.py for the pure-Python twin

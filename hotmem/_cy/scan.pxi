@@ -1,0 +1,1 @@
+# scan: see hotmem/_py/scan.py for the pure-Python twin

@@ -1,0 +1,1 @@
+"""Pure-Python twin of hotmem/_cy/buddy.pxi."""
