@@ -1,1 +1,425 @@
-# memmap: see hotmem/_py/memmap.py for the pure-Python twin
+# The sparse mem_section table and struct pages (compiled). Twin: hotmem/_py/memmap.py, which
+# also defines the constants (shared data, so both backends agree on every bit).
+from hotmem._py.memmap import (
+    PAGE_DTYPE, SECTION_MARKED_PRESENT, SECTION_HAS_MEM_MAP, SECTION_IS_ONLINE, SECTION_IS_EARLY,
+    SECTION_TAINT_ZONE_DEVICE, PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_active,
+    PG_workingset, PG_waiters, PG_error, PG_slab, PG_owner_priv_1, PG_arch_1, PG_reserved,
+    PG_private, PG_private_2, PG_writeback, PG_head, PG_mappedtodisk, PG_reclaim, PG_swapbacked,
+    PG_unevictable, PG_mlocked, PG_uncached, PG_hwpoison, PG_young, PG_idle, PG_arch_2,
+    NR_PAGEFLAGS, PG_vmemmap_self_hosted, PAGE_TYPE_BASE, PAGE_MAPCOUNT_RESET, PG_buddy,
+    PG_offline, PG_table, PG_guard, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
+    MIGRATE_PCPTYPES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, PB_migratetype_mask,
+    PB_migrate_skip,
+)
+
+# C-level copies of the constants the hot loops need (must equal the twin's values).
+cdef enum:
+    _SECTION_MARKED_PRESENT = 1
+    _SECTION_IS_ONLINE = 4
+    _PG_reserved = 12
+    _PAGE_MAPCOUNT_RESET = 0xFFFFFFFF
+    _PB_migratetype_mask = 7
+    _MIGRATE_TYPES = 5
+
+ctypedef struct page_t:
+    uint64_t flags
+    uint64_t private
+    int32_t _refcount
+    uint32_t page_type
+
+ctypedef struct mem_section_t:
+    uint64_t section_mem_map
+    uint64_t subsection_map
+    uint8_t has_usage
+    page_t* memmap
+    uint8_t* usemap
+
+
+cdef inline object _einval(str msg):
+    return HotplugError(_errno.EINVAL, msg)
+
+
+cdef class MemSections:
+    """The SPARSEMEM_EXTREME ``mem_section`` table with its struct page arrays (Linux 6.1).
+
+    See hotmem/_py/memmap.py for the full description; this is the compiled twin.
+    """
+    cdef readonly int64_t nr_section_roots, sections_per_root, nr_mem_sections
+    cdef readonly int pfn_section_shift, pageblock_order, nodes_pgshift, zones_pgshift, zones_width
+    cdef readonly int64_t pages_per_section, pageblocks_per_section
+    cdef mem_section_t** _roots
+    cdef uint8_t** _usemaps
+    cdef dict _memmap
+
+    def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
+                  nodes_pgshift, zones_pgshift, zones_width):
+        self._roots = NULL
+        self._usemaps = NULL
+        if pageblock_order > pfn_section_shift or sections_per_root <= 0 or nr_section_roots <= 0:
+            raise _einval(f"bad mem_section geometry: roots={nr_section_roots} "
+                          f"per_root={sections_per_root} pageblock_order={pageblock_order}")
+        self.nr_section_roots = nr_section_roots
+        self.sections_per_root = sections_per_root
+        self.pfn_section_shift = pfn_section_shift
+        self.pageblock_order = pageblock_order
+        self.nodes_pgshift = nodes_pgshift
+        self.zones_pgshift = zones_pgshift
+        self.zones_width = zones_width
+        self.pages_per_section = 1 << pfn_section_shift
+        self.pageblocks_per_section = 1 << (pfn_section_shift - pageblock_order)
+        self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
+        self._roots = <mem_section_t**> calloc(self.nr_section_roots, sizeof(mem_section_t*))
+        self._usemaps = <uint8_t**> calloc(self.nr_section_roots, sizeof(uint8_t*))
+        if self._roots == NULL or self._usemaps == NULL:
+            raise MemoryError()
+        self._memmap = {}
+
+    def __dealloc__(self):
+        cdef int64_t r
+        if self._roots != NULL:
+            for r in range(self.nr_section_roots):
+                if self._roots[r] != NULL:
+                    free(self._roots[r])
+                    free(self._usemaps[r])
+            free(self._roots)
+            free(self._usemaps)
+
+    # -- C-level access for the other includes -------------------------------------------------
+    cdef inline mem_section_t* __nr_to_section(self, int64_t nr) noexcept nogil:
+        """include/linux/mmzone.h:__nr_to_section (NULL when out of range or root missing)."""
+        if nr < 0 or nr >= self.nr_mem_sections:
+            return NULL
+        cdef mem_section_t* root = self._roots[nr // self.sections_per_root]
+        if root == NULL:
+            return NULL
+        return &root[nr % self.sections_per_root]
+
+    cdef inline page_t* pfn_to_page(self, int64_t pfn) noexcept nogil:
+        """The struct page of ``pfn``, or NULL when its section has no memmap."""
+        if pfn < 0:
+            return NULL
+        cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
+        if ms == NULL or ms.memmap == NULL:
+            return NULL
+        return &ms.memmap[pfn & (self.pages_per_section - 1)]
+
+    cdef inline uint8_t* pageblock_flags_ptr(self, int64_t pfn) noexcept nogil:
+        if pfn < 0:
+            return NULL
+        cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
+        if ms == NULL or not ms.has_usage:
+            return NULL
+        return &ms.usemap[(pfn & (self.pages_per_section - 1)) >> self.pageblock_order]
+
+    cdef inline int c_get_pageblock_migratetype(self, int64_t pfn) noexcept nogil:
+        cdef uint8_t* p = self.pageblock_flags_ptr(pfn)
+        return -1 if p == NULL else (p[0] & _PB_migratetype_mask)
+
+    cdef inline void c_set_pageblock_migratetype(self, int64_t pfn, int mt) noexcept nogil:
+        cdef uint8_t* p = self.pageblock_flags_ptr(pfn)
+        if p != NULL:
+            p[0] = (p[0] & ~_PB_migratetype_mask) | mt
+
+    cdef inline int c_page_zoneid(self, page_t* page) noexcept nogil:
+        return <int> (page.flags >> self.zones_pgshift)
+
+    cdef inline bint c_section_online(self, int64_t nr) noexcept nogil:
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        return ms != NULL and (ms.section_mem_map & _SECTION_IS_ONLINE) != 0
+
+    # -- sections --------------------------------------------------------------------------
+    cdef void _check_nr(self, int64_t nr) except *:
+        if nr < 0 or nr >= self.nr_mem_sections:
+            raise _einval(f"section {nr} out of range (NR_MEM_SECTIONS {self.nr_mem_sections})")
+
+    cdef mem_section_t* _section(self, int64_t nr) except NULL:
+        self._check_nr(nr)
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        if ms == NULL:
+            raise _einval(f"section {nr}: mem_section root {nr // self.sections_per_root} "
+                          "not allocated")
+        return ms
+
+    def sparse_index_init(self, int64_t section_nr):
+        """mm/sparse.c:sparse_index_init (6.1): allocate the root holding ``section_nr`` if missing.
+
+        Returns True when a root page was allocated (the kernel's kzalloc_node of one page)."""
+        self._check_nr(section_nr)
+        cdef int64_t r = section_nr // self.sections_per_root, i
+        if self._roots[r] != NULL:
+            return False
+        cdef mem_section_t* root = <mem_section_t*> calloc(self.sections_per_root,
+                                                           sizeof(mem_section_t))
+        cdef uint8_t* usemaps = <uint8_t*> calloc(self.sections_per_root * self.pageblocks_per_section, 1)
+        if root == NULL or usemaps == NULL:
+            free(root)
+            free(usemaps)
+            raise MemoryError()
+        for i in range(self.sections_per_root):
+            root[i].usemap = &usemaps[i * self.pageblocks_per_section]
+        self._roots[r] = root
+        self._usemaps[r] = usemaps
+        return True
+
+    def root_allocated(self, int64_t root_nr):
+        return 0 <= root_nr < self.nr_section_roots and self._roots[root_nr] != NULL
+
+    def nr_roots_allocated(self):
+        cdef int64_t r, n = 0
+        for r in range(self.nr_section_roots):
+            if self._roots[r] != NULL:
+                n += 1
+        return n
+
+    def section_mem_map(self, int64_t nr):
+        """The flag bits of ``mem_section[nr].section_mem_map`` (0 when its root is missing)."""
+        self._check_nr(nr)
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        return 0 if ms == NULL else ms.section_mem_map
+
+    def set_section_flags(self, int64_t nr, uint64_t mask):
+        self._section(nr).section_mem_map |= mask
+
+    def clear_section_flags(self, int64_t nr, uint64_t mask):
+        cdef mem_section_t* ms = self._section(nr)
+        ms.section_mem_map &= ~mask
+
+    def section_online(self, int64_t nr):
+        self._check_nr(nr)
+        return self.c_section_online(nr)
+
+    def present_sections(self):
+        """Section numbers with SECTION_MARKED_PRESENT, ascending."""
+        cdef int64_t r, i
+        cdef list out = []
+        for r in range(self.nr_section_roots):
+            if self._roots[r] == NULL:
+                continue
+            for i in range(self.sections_per_root):
+                if self._roots[r][i].section_mem_map & _SECTION_MARKED_PRESENT:
+                    out.append(r * self.sections_per_root + i)
+        return out
+
+    # -- mem_section_usage ---------------------------------------------------------------------
+    def has_usage(self, int64_t nr):
+        self._check_nr(nr)
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        return ms != NULL and ms.has_usage != 0
+
+    def alloc_usage(self, int64_t nr):
+        """section_activate's kzalloc of ``mem_section_usage``: empty subsection map and usemap."""
+        cdef mem_section_t* ms = self._section(nr)
+        if ms.has_usage:
+            raise HotplugError(_errno.EEXIST, f"section {nr} already has a mem_section_usage")
+        ms.has_usage = 1
+        ms.subsection_map = 0
+        memset(ms.usemap, 0, self.pageblocks_per_section)
+
+    def free_usage(self, int64_t nr):
+        cdef mem_section_t* ms = self._section(nr)
+        if not ms.has_usage:
+            raise _einval(f"section {nr} has no mem_section_usage to free")
+        ms.has_usage = 0
+        ms.subsection_map = 0
+        memset(ms.usemap, 0, self.pageblocks_per_section)
+
+    def subsection_map(self, int64_t nr):
+        self._check_nr(nr)
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        return 0 if ms == NULL else ms.subsection_map
+
+    def set_subsection_map(self, int64_t nr, uint64_t value):
+        cdef mem_section_t* ms = self._section(nr)
+        if not ms.has_usage:
+            raise _einval(f"section {nr} has no mem_section_usage")
+        ms.subsection_map = value
+
+    # -- memmap --------------------------------------------------------------------------------
+    def has_memmap(self, int64_t nr):
+        return nr in self._memmap
+
+    def alloc_memmap(self, int64_t nr):
+        """Give section ``nr`` its struct page array (zero-filled, as the model's stand-in for
+        the uninitialised pages populate_section_memmap maps)."""
+        cdef mem_section_t* ms = self._section(nr)
+        if nr in self._memmap:
+            raise HotplugError(_errno.EEXIST, f"section {nr} already has a memmap")
+        cdef cnp.ndarray arr = np.zeros(self.pages_per_section, PAGE_DTYPE)
+        self._memmap[nr] = arr
+        ms.memmap = <page_t*> cnp.PyArray_DATA(arr)
+
+    def free_memmap(self, int64_t nr):
+        self._check_nr(nr)
+        if nr not in self._memmap:
+            raise _einval(f"section {nr} has no memmap to free")
+        self.__nr_to_section(nr).memmap = NULL
+        del self._memmap[nr]
+
+    def memmap(self, int64_t nr):
+        """The struct pages of section ``nr`` (a live numpy view), or None."""
+        return self._memmap.get(nr)
+
+    def memmap_sections(self):
+        return sorted(self._memmap)
+
+    # -- struct page access --------------------------------------------------------------------
+    def pfn_valid(self, int64_t pfn):
+        return self.pfn_to_page(pfn) != NULL
+
+    cdef page_t* _page(self, int64_t pfn) except NULL:
+        cdef page_t* p = self.pfn_to_page(pfn)
+        if p == NULL:
+            raise _einval(f"pfn {pfn:#x} has no struct page (section {pfn >> self.pfn_section_shift} "
+                          "has no memmap)")
+        return p
+
+    cdef int _check_range(self, int64_t start_pfn, int64_t nr_pages) except -1:
+        if nr_pages < 0 or start_pfn < 0:
+            raise _einval(f"bad pfn range {start_pfn:#x}+{nr_pages}")
+        if nr_pages == 0:
+            return 0
+        cdef int64_t nr
+        for nr in range(start_pfn >> self.pfn_section_shift,
+                        ((start_pfn + nr_pages - 1) >> self.pfn_section_shift) + 1):
+            if nr not in self._memmap:
+                raise _einval(f"pfn range {start_pfn:#x}-{start_pfn + nr_pages - 1:#x}: "
+                              f"section {nr} has no memmap")
+        return 0
+
+    def page(self, int64_t pfn):
+        """(flags, private, _refcount, page_type) of ``pfn``'s struct page."""
+        cdef page_t* p = self._page(pfn)
+        return (p.flags, p.private, p._refcount, p.page_type)
+
+    def page_flags(self, int64_t pfn):
+        return self._page(pfn).flags
+
+    def set_page_flags(self, int64_t pfn, uint64_t value):
+        self._page(pfn).flags = value
+
+    def page_private(self, int64_t pfn):
+        return self._page(pfn).private
+
+    def set_page_private(self, int64_t pfn, uint64_t value):
+        self._page(pfn).private = value
+
+    def page_refcount(self, int64_t pfn):
+        return self._page(pfn)._refcount
+
+    def set_page_refcount(self, int64_t pfn, int32_t value):
+        self._page(pfn)._refcount = value
+
+    def page_type(self, int64_t pfn):
+        return self._page(pfn).page_type
+
+    def set_page_type(self, int64_t pfn, uint32_t value):
+        self._page(pfn).page_type = value
+
+    def page_zonenum(self, int64_t pfn):
+        """include/linux/mm.h:page_zonenum."""
+        return (self._page(pfn).flags >> self.zones_pgshift) & ((1 << self.zones_width) - 1)
+
+    def page_to_nid(self, int64_t pfn):
+        """include/linux/mm.h:page_to_nid."""
+        return self._page(pfn).flags >> self.nodes_pgshift
+
+    def page_zoneid(self, int64_t pfn):
+        """include/linux/mm.h:page_zone_id: node and zone bits as one number."""
+        return self.c_page_zoneid(self._page(pfn))
+
+    cdef void _or_flags(self, int64_t start_pfn, int64_t nr_pages, uint64_t set_mask,
+                        uint64_t keep_mask) noexcept nogil:
+        cdef int64_t pfn
+        cdef page_t* p
+        for pfn in range(start_pfn, start_pfn + nr_pages):
+            p = self.pfn_to_page(pfn)
+            p.flags = (p.flags & keep_mask) | set_mask
+
+    def set_page_flag_range(self, int64_t start_pfn, int64_t nr_pages, int bit):
+        """__SetPageX on every page of [start_pfn, start_pfn + nr_pages)."""
+        self._check_range(start_pfn, nr_pages)
+        self._or_flags(start_pfn, nr_pages, (<uint64_t> 1) << bit, ~(<uint64_t> 0))
+
+    def clear_page_flag_range(self, int64_t start_pfn, int64_t nr_pages, int bit):
+        """__ClearPageX on every page of [start_pfn, start_pfn + nr_pages)."""
+        self._check_range(start_pfn, nr_pages)
+        self._or_flags(start_pfn, nr_pages, 0, ~((<uint64_t> 1) << bit))
+
+    def set_page_refcount_range(self, int64_t start_pfn, int64_t nr_pages, int32_t value):
+        self._check_range(start_pfn, nr_pages)
+        cdef int64_t pfn
+        with nogil:
+            for pfn in range(start_pfn, start_pfn + nr_pages):
+                self.pfn_to_page(pfn)._refcount = value
+
+    # -- pageblock flags (usemap) --------------------------------------------------------------
+    cdef uint8_t* _usemap(self, int64_t pfn) except NULL:
+        cdef int64_t nr = pfn >> self.pfn_section_shift if pfn >= 0 else -1
+        self._check_nr(nr)
+        cdef uint8_t* p = self.pageblock_flags_ptr(pfn)
+        if p == NULL:
+            raise _einval(f"pfn {pfn:#x}: section {nr} has no pageblock flags (no usage)")
+        return p
+
+    def get_pageblock_migratetype(self, int64_t pfn):
+        """mm/page_alloc.c:get_pfnblock_flags_mask(MIGRATETYPE_MASK) of pfn's pageblock."""
+        return self._usemap(pfn)[0] & _PB_migratetype_mask
+
+    def set_pageblock_migratetype(self, int64_t pfn, int migratetype):
+        """mm/page_alloc.c:set_pageblock_migratetype."""
+        if not 0 <= migratetype < _MIGRATE_TYPES:
+            raise _einval(f"migratetype {migratetype} out of range")
+        cdef uint8_t* p = self._usemap(pfn)
+        p[0] = (p[0] & ~_PB_migratetype_mask) | migratetype
+
+    def get_pageblock_skip(self, int64_t pfn):
+        return (self._usemap(pfn)[0] & PB_migrate_skip) != 0
+
+    # -- initialisation ------------------------------------------------------------------------
+    def memmap_init_range(self, int64_t start_pfn, int64_t nr_pages, int nid, int zone,
+                          int migratetype):
+        """mm/page_alloc.c:memmap_init_range (6.1) in the MEMINIT_HOTPLUG context.
+
+        Every page: __init_single_page (zeroed, zone/node links, refcount 1, mapcount reset) and
+        PG_reserved; every pageblock-aligned pfn: set_pageblock_migratetype."""
+        if not 0 <= migratetype < _MIGRATE_TYPES:
+            raise _einval(f"migratetype {migratetype} out of range")
+        if nid < 0 or nid >= (1 << (64 - self.nodes_pgshift)) or not 0 <= zone < (1 << self.zones_width):
+            raise _einval(f"bad node {nid} / zone {zone}")
+        self._check_range(start_pfn, nr_pages)
+        cdef int64_t pb = 1 << self.pageblock_order
+        cdef int64_t pfn, first = (start_pfn + pb - 1) & ~(pb - 1), end = start_pfn + nr_pages
+        for pfn in range(first, end, pb):
+            self._usemap(pfn)  # every aligned pageblock needs its usage map
+        cdef uint64_t flags = ((<uint64_t> nid) << self.nodes_pgshift) | \
+            ((<uint64_t> zone) << self.zones_pgshift) | ((<uint64_t> 1) << _PG_reserved)
+        cdef page_t* p
+        with nogil:
+            for pfn in range(start_pfn, end):
+                p = self.pfn_to_page(pfn)
+                p.flags = flags
+                p.private = 0
+                p._refcount = 1
+                p.page_type = _PAGE_MAPCOUNT_RESET
+                if (pfn & (pb - 1)) == 0:
+                    self.c_set_pageblock_migratetype(pfn, migratetype)
+
+    # -- comparison ----------------------------------------------------------------------------
+    def state(self):
+        """A canonical snapshot, equal between backends when their states are equal."""
+        cdef dict sections = {}
+        cdef int64_t r, i
+        cdef mem_section_t* ms
+        roots = []
+        for r in range(self.nr_section_roots):
+            if self._roots[r] == NULL:
+                continue
+            roots.append(r)
+            for i in range(self.sections_per_root):
+                ms = &self._roots[r][i]
+                if ms.section_mem_map or ms.subsection_map or ms.has_usage:
+                    sections[r * self.sections_per_root + i] = (
+                        ms.section_mem_map, ms.subsection_map, ms.has_usage,
+                        bytes((<uint8_t[:self.pageblocks_per_section]> ms.usemap)))
+        memmaps = {nr: self._memmap[nr].tobytes() for nr in sorted(self._memmap)}
+        return {"roots": roots, "sections": sections, "memmaps": memmaps}
