@@ -46,13 +46,14 @@ cdef class MemSections:
     """
     cdef readonly int64_t nr_section_roots, sections_per_root, nr_mem_sections
     cdef readonly int pfn_section_shift, pageblock_order, nodes_pgshift, zones_pgshift, zones_width
+    cdef readonly int pfn_subsection_shift
     cdef readonly int64_t pages_per_section, pageblocks_per_section
     cdef mem_section_t** _roots
     cdef uint8_t** _usemaps
     cdef dict _memmap
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
-                  nodes_pgshift, zones_pgshift, zones_width):
+                  nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9):
         self._roots = NULL
         self._usemaps = NULL
         if pageblock_order > pfn_section_shift or sections_per_root <= 0 or nr_section_roots <= 0:
@@ -65,6 +66,7 @@ cdef class MemSections:
         self.nodes_pgshift = nodes_pgshift
         self.zones_pgshift = zones_pgshift
         self.zones_width = zones_width
+        self.pfn_subsection_shift = min(pfn_subsection_shift, pfn_section_shift)
         self.pages_per_section = 1 << pfn_section_shift
         self.pageblocks_per_section = 1 << (pfn_section_shift - pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
@@ -126,6 +128,29 @@ cdef class MemSections:
     cdef inline bint c_section_online(self, int64_t nr) noexcept nogil:
         cdef mem_section_t* ms = self.__nr_to_section(nr)
         return ms != NULL and (ms.section_mem_map & _SECTION_IS_ONLINE) != 0
+
+    cdef inline page_t* c_pfn_to_online_page(self, int64_t pfn) noexcept nogil:
+        """mm/memory_hotplug.c:pfn_to_online_page (6.1, no ZONE_DEVICE sections)."""
+        if pfn < 0:
+            return NULL
+        cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
+        if ms == NULL or not (ms.section_mem_map & _SECTION_IS_ONLINE) or not ms.has_usage:
+            return NULL
+        cdef int idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
+        if not ((ms.subsection_map >> idx) & 1) or ms.memmap == NULL:
+            return NULL
+        return &ms.memmap[pfn & (self.pages_per_section - 1)]
+
+    def pfn_section_valid(self, int64_t pfn):
+        """include/linux/mmzone.h:pfn_section_valid: pfn's subsection is in the subsection map."""
+        cdef int64_t nr = pfn >> self.pfn_section_shift
+        cdef int idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
+        return bool((self.subsection_map(nr) >> idx) & 1)
+
+    def pfn_to_online_page(self, int64_t pfn):
+        """mm/memory_hotplug.c:pfn_to_online_page (6.1, no ZONE_DEVICE sections): True when pfn
+        lies in an online section, in a present subsection, and has a struct page."""
+        return self.c_pfn_to_online_page(pfn) != NULL
 
     # -- sections --------------------------------------------------------------------------
     cdef void _check_nr(self, int64_t nr) except *:

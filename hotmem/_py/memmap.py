@@ -83,7 +83,7 @@ class MemSections:
     """
 
     def __init__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
-                 nodes_pgshift, zones_pgshift, zones_width):
+                 nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9):
         if pageblock_order > pfn_section_shift or sections_per_root <= 0 or nr_section_roots <= 0:
             raise _einval(f"bad mem_section geometry: roots={nr_section_roots} "
                           f"per_root={sections_per_root} pageblock_order={pageblock_order}")
@@ -94,6 +94,7 @@ class MemSections:
         self.nodes_pgshift = int(nodes_pgshift)
         self.zones_pgshift = int(zones_pgshift)
         self.zones_width = int(zones_width)
+        self.pfn_subsection_shift = int(min(pfn_subsection_shift, pfn_section_shift))
         self.pages_per_section = 1 << self.pfn_section_shift
         self.pageblocks_per_section = 1 << (self.pfn_section_shift - self.pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
@@ -149,6 +150,22 @@ class MemSections:
 
     def section_online(self, nr):
         return bool(self.section_mem_map(nr) & SECTION_IS_ONLINE)
+
+    def pfn_section_valid(self, pfn):
+        """include/linux/mmzone.h:pfn_section_valid: pfn's subsection is in the subsection map."""
+        nr = pfn >> self.pfn_section_shift
+        idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
+        return bool(self.subsection_map(nr) >> idx & 1)
+
+    def pfn_to_online_page(self, pfn):
+        """mm/memory_hotplug.c:pfn_to_online_page (6.1, no ZONE_DEVICE sections): True when pfn
+        lies in an online section, in a present subsection, and has a struct page."""
+        if pfn < 0 or (pfn >> self.pfn_section_shift) >= self.nr_mem_sections:
+            return False
+        nr = pfn >> self.pfn_section_shift
+        if not self.section_mem_map(nr) & SECTION_IS_ONLINE or not self.has_usage(nr):
+            return False
+        return self.pfn_section_valid(pfn) and nr in self._memmap
 
     def present_sections(self):
         """Section numbers with SECTION_MARKED_PRESENT, ascending."""

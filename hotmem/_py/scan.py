@@ -1,1 +1,194 @@
-"""Pure-Python twin of hotmem/_cy/scan.pxi."""
+"""Pure-Python twin of hotmem/_cy/scan.pxi: pfn scanners over the struct pages.
+
+- fs/proc/page.c:stable_page_flags and kpagecount_read (6.1): /proc/kpageflags and /proc/kpagecount
+  words for a pfn range;
+- mm/page_isolation.c:has_unmovable_pages (6.1), used when offlining isolates a pageblock;
+- mm/memory_hotplug.c:find_smallest_section_pfn / find_biggest_section_pfn (6.1), the scans of
+  shrink_zone_span;
+- a page counter by PG_ bit.
+"""
+import errno
+
+import numpy as np
+
+from hotmem._py.memmap import (PAGE_TYPE_BASE, PG_active, PG_arch_1, PG_arch_2, PG_buddy, PG_dirty,
+                               PG_error, PG_head, PG_hwpoison, PG_idle, PG_locked, PG_lru,
+                               PG_mappedtodisk, PG_mlocked, PG_offline, PG_owner_priv_1,
+                               PG_private, PG_private_2, PG_reclaim, PG_referenced, PG_reserved,
+                               PG_slab, PG_swapbacked, PG_table, PG_uncached, PG_unevictable,
+                               PG_uptodate, PG_writeback)
+from hotmem.errors import HotplugError
+
+__all__ = [
+    "KPF_LOCKED", "KPF_ERROR", "KPF_REFERENCED", "KPF_UPTODATE", "KPF_DIRTY", "KPF_LRU",
+    "KPF_ACTIVE", "KPF_SLAB", "KPF_WRITEBACK", "KPF_RECLAIM", "KPF_BUDDY", "KPF_MMAP", "KPF_ANON",
+    "KPF_SWAPCACHE", "KPF_SWAPBACKED", "KPF_COMPOUND_HEAD", "KPF_COMPOUND_TAIL", "KPF_HUGE",
+    "KPF_UNEVICTABLE", "KPF_HWPOISON", "KPF_NOPAGE", "KPF_KSM", "KPF_THP", "KPF_OFFLINE",
+    "KPF_ZERO_PAGE", "KPF_IDLE", "KPF_PGTABLE", "KPF_RESERVED", "KPF_MLOCKED", "KPF_MAPPEDTODISK",
+    "KPF_PRIVATE", "KPF_PRIVATE_2", "KPF_OWNER_PRIVATE", "KPF_ARCH", "KPF_UNCACHED",
+    "KPF_SOFTDIRTY", "KPF_ARCH_2", "MEMORY_OFFLINE", "REPORT_FAILURE",
+    "kpageflags", "kpagecount", "has_unmovable_pages", "find_smallest_section_pfn",
+    "find_biggest_section_pfn", "count_page_flag",
+]
+
+# include/uapi/linux/kernel-page-flags.h and include/linux/kernel-page-flags.h (6.1)
+(KPF_LOCKED, KPF_ERROR, KPF_REFERENCED, KPF_UPTODATE, KPF_DIRTY, KPF_LRU, KPF_ACTIVE, KPF_SLAB,
+ KPF_WRITEBACK, KPF_RECLAIM, KPF_BUDDY, KPF_MMAP, KPF_ANON, KPF_SWAPCACHE, KPF_SWAPBACKED,
+ KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, KPF_UNEVICTABLE, KPF_HWPOISON, KPF_NOPAGE,
+ KPF_KSM, KPF_THP, KPF_OFFLINE, KPF_ZERO_PAGE, KPF_IDLE, KPF_PGTABLE) = range(27)
+(KPF_RESERVED, KPF_MLOCKED, KPF_MAPPEDTODISK, KPF_PRIVATE, KPF_PRIVATE_2, KPF_OWNER_PRIVATE,
+ KPF_ARCH, KPF_UNCACHED, KPF_SOFTDIRTY, KPF_ARCH_2) = range(32, 42)
+
+# include/linux/page-isolation.h (6.1)
+MEMORY_OFFLINE = 0x1
+REPORT_FAILURE = 0x2
+
+PAGE_MAPCOUNT_RESERVE = -128
+
+# (KPF bit, PG bit) pairs copied straight from page->flags by stable_page_flags
+_COPY = ((KPF_LOCKED, PG_locked), (KPF_SLAB, PG_slab), (KPF_ERROR, PG_error),
+         (KPF_DIRTY, PG_dirty), (KPF_UPTODATE, PG_uptodate), (KPF_WRITEBACK, PG_writeback),
+         (KPF_LRU, PG_lru), (KPF_REFERENCED, PG_referenced), (KPF_ACTIVE, PG_active),
+         (KPF_RECLAIM, PG_reclaim), (KPF_SWAPBACKED, PG_swapbacked),
+         (KPF_UNEVICTABLE, PG_unevictable), (KPF_MLOCKED, PG_mlocked),
+         (KPF_HWPOISON, PG_hwpoison), (KPF_UNCACHED, PG_uncached), (KPF_RESERVED, PG_reserved),
+         (KPF_MAPPEDTODISK, PG_mappedtodisk), (KPF_PRIVATE, PG_private),
+         (KPF_PRIVATE_2, PG_private_2), (KPF_OWNER_PRIVATE, PG_owner_priv_1),
+         (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head),
+         (KPF_IDLE, PG_idle))
+
+
+def _s32(v):
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _page_type_is(page_type, flag):
+    """include/linux/page-flags.h:PageType."""
+    return (page_type & (PAGE_TYPE_BASE | flag)) == PAGE_TYPE_BASE
+
+
+def _is_free_buddy_page(ms, pfn, max_order):
+    """mm/page_alloc.c:is_free_buddy_page (6.1): pfn lies inside a free buddy block."""
+    for order in range(max_order):
+        head = pfn & ~((1 << order) - 1)
+        _, private, _, ptype = ms.page(head)
+        if _page_type_is(ptype, PG_buddy) and private >= order:
+            return True
+    return False
+
+
+def _stable_page_flags(ms, pfn, max_order):
+    if not ms.pfn_to_online_page(pfn):
+        return 1 << KPF_NOPAGE
+    k, _, refcount, ptype = ms.page(pfn)
+    u = 0
+    if not k >> PG_slab & 1 and _s32(ptype) >= 0:          # page_mapped, non-compound
+        u |= 1 << KPF_MMAP
+    if _page_type_is(ptype, PG_buddy):
+        u |= 1 << KPF_BUDDY
+    elif refcount == 0 and _is_free_buddy_page(ms, pfn, max_order):
+        u |= 1 << KPF_BUDDY
+    if _page_type_is(ptype, PG_offline):
+        u |= 1 << KPF_OFFLINE
+    if _page_type_is(ptype, PG_table):
+        u |= 1 << KPF_PGTABLE
+    if k >> PG_swapbacked & 1 and k >> PG_owner_priv_1 & 1:  # PageSwapCache
+        u |= 1 << KPF_SWAPCACHE
+    for kpf, pg in _COPY:
+        u |= (k >> pg & 1) << kpf
+    return u
+
+
+def kpageflags(ms, start_pfn, count, max_order):
+    """The /proc/kpageflags words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1).
+
+    ``max_order`` is 6.1's MAX_ORDER (number of buddy orders) for is_free_buddy_page."""
+    if start_pfn < 0 or count < 0:
+        raise HotplugError(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+    return np.array([_stable_page_flags(ms, pfn, max_order)
+                     for pfn in range(start_pfn, start_pfn + count)], dtype=np.uint64)
+
+
+def kpagecount(ms, start_pfn, count):
+    """The /proc/kpagecount words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1)."""
+    if start_pfn < 0 or count < 0:
+        raise HotplugError(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+    out = np.zeros(count, dtype=np.uint64)
+    for i, pfn in enumerate(range(start_pfn, start_pfn + count)):
+        if not ms.pfn_to_online_page(pfn):
+            continue
+        k, _, _, ptype = ms.page(pfn)
+        if k >> PG_slab & 1 or _s32(ptype) < PAGE_MAPCOUNT_RESERVE:   # page_has_type
+            continue
+        out[i] = (_s32(ptype) + 1) & ((1 << 64) - 1)                # page_mapcount
+    return out
+
+
+def has_unmovable_pages(ms, start_pfn, end_pfn, migratetype, flags, zone_movable):
+    """mm/page_isolation.c:has_unmovable_pages (6.1, no CMA, no compound pages in the model).
+
+    [start_pfn, end_pfn) must lie in one pageblock; ``zone_movable`` is ZONE_MOVABLE's index.
+    Returns the first unmovable pfn, or -1."""
+    pb = 1 << ms.pageblock_order
+    if end_pfn <= start_pfn or start_pfn // pb != (end_pfn - 1) // pb:
+        raise HotplugError(errno.EINVAL, f"pfn range {start_pfn:#x}-{end_pfn:#x} is not within "
+                           "one pageblock")
+    ms._check_range(start_pfn, end_pfn - start_pfn)
+    zone_is_movable = ms.page_zonenum(start_pfn) == zone_movable
+    pfn = start_pfn
+    while pfn < end_pfn:
+        k, private, refcount, ptype = ms.page(pfn)
+        if k >> PG_reserved & 1:
+            return pfn
+        if zone_is_movable:
+            pfn += 1
+            continue
+        if refcount == 0:
+            if _page_type_is(ptype, PG_buddy):
+                pfn += 1 << private
+                continue
+            pfn += 1
+            continue
+        if flags & MEMORY_OFFLINE and (k >> PG_hwpoison & 1 or _page_type_is(ptype, PG_offline)):
+            pfn += 1
+            continue
+        if k >> PG_lru & 1:
+            pfn += 1
+            continue
+        return pfn
+    return -1
+
+
+def _matches(ms, pfn, nid, zoneid):
+    return (ms.pfn_to_online_page(pfn) and ms.page_to_nid(pfn) == nid
+            and ms.page_zoneid(pfn) == zoneid)
+
+
+def find_smallest_section_pfn(ms, nid, zoneid, start_pfn, end_pfn):
+    """mm/memory_hotplug.c:find_smallest_section_pfn (6.1): first online pfn of the zone on nid in
+    [start_pfn, end_pfn), stepping by a subsection; 0 when none."""
+    step = 1 << ms.pfn_subsection_shift
+    for pfn in range(start_pfn, end_pfn, step):
+        if _matches(ms, pfn, nid, zoneid):
+            return pfn
+    return 0
+
+
+def find_biggest_section_pfn(ms, nid, zoneid, start_pfn, end_pfn):
+    """mm/memory_hotplug.c:find_biggest_section_pfn (6.1): searching down from end_pfn − 1."""
+    step = 1 << ms.pfn_subsection_shift
+    pfn = end_pfn - 1
+    while pfn >= start_pfn and pfn >= 0:
+        if _matches(ms, pfn, nid, zoneid):
+            return pfn
+        pfn -= step
+    return 0
+
+
+def count_page_flag(ms, start_pfn, nr_pages, bit):
+    """How many struct pages of [start_pfn, start_pfn + nr_pages) have PG bit ``bit`` set."""
+    ms._check_range(start_pfn, nr_pages)
+    n = 0
+    for arr, off, cnt, _ in ms._chunks(start_pfn, nr_pages):
+        n += int(np.count_nonzero(arr["flags"][off:off + cnt] >> np.uint64(bit) & np.uint64(1)))
+    return n
