@@ -5,7 +5,7 @@ from hotmem._py.memmap import (
     SECTION_TAINT_ZONE_DEVICE, PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_active,
     PG_workingset, PG_waiters, PG_error, PG_slab, PG_owner_priv_1, PG_arch_1, PG_reserved,
     PG_private, PG_private_2, PG_writeback, PG_head, PG_mappedtodisk, PG_reclaim, PG_swapbacked,
-    PG_unevictable, PG_mlocked, PG_uncached, PG_hwpoison, PG_young, PG_idle, PG_arch_2,
+    PG_unevictable, PG_mlocked, PG_uncached, PG_hwpoison, PG_arch_2,
     NR_PAGEFLAGS, PG_vmemmap_self_hosted, PAGE_TYPE_BASE, PAGE_MAPCOUNT_RESET, PG_buddy,
     PG_offline, PG_table, PG_guard, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
     MIGRATE_PCPTYPES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, PB_migratetype_mask,

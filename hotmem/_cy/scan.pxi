@@ -29,7 +29,7 @@ cdef enum:
     _MEMORY_OFFLINE = 1
 
 cdef enum:
-    _NCOPY = 24
+    _NCOPY = 23
 cdef int _copy_kpf[_NCOPY]
 cdef int _copy_pg[_NCOPY]
 for _i, (_k, _p) in enumerate(_COPY):

@@ -23,7 +23,7 @@ __all__ = [
     "PG_workingset", "PG_waiters", "PG_error", "PG_slab", "PG_owner_priv_1", "PG_arch_1",
     "PG_reserved", "PG_private", "PG_private_2", "PG_writeback", "PG_head", "PG_mappedtodisk",
     "PG_reclaim", "PG_swapbacked", "PG_unevictable", "PG_mlocked", "PG_uncached", "PG_hwpoison",
-    "PG_young", "PG_idle", "PG_arch_2", "NR_PAGEFLAGS", "PG_vmemmap_self_hosted",
+    "PG_arch_2", "NR_PAGEFLAGS", "PG_vmemmap_self_hosted",
     "PAGE_TYPE_BASE", "PAGE_MAPCOUNT_RESET", "PG_buddy", "PG_offline", "PG_table", "PG_guard",
     "MIGRATE_UNMOVABLE", "MIGRATE_MOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_PCPTYPES",
     "MIGRATE_HIGHATOMIC", "MIGRATE_ISOLATE", "MIGRATE_TYPES", "PB_migratetype_mask",
@@ -42,12 +42,13 @@ SECTION_IS_ONLINE = 1 << 2
 SECTION_IS_EARLY = 1 << 3
 SECTION_TAINT_ZONE_DEVICE = 1 << 4
 
-# enum pageflags (include/linux/page-flags.h, 6.1; x86_64 Debian config: MMU, ARCH_USES_PG_UNCACHED,
-# MEMORY_FAILURE, PAGE_IDLE_FLAG on 64-bit, no KASAN_HW_TAGS)
+# enum pageflags (include/linux/page-flags.h, 6.1; Debian amd64 config: MMU, ARCH_USES_PG_UNCACHED,
+# MEMORY_FAILURE, no IDLE_PAGE_TRACKING (so no PG_young/PG_idle), no KASAN_HW_TAGS; bounds.h of
+# the Debian build says NR_PAGEFLAGS 25)
 (PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_active, PG_workingset, PG_waiters,
  PG_error, PG_slab, PG_owner_priv_1, PG_arch_1, PG_reserved, PG_private, PG_private_2,
  PG_writeback, PG_head, PG_mappedtodisk, PG_reclaim, PG_swapbacked, PG_unevictable, PG_mlocked,
- PG_uncached, PG_hwpoison, PG_young, PG_idle, PG_arch_2, NR_PAGEFLAGS) = range(28)
+ PG_uncached, PG_hwpoison, PG_arch_2, NR_PAGEFLAGS) = range(26)
 #: PageVmemmapSelfHosted aliases PG_owner_priv_1 (6.0+, include/linux/page-flags.h)
 PG_vmemmap_self_hosted = PG_owner_priv_1
 

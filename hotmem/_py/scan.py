@@ -12,7 +12,7 @@ import errno
 import numpy as np
 
 from hotmem._py.memmap import (PAGE_TYPE_BASE, PG_active, PG_arch_1, PG_arch_2, PG_buddy, PG_dirty,
-                               PG_error, PG_head, PG_hwpoison, PG_idle, PG_locked, PG_lru,
+                               PG_error, PG_head, PG_hwpoison, PG_locked, PG_lru,
                                PG_mappedtodisk, PG_mlocked, PG_offline, PG_owner_priv_1,
                                PG_private, PG_private_2, PG_reclaim, PG_referenced, PG_reserved,
                                PG_slab, PG_swapbacked, PG_table, PG_uncached, PG_unevictable,
@@ -54,8 +54,8 @@ _COPY = ((KPF_LOCKED, PG_locked), (KPF_SLAB, PG_slab), (KPF_ERROR, PG_error),
          (KPF_HWPOISON, PG_hwpoison), (KPF_UNCACHED, PG_uncached), (KPF_RESERVED, PG_reserved),
          (KPF_MAPPEDTODISK, PG_mappedtodisk), (KPF_PRIVATE, PG_private),
          (KPF_PRIVATE_2, PG_private_2), (KPF_OWNER_PRIVATE, PG_owner_priv_1),
-         (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head),
-         (KPF_IDLE, PG_idle))
+         (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head))
+# KPF_IDLE: page_is_idle() is always false without CONFIG_IDLE_PAGE_TRACKING (Debian 6.1)
 
 
 def _s32(v):

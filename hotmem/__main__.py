@@ -1,0 +1,4 @@
+"""``python -m hotmem``: the command line of hotmem.cli."""
+from hotmem.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The interim main job: `hotmem costs` (also the default), in-process and as `python -m hotmem`.
+
+Expected numbers are hand values: a block of S bytes has S/4096 struct pages of 64 B.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotmem.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GiB = 1 << 30
+
+
+def rows(text: str, size: str) -> list[list[str]]:
+    """The table rows whose first cell is ``size`` ("128 MiB"), split into cells."""
+    value, unit = size.split()
+    return [line.split()[2:] for line in text.splitlines()
+            if line.split()[:2] == [value, unit]]
+
+
+def run(capsys, argv):
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_costs_memmap_table(capsys):
+    out = run(capsys, ["costs"])
+    assert "x86_64, 4-level paging" in out
+    memmap, _ = rows(out, "128 MiB")
+    # 32768 pages x 64 B = 2 MiB = 512 pages, 1/64 of the block; 32768 - 512 usable.
+    assert memmap == ["2097152", "512", "1.5625", "32256", "yes", "yes", "pass"]
+    memmap, _ = rows(out, "2 GiB")
+    # 524288 pages x 64 B = 32 MiB = 8192 pages; 524288 - 8192 usable.
+    assert memmap == ["33554432", "8192", "1.5625", "516096", "yes", "yes", "pass"]
+    memmap, _ = rows(out, "1 GiB")
+    assert memmap[:2] == [str(GiB // 4096 * 64), str(GiB // 262144)]
+
+
+
+def test_costs_page_table_table(capsys):
+    out = run(capsys, [])
+    assert "vmemmap PMD" in out and "[64 GiB/tbl]" in out and "[32 TiB/tbl]" in out
+    assert "[1 GiB/tbl]" in out and "[512 GiB/tbl]" in out
+    _, tables = rows(out, "128 MiB")
+    # 64 GiB / 128 MiB = 512; 32 TiB / 128 MiB = 262144; 1 GiB / 128 MiB = 8;
+    # 512 GiB / 128 MiB = 4096; 128 MiB / 2 MiB = 64 DirectMap2M leaves.
+    assert tables == ["1/512", "1/262144", "1/8", "1/4096", "64"]
+    _, tables = rows(out, "2 GiB")
+    # a 2 GiB block spans two direct-map PMD tables and 1024 2 MiB leaves.
+    assert tables == ["1/32", "1/16384", "2", "1/256", "1024"]
+    assert "P4D" not in out                       # folded with 4-level paging
+
+
+def test_costs_is_the_default_command(capsys):
+    assert run(capsys, []) == run(capsys, ["costs"])
+    assert run(capsys, ["--paging-levels", "5"]) == run(capsys, ["costs", "--paging-levels", "5"])
+
+
+def test_costs_5_level(capsys):
+    out = run(capsys, ["costs", "--paging-levels", "5"])
+    assert "5-level paging" in out and "0xffd4000000000000" in out
+    assert "[256 TiB/tbl]" in out                 # a direct-map P4D table: 512 x 512 GiB
+    _, tables = rows(out, "128 MiB")
+    # vmemmap PMD, PUD, P4D (2^48 / 64 x 4096 = 16 PiB), dmap PMD, PUD, P4D, leaves.
+    assert tables == ["1/512", "1/262144", f"1/{(16 << 50) // (128 << 20)}",
+                      "1/8", "1/4096", f"1/{(256 << 40) // (128 << 20)}", "64"]
+
+
+def test_costs_fixed_width(capsys):
+    out = run(capsys, [])
+    table = [line for line in out.splitlines() if line.endswith(("pass", "fail"))]
+    assert len(table) == 5 and len({len(line) for line in table}) == 1
+
+
+@pytest.mark.parametrize("argv", [["costs", "--paging-levels", "3"], ["costs", "--arch", "arm64"],
+                                  ["frobnicate"]])
+def test_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "usage: hotmem" in capsys.readouterr().err
+
+
+def test_python_dash_m(capsys):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "hotmem"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == run(capsys, [])
+    memmap, tables = rows(proc.stdout, "256 MiB")
+    assert memmap[:2] == ["4194304", "1024"] and tables[-1] == "128"
