@@ -28,7 +28,7 @@ from hotmem.render import (
 )
 from hotmem.render.model import NODE_STAT_ITEMS, NUMA_STAT_ITEMS, ZONE_NAMES, ZONE_STAT_ITEMS
 
-READINGS_DIR = os.environ.get("HOTMEM_READINGS", "/work/shared/kernel-6.1-readings")
+READINGS_DIR = os.environ.get("HOTMEM_READINGS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel-6.1-readings"))
 FILES = sorted(glob.glob(os.path.join(READINGS_DIR, "*.json")))
 
 

@@ -1,0 +1,86 @@
+"""ACPI memory devices (drivers/acpi/acpi_memhotplug.c, Linux 6.1): how a pc-dimm arrives and
+leaves — one _CRS range per DIMM, one static memory group per device, MHP_MEMMAP_ON_MEMORY asked
+for per range, and an eject that offlines the device's blocks itself.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+from hotmem.drivers.base.memory import MemoryGroup
+from hotmem.errors import HotplugError
+from hotmem.mm import memory_hotplug as mh
+
+
+@dataclass
+class AcpiMemoryDevice:
+    """struct acpi_memory_device: the _CRS ranges of one memory device and its node (_PXM)."""
+    ranges: list                       # [(start, length)]
+    node: int
+    group: MemoryGroup | None = None
+    enabled: list = field(default_factory=list)   # ranges whose __add_memory succeeded
+    name: str = ""
+
+    @property
+    def start(self) -> int:
+        return self.ranges[0][0]
+
+    @property
+    def size(self) -> int:
+        return sum(n for _, n in self.ranges)
+
+
+def acpi_memory_enable_device(m, dev: AcpiMemoryDevice) -> None:
+    """drivers/acpi/acpi_memhotplug.c:acpi_memory_enable_device (6.1)."""
+    total = sum(n for _, n in dev.ranges)
+    if not total:
+        raise HotplugError(errno.EINVAL, "acpi_memhotplug: device is empty")
+    node = dev.node
+    if node not in m.pgdats:
+        raise HotplugError(errno.EINVAL, f"acpi_memhotplug: node {node} is not possible")
+    dev.group = MemoryGroup(nid=node, max_pages=(total + m.arch.PAGE_SIZE - 1) >> m.arch.page_shift)
+    mhp_flags = mh.MHP_NID_IS_MGID
+    errors = []
+    for start, length in dev.ranges:
+        if not length:
+            continue
+        # the flag is never cleared for later ranges (6.1)
+        if mh.mhp_supports_memmap_on_memory(m, length):
+            mhp_flags |= mh.MHP_MEMMAP_ON_MEMORY
+        try:
+            m.add_memory_checked(dev.group.nid, start, length, mhp_flags, dev.group)
+        except HotplugError as e:
+            if e.errno != errno.EEXIST:
+                errors.append(e)
+                continue
+        dev.enabled.append((start, length))
+    if not dev.enabled:
+        if len(errors) == 1:
+            raise errors[0]
+        raise HotplugError(errno.EINVAL, "acpi_memhotplug: add_memory failed for every range"
+                           + "".join(f"; {e}" for e in errors))
+
+
+def acpi_memory_remove(m, dev: AcpiMemoryDevice) -> None:
+    """The ACPI eject of a memory device (6.1): acpi_scan_try_to_offline offlines the bound blocks
+    (all or nothing: on failure the ones it offlined are onlined again, -EBUSY, _OST 0x82); then
+    acpi_memory_device_remove → __remove_memory per enabled range."""
+    mem_blocks = []
+    for start, length in dev.enabled:
+        mem_blocks.extend(m.memory.blocks_in_range(start, length))
+    offlined = []
+    for mem in mem_blocks:
+        if mem.state == "offline":
+            continue
+        try:
+            m.memory.device_offline(mem)
+        except HotplugError as e:
+            # acpi_scan_try_to_offline's undo: device_online, i.e. MMOP_ONLINE (default zone)
+            for back in reversed(offlined):
+                m.memory.device_online(back)
+            raise HotplugError(errno.EBUSY, f"ACPI eject refused (_OST 0x82): memory{mem.block_id}"
+                               f" cannot be offlined: {e.message}") from None
+        offlined.append(mem)
+    for start, length in dev.enabled:
+        mh.try_remove_memory(m, start, length)   # __remove_memory: BUG() on failure
+    dev.enabled = []

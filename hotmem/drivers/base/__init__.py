@@ -1,0 +1,1 @@
+"""drivers/base: memory block devices and nodes."""

@@ -1,0 +1,240 @@
+"""Memory block devices (drivers/base/memory.c, Linux 6.1): /sys/devices/system/memory/memoryN.
+
+A block covers ``sections_per_block`` sections; it is online or offline as a whole and remembers
+its node, its zone while online and, for memmap_on_memory, how many of its first pages hold the
+memmap (``nr_vmemmap_pages``).
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from hotmem.errors import HotplugError
+from hotmem.mm import memory_hotplug as mh
+from hotmem.mm.mmzone import ZONE_MOVABLE, ZONE_NAMES
+
+MEM_ONLINE, MEM_GOING_OFFLINE, MEM_OFFLINE = 1, 2, 4
+NUMA_NO_NODE = -1
+
+
+@dataclass
+class MemoryGroup:
+    """struct memory_group (5.15+): a static group per ACPI memory device."""
+    nid: int
+    max_pages: int = 0
+    is_dynamic: bool = False
+    present_kernel_pages: int = 0
+    present_movable_pages: int = 0
+
+
+@dataclass
+class MemoryBlock:
+    """struct memory_block (include/linux/memory.h, 6.1)."""
+    block_id: int
+    start_section_nr: int
+    state: str = "offline"               # online / going-offline / offline
+    online_type: int = mh.MMOP_OFFLINE
+    nid: int = NUMA_NO_NODE
+    zone: object = None
+    nr_vmemmap_pages: int = 0
+    group: MemoryGroup | None = None
+    pages_per_block: int = 0
+    pfn_section_shift: int = 15
+
+    @property
+    def start_pfn(self) -> int:
+        return self.start_section_nr << self.pfn_section_shift
+
+    @property
+    def end_pfn(self) -> int:
+        return self.start_pfn + self.pages_per_block
+
+    @property
+    def online(self) -> bool:
+        """dev->offline inverted: what the device core's ``online`` attribute shows."""
+        return self.state != "offline"
+
+
+class MemorySubsys:
+    """The memory subsystem: block devices keyed by block id, and their state machine."""
+
+    def __init__(self, m):
+        self.m = m
+        self.blocks: dict[int, MemoryBlock] = {}
+
+    @property
+    def sections_per_block(self) -> int:
+        return self.m.memory_block_size_bytes >> self.m.arch.section_size_bits
+
+    def pfn_to_block_id(self, pfn: int) -> int:
+        return self.m.arch.pfn_to_section_nr(pfn) // self.sections_per_block
+
+    def _new_block(self, block_id: int, state: str, nr_vmemmap_pages: int, group) -> MemoryBlock:
+        a = self.m.arch
+        mem = MemoryBlock(block_id=block_id, start_section_nr=block_id * self.sections_per_block,
+                          state=state,
+                          nr_vmemmap_pages=nr_vmemmap_pages, group=group,
+                          pages_per_block=self.m.memory_block_size_bytes >> a.page_shift,
+                          pfn_section_shift=a.PFN_SECTION_SHIFT)
+        return mem
+
+    # -- creation and removal ------------------------------------------------------------------
+    def add_boot_block(self, block_id: int, nid: int, zone) -> None:
+        """memory_dev_init → add_memory_block for a boot block (online, nid/zone from early init)."""
+        mem = self._new_block(block_id, "online", 0, None)
+        mem.nid, mem.zone, mem.online_type = nid, zone, mh.MMOP_ONLINE
+        self.blocks[block_id] = mem
+
+    def create_memory_block_devices(self, start: int, size: int, nr_vmemmap_pages: int,
+                                    group) -> None:
+        """drivers/base/memory.c:create_memory_block_devices (6.1): -EEXIST if a block exists."""
+        bs = self.m.memory_block_size_bytes
+        ids = range(start // bs, (start + size) // bs)
+        for i in ids:
+            if i in self.blocks:
+                raise HotplugError(errno.EEXIST, f"memory block {i} already exists")
+        for i in ids:
+            self.blocks[i] = self._new_block(i, "offline", nr_vmemmap_pages, group)
+
+    def remove_memory_block_devices(self, start: int, size: int) -> None:
+        """drivers/base/memory.c:remove_memory_block_devices (6.1)."""
+        bs = self.m.memory_block_size_bytes
+        for i in range(start // bs, (start + size) // bs):
+            self.blocks.pop(i, None)
+
+    def register_memory_blocks_under_node(self, nid: int, start_pfn: int, end_pfn: int) -> None:
+        """drivers/base/node.c:register_memory_blocks_under_node (MEMINIT_HOTPLUG): mem->nid."""
+        for mem in self.blocks_in_pfn_range(start_pfn, end_pfn):
+            mem.nid = nid
+
+    def blocks_in_pfn_range(self, start_pfn: int, end_pfn: int):
+        first, last = self.pfn_to_block_id(start_pfn), self.pfn_to_block_id(end_pfn - 1)
+        return [self.blocks[i] for i in range(first, last + 1) if i in self.blocks]
+
+    def blocks_in_range(self, start: int, size: int):
+        s = start >> self.m.arch.page_shift
+        return self.blocks_in_pfn_range(s, s + (size >> self.m.arch.page_shift))
+
+    # -- online / offline ----------------------------------------------------------------------
+    def memory_block_online(self, mem: MemoryBlock) -> None:
+        """drivers/base/memory.c:memory_block_online (6.1.y)."""
+        m = self.m
+        start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
+        nr_vmemmap_pages = mem.nr_vmemmap_pages
+        zone = mh.zone_for_pfn_range(m, mem.online_type, mem.nid, mem.group, start_pfn, nr_pages)
+        if nr_vmemmap_pages:
+            mh.mhp_init_memmap_on_memory(m, start_pfn, nr_vmemmap_pages, zone)
+        try:
+            mh.online_pages(m, start_pfn + nr_vmemmap_pages, nr_pages - nr_vmemmap_pages, zone,
+                            mem.group)
+        except HotplugError:
+            if nr_vmemmap_pages:
+                mh.mhp_deinit_memmap_on_memory(m, start_pfn, nr_vmemmap_pages)
+            raise
+        if nr_vmemmap_pages:
+            mh.adjust_present_page_count(m, start_pfn, mem.group, nr_vmemmap_pages)
+        mem.zone = zone
+
+    def memory_block_offline(self, mem: MemoryBlock) -> None:
+        """drivers/base/memory.c:memory_block_offline (6.1.y)."""
+        m = self.m
+        if mem.zone is None:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}: block spans zones or was never "
+                               "onlined (mem->zone is NULL)")
+        start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
+        v = mem.nr_vmemmap_pages
+        if v:
+            mh.adjust_present_page_count(m, start_pfn, mem.group, -v)
+        try:
+            mh.offline_pages(m, start_pfn + v, nr_pages - v, mem.zone, mem.group)
+        except HotplugError:
+            if v:
+                mh.adjust_present_page_count(m, start_pfn, mem.group, v)
+            raise
+        if v:
+            mh.mhp_deinit_memmap_on_memory(m, start_pfn, v)
+        mem.zone = None
+
+    def memory_block_change_state(self, mem: MemoryBlock, to_state: str, from_state: str) -> None:
+        """drivers/base/memory.c:memory_block_change_state (6.1)."""
+        if mem.state != from_state:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id} is {mem.state}, not {from_state}")
+        if to_state == "offline":
+            mem.state = "going-offline"
+        try:
+            if to_state == "online":
+                self.memory_block_online(mem)
+            else:
+                self.memory_block_offline(mem)
+        except HotplugError:
+            mem.state = from_state
+            raise
+        mem.state = to_state
+
+    def device_online(self, mem: MemoryBlock) -> int:
+        """drivers/base/core.c:device_online → memory_subsys_online (6.1): 1 if already online."""
+        if mem.state == "online":
+            return 1
+        if mem.online_type == mh.MMOP_OFFLINE:
+            mem.online_type = mh.MMOP_ONLINE
+        try:
+            self.memory_block_change_state(mem, "online", "offline")
+        finally:
+            mem.online_type = mh.MMOP_OFFLINE
+        return 0
+
+    def device_offline(self, mem: MemoryBlock) -> int:
+        """drivers/base/core.c:device_offline → memory_subsys_offline (6.1): 1 if already offline."""
+        if mem.state == "offline":
+            return 1
+        self.memory_block_change_state(mem, "offline", "online")
+        return 0
+
+    def online_range(self, start: int, size: int, online_type: int) -> None:
+        """add_memory_resource's auto-online: online_memory_block for every block, errors ignored."""
+        for mem in self.blocks_in_range(start, size):
+            mem.online_type = online_type
+            try:
+                self.device_online(mem)
+            except HotplugError as e:
+                self.m.log(f"auto-online of memory{mem.block_id} failed: {e}")
+
+    # -- sysfs ---------------------------------------------------------------------------------
+    def state_store(self, mem: MemoryBlock, text: str) -> None:
+        """drivers/base/memory.c:state_store (6.1)."""
+        word = text.strip()
+        if word not in mh.ONLINE_TYPE_NAMES:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/state: invalid value {word!r}")
+        online_type = mh.ONLINE_TYPE_NAMES[word]
+        if online_type == mh.MMOP_OFFLINE:
+            ret = self.device_offline(mem)
+        else:
+            mem.online_type = online_type
+            ret = self.device_online(mem)
+        if ret > 0:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id} is already {mem.state}")
+
+    def online_store(self, mem: MemoryBlock, text: str) -> None:
+        """drivers/base/core.c:online_store (6.1): kstrtobool; already there is success."""
+        word = text.strip().lower()
+        if word in ("1", "y", "yes", "on", "true"):
+            self.device_online(mem)
+        elif word in ("0", "n", "no", "off", "false"):
+            self.device_offline(mem)
+        else:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/online: invalid value {word!r}")
+
+    def valid_zones(self, mem: MemoryBlock) -> str:
+        """drivers/base/memory.c:valid_zones_show (6.1)."""
+        m = self.m
+        start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
+        if mem.state == "online":
+            return ZONE_NAMES[mem.zone.idx] if mem.zone is not None else "none"
+        nid = mem.nid
+        default_zone = mh.zone_for_pfn_range(m, mh.MMOP_ONLINE, nid, mem.group, start_pfn, nr_pages)
+        names = [default_zone.name]
+        for ot in (mh.MMOP_ONLINE_KERNEL, mh.MMOP_ONLINE_MOVABLE):
+            z = mh.zone_for_pfn_range(m, ot, nid, mem.group, start_pfn, nr_pages)
+            if z is not default_zone:
+                names.append(z.name)
+        return " ".join(names)

@@ -1,0 +1,695 @@
+"""The Machine: a simulated kernel's memory state, booted the way a kernel engineer describes a box.
+
+    m = Machine(arch="x86_64", kernel="6.1", boot_memory="1G",
+                cmdline="memory_hotplug.memmap_on_memory=1", paging_levels=4, cpus=1)
+
+Boot builds what Linux has when userspace starts (memblock → sparse_init → free_area_init →
+memblock_free_all → watermarks → memory block devices); hotplug then moves that state exactly as
+the kernel functions do (hotmem/mm/memory_hotplug.py and friends). What boot cannot know —
+firmware and early kernel allocations — is a reservation figure, calibrated by default on the
+QEMU ``pc`` reference machine; every figure after boot is exact.
+"""
+from __future__ import annotations
+
+import errno
+import re
+
+from hotmem import _backend
+from hotmem.accounting import Owners, Slab
+from hotmem.arch import get_arch
+from hotmem.arch import x86_e820 as e820
+from hotmem.arch import x86_init_64
+from hotmem.arch.x86_64 import probe_memory_block_size
+from hotmem.arch.x86_init import init_memory_mapping as _boot_init_memory_mapping
+from hotmem.drivers.base.memory import MemoryGroup, MemorySubsys
+from hotmem.errors import HotplugError
+from hotmem.kernel import get_policy
+from hotmem.mm import memory_hotplug as mh
+from hotmem.mm import watermark as wm
+from hotmem.mm.memblock import Memblock
+from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
+                              new_pgdat, zoneid)
+from hotmem.mm.page_alloc import GFP_KERNEL, ZoneLists, alloc_pages_node
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource, ResourceTree
+
+KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+_UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
+
+#: Boot reservations the model cannot derive (firmware tables, percpu areas, early slab, ...),
+#: in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian 6.1.176)
+#: shows the real kernel's DMA32 managed count (225523).
+QEMU_PC_EXTRA_RESERVED_PAGES = 15078
+#: Pages the reference kernel frees after its initcalls (initrd, init sections, the decrypted
+#: and alignment gaps: 1012K + 2036K + 2820K + 2040K + 1124K in its boot log), i.e. after the boot
+#: watermarks were computed and never recomputed for: they explain the baseline's watermarks.
+QEMU_PC_LATE_FREED_PAGES = (1012 + 2036 + 2820 + 2040 + 1124) // 4
+#: Debian 6.1.176's image: Kernel code 0x1000000 .. Kernel bss end 0x43fffff (/proc/iomem)
+KERNEL_IMAGE = (0x1000000, 0x4400000)
+#: x86 6.1 always reserves the first 1 MiB (arch/x86/kernel/setup.c)
+LOW_RESERVED = 1 * MiB
+
+ZONE_LIMITS = {ZONE_DMA: (16 * MiB) >> 12, ZONE_DMA32: (4 * GiB) >> 12}
+
+
+def parse_size(v) -> int:
+    """memparse: "128M", "1G", 0x8000000 → bytes."""
+    if isinstance(v, int):
+        return v
+    mt = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|\d+)\s*([KMGT]?)i?[bB]?\s*", str(v))
+    if not mt:
+        raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T")
+    return int(mt.group(1), 0) * _UNITS[mt.group(2).upper()]
+
+
+
+class _MachineAPI:
+    """The public hotplug operations, mixed into Machine."""
+
+    # -- add / remove --------------------------------------------------------------------------
+    def add_memory_checked(self, nid: int, start: int, size: int, mhp_flags: int, group=None,
+                           name: str = "System RAM") -> None:
+        """__add_memory: register_memory_resource + add_memory_resource, refusing bad input
+        before anything changes, as the kernel's early checks do."""
+        a = self.arch
+        start, size = parse_size(start), parse_size(size)
+        mh.check_hotplug_memory_range(self, start, size)
+        if not mh.mhp_range_allowed(self, start, size):
+            raise HotplugError(errno.E2BIG, f"range [{start:#x}, {start + size:#x}) is beyond the "
+                               f"physical limit {a.physmem_end:#x}")
+        if not (mhp_flags & mh.MHP_NID_IS_MGID) and nid not in self.pgdats:
+            raise HotplugError(errno.EINVAL, f"node {nid} is not possible")
+        if (mhp_flags & mh.MHP_MEMMAP_ON_MEMORY and not mh.mhp_supports_memmap_on_memory(self, size)
+                and not self.policy.mhp_memmap_on_memory_fallback):
+            raise HotplugError(errno.EINVAL, f"MHP_MEMMAP_ON_MEMORY not supported for {size:#x} "
+                               f"bytes at {start:#x} (block size {self.memory_block_size_bytes:#x},"
+                               f" memmap_on_memory={'Y' if self.memmap_on_memory else 'N'})")
+        for mem_id in range(start // self.memory_block_size_bytes,
+                            (start + size) // self.memory_block_size_bytes):
+            if mem_id in self.memory.blocks:
+                raise HotplugError(errno.EEXIST, f"memory block {mem_id} already exists")
+        from hotmem.mm.sparse import check_section_free
+        res = self.resources.request_mem_region(start, size, name, IORESOURCE_SYSTEM_RAM)
+        try:
+            check_section_free(self, start >> a.page_shift, size >> a.page_shift)
+            mh.add_memory_resource(self, nid, res, mhp_flags, group)
+        except HotplugError:
+            self.resources.release_mem_region_adjustable(start, size)
+            raise
+
+    def add_memory(self, nid: int, start, size, mhp_flags: int = mh.MHP_NONE) -> None:
+        """mm/memory_hotplug.c:add_memory (6.1): add [start, start + size) on node ``nid``."""
+        self.add_memory_checked(nid, start, size, mhp_flags)
+
+    def remove_memory(self, nid_or_start, start=None, size=None) -> None:
+        """mm/memory_hotplug.c:remove_memory (6.1: remove_memory(start, size); the older
+        (nid, start, size) form is accepted too)."""
+        if size is None:
+            start, size = nid_or_start, start
+        mh.try_remove_memory(self, parse_size(start), parse_size(size))
+
+    def acpi_memory_hotplug(self, start, size, node: int = 0):
+        """A pc-dimm arriving through ACPI: one _CRS range, node from _PXM."""
+        from hotmem.drivers.acpi_memhotplug import AcpiMemoryDevice, acpi_memory_enable_device
+        start, size = parse_size(start), parse_size(size)
+        for other in self.acpi_devices:          # QEMU refuses a DIMM over another one
+            for s, n in other.ranges:
+                if s < start + size and start < s + n:
+                    raise HotplugError(errno.EEXIST, f"pc-dimm [{start:#x}, {start + size:#x}) "
+                                       f"overlaps the DIMM at [{s:#x}, {s + n:#x})")
+        dev = AcpiMemoryDevice(ranges=[(start, size)], node=node)
+        acpi_memory_enable_device(self, dev)
+        self.acpi_devices.append(dev)
+        return dev
+
+    def acpi_memory_eject(self, dev) -> None:
+        """device_del of a pc-dimm: the ACPI eject path (offline all its blocks, then remove)."""
+        from hotmem.drivers.acpi_memhotplug import acpi_memory_remove
+        if dev not in self.acpi_devices:
+            raise HotplugError(errno.ENODEV, "no such ACPI memory device")
+        acpi_memory_remove(self, dev)
+        self.acpi_devices.remove(dev)
+
+    # -- views ---------------------------------------------------------------------------------
+    @property
+    def memory_blocks(self):
+        return self.memory.blocks
+
+    @property
+    def sysfs(self):
+        from hotmem.sysfs import SysFs
+        return SysFs(self)
+
+    @property
+    def procfs(self):
+        from hotmem.procfs import ProcFs
+        return ProcFs(self)
+
+    def zone(self, nid: int, name: str):
+        from hotmem.mm.mmzone import ZONE_NAMES
+        return self.pgdats[nid].node_zones[ZONE_NAMES.index(name)]
+
+    def accounting(self) -> dict:
+        """Where pages went: memmap by source and node, page tables by map and level, memblock
+        boot reservations by name, and the mem_section/usage slab objects."""
+        out = self.owners.summary(lambda pfn: self._pfn_to_nid(pfn))
+        out["boot"] = {k: v >> self.arch.page_shift
+                       for k, v in self.memblock.reserved_by_name().items()}
+        out["slab objects"] = dict(self.slab.objects)
+        out["mem_section roots"] = self.ms.nr_roots_allocated()
+        return out
+
+    def _pfn_to_nid(self, pfn: int) -> int:
+        """The node a physical page belongs to: its memory block's, else its struct page's."""
+        mem = self.memory.blocks.get(self.memory.pfn_to_block_id(pfn))
+        if mem is not None and mem.nid >= 0:
+            return mem.nid
+        if self.ms.pfn_valid(pfn):
+            return self.ms.page_to_nid(pfn)
+        return -1
+
+    def snapshot(self) -> dict:
+        """Everything the model keeps, for equality tests ("the Machine is unchanged")."""
+        return {
+            "ms": self.ms.state(), "alloc": self.allocator.state(), "pt": self.pgtables.state(),
+            "pgdats": tuple(p.snapshot() for _, p in sorted(self.pgdats.items())),
+            "blocks": tuple((i, b.state, b.nid, b.nr_vmemmap_pages,
+                             None if b.zone is None else b.zone.idx)
+                            for i, b in sorted(self.memory.blocks.items())),
+            "iomem": repr(self.resources.root), "owners": self.owners.snapshot(),
+            "slab": self.slab.snapshot(), "totalram": self.totalram_pages, "max_pfn": self.max_pfn,
+            "fw": tuple(self.firmware_map),
+        }
+
+
+class Machine(_MachineAPI):
+    """A simulated Linux machine's memory (see the module docstring)."""
+
+    def __init__(self, arch: str = "x86_64", kernel: str = "6.1", boot_memory="1G",
+                 cmdline: str = "", paging_levels: int = 4, cpus: int = 1,
+                 cpu_flags=("pse", "hypervisor"), e820_ranges=None,
+                 boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
+                 backend: str | None = None):
+        self.core = _backend.load(backend)
+        self.policy = get_policy(kernel)
+        self.arch = get_arch(arch, paging_levels=paging_levels)
+        self.arch_ops = x86_init_64
+        self.cpu_flags = frozenset(cpu_flags)
+        self.log_lines: list[str] = []
+        self.warnings: list[str] = []
+        self._parse_cmdline(cmdline)
+        self.has_pse = "pse" in self.cpu_flags
+        self.direct_gbpages = "pdpe1gb" in self.cpu_flags and not self.nogbpages
+        if isinstance(boot_memory, dict):
+            self.boot_memory = {int(n): parse_size(s) for n, s in boot_memory.items()}
+        else:
+            self.boot_memory = {0: parse_size(boot_memory)}
+        if isinstance(cpus, dict):
+            self.cpu_nodes = {int(n): int(c) for n, c in cpus.items()}
+        else:
+            self.cpu_nodes = {min(self.boot_memory): int(cpus)}
+        self.nr_cpus = sum(self.cpu_nodes.values())
+        if self.nr_cpus < 1:
+            raise HotplugError(errno.EINVAL, f"cpus {cpus!r}: need at least one CPU")
+        self.e820_ranges = e820_ranges
+        self.owners = Owners()
+        self.slab = Slab()
+        self.firmware_map: list = []
+        self.highest_present_section_nr = 0
+        self.totalram_pages = 0
+        self.min_free_kbytes = 0
+        self.notifier_errors: dict[str, int] = {}
+        self.acpi_devices: list = []
+        self._boot(boot_reserved_pages, boot_late_freed_pages)
+
+    # -- command line ------------------------------------------------------------------------
+    def _parse_cmdline(self, cmdline: str) -> None:
+        self.cmdline = cmdline
+        self.memmap_on_memory = False
+        self.movable_node_enabled = False
+        self.mhp_default_online_type = mh.MMOP_OFFLINE
+        self.nogbpages = False
+        self.online_policy = "contig-zones"
+        for word in cmdline.split():
+            key, _, val = word.partition("=")
+            if key == "memory_hotplug.memmap_on_memory":
+                v = val.strip().lower()
+                if v in ("1", "y", "yes", "on", "true", ""):
+                    self.memmap_on_memory = True
+                elif v in ("0", "n", "no", "off", "false"):
+                    self.memmap_on_memory = False
+                else:
+                    raise HotplugError(errno.EINVAL, f"memory_hotplug.memmap_on_memory={val!r}: "
+                                       "expected a boolean in this kernel")
+            elif key == "movable_node":
+                self.movable_node_enabled = True
+            elif key == "memhp_default_state":
+                if val not in mh.ONLINE_TYPE_NAMES:
+                    raise HotplugError(errno.EINVAL, f"memhp_default_state={val!r}: expected "
+                                       "online, online_kernel, online_movable or offline")
+                self.mhp_default_online_type = mh.ONLINE_TYPE_NAMES[val]
+            elif key == "memory_hotplug.online_policy":
+                if val != "contig-zones":
+                    raise HotplugError(errno.EINVAL, f"memory_hotplug.online_policy={val!r}: only "
+                                       "contig-zones is modelled")
+            elif key == "nogbpages":
+                self.nogbpages = True
+
+    # -- boot ----------------------------------------------------------------------------------
+    def _boot(self, boot_reserved_pages, boot_late_freed_pages) -> None:
+        a = self.arch
+        if self.e820_ranges is not None:
+            layout = e820.explicit_layout(self.e820_ranges)
+            qemu = False
+        else:
+            layout = e820.qemu_pc_layout(self.boot_memory)
+            qemu = True
+        self.e820 = layout
+        nodes = sorted(set(self.boot_memory) | set(self.cpu_nodes)
+                       | {e.nid for e in layout if e.type == e820.E820_TYPE_RAM})
+        mb = self.memblock = Memblock()
+        for e in layout:
+            if e.type == e820.E820_TYPE_RAM:
+                mb.add_node(e.start, e.end - e.start, e.nid)
+        if not mb.memory:
+            raise HotplugError(errno.EINVAL, "boot memory layout has no RAM")
+        mb.reserve(0, LOW_RESERVED, "low 1M")
+        ram_end = max(r.end for r in mb.memory)
+        if ram_end > KERNEL_IMAGE[1]:
+            mb.reserve(KERNEL_IMAGE[0], KERNEL_IMAGE[1] - KERNEL_IMAGE[0], "kernel image")
+        self.max_pfn = ram_end >> a.page_shift
+        self.memory_block_size_bytes = probe_memory_block_size(
+            self.max_pfn << a.page_shift, hypervisor="hypervisor" in self.cpu_flags)
+
+        self.ms = self.core.MemSections(
+            a.NR_SECTION_ROOTS, a.SECTIONS_PER_ROOT, a.PFN_SECTION_SHIFT, a.pageblock_order,
+            a.page_flags.NODES_PGSHIFT, a.page_flags.ZONES_PGSHIFT, a.page_flags.ZONES_WIDTH,
+            a.PFN_SUBSECTION_SHIFT)
+        self.allocator = self.core.PageAllocator(self.ms, self.policy.max_order, a.pageblock_order,
+                                                 self.nr_cpus)
+        self.pgdats = {nid: new_pgdat(nid, self.allocator) for nid in nodes}
+        for pgdat in self.pgdats.values():          # zone_pcp_init: every zone on the boot pageset
+            for z in pgdat.node_zones:
+                for cpu in range(self.nr_cpus):
+                    self.allocator.set_pcp(z.zoneid, cpu, 0, 1)
+        self.zonelists = ZoneLists(self)
+        self.memory = MemorySubsys(self)
+        self.resources = ResourceTree(a.physmem_end)
+
+        # kernel page tables: the PGD, the boot direct map and vmemmap, all from memblock
+        pgd = self._memblock_page(0, "pgtable PGD")
+        self.pgtables = self.core.PageTables(a.paging_levels, pgd)
+        boot_table = lambda level, node: self._memblock_page(node, f"pgtable {level}")
+        for s, e, _ in list(mb.mem_pfn_ranges(a.page_shift)):
+            _boot_init_memory_mapping(self.pgtables, s << a.page_shift, e << a.page_shift,
+                                      pse=self.has_pse, gbpages=self.direct_gbpages,
+                                      alloc_table=boot_table, node=0)
+        self._sparse_init()
+        self._free_area_init()
+        if boot_reserved_pages is None:
+            boot_reserved_pages = QEMU_PC_EXTRA_RESERVED_PAGES if qemu else 0
+        if boot_late_freed_pages is None:
+            boot_late_freed_pages = QEMU_PC_LATE_FREED_PAGES if qemu else 0
+        nid0 = min(n for n in self.boot_memory if self.boot_memory[n])
+        late = []
+        for what, n in (("boot allocations", boot_reserved_pages),
+                        ("initrd and init sections", boot_late_freed_pages)):
+            if n:
+                base = mb.alloc_top_down(n << a.page_shift, a.PAGE_SIZE, nid0, what) >> a.page_shift
+                self.owners.note_memblock(base, n, nid0, what)
+                if what.startswith("initrd"):
+                    late = range(base, base + n)
+        self._memblock_free_all()
+        for pgdat in self.pgdats.values():
+            if any(z.present_pages for z in pgdat.node_zones):
+                pgdat.online = True
+                pgdat.has_memory = True
+                pgdat.has_normal_memory = any(z.present_pages for z in pgdat.node_zones[:ZONE_NORMAL + 1])
+                pgdat.kswapd = pgdat.kcompactd = True
+            if self.cpu_nodes.get(pgdat.node_id):
+                pgdat.online = True
+                pgdat.cpus = tuple(range(self.nr_cpus))  # (single CPU node in practice)
+        self.init_per_zone_wmark_min(boot=True)
+        # free_initrd_mem / free_initmem: after the initcalls, through the per-CPU lists
+        for pfn in late:
+            self.free_reserved_page(pfn)
+        if late:
+            self.memblock.reserved = [r for r in self.memblock.reserved
+                                      if r.name != "initrd and init sections"]
+            self.owners.memblock.pop(late.start, None)
+        self._warm_pcp_lists()
+        self._memory_dev_init()
+        self._boot_resources(qemu)
+
+    def _memblock_page(self, nid: int, what: str) -> int:
+        a = self.arch
+        base = self.memblock.alloc_top_down(a.PAGE_SIZE, a.PAGE_SIZE, nid, what)
+        self.owners.note_memblock(base >> a.page_shift, 1, nid, what)
+        return base >> a.page_shift
+
+    def _sparse_init(self) -> None:
+        """mm/sparse.c:sparse_init (6.1): memblocks_present, subsection_map_init, and per node one
+        memblock buffer of PMD-aligned memmaps mapped by vmemmap_populate."""
+        a, ms, core = self.arch, self.ms, self.core
+        present: dict[int, int] = {}
+        for s, e, nid in self.memblock.mem_pfn_ranges(a.page_shift):
+            for nr in range(a.pfn_to_section_nr(s), a.pfn_to_section_nr(e - 1) + 1):
+                present.setdefault(nr, nid)
+        for nr, nid in sorted(present.items()):
+            ms.sparse_index_init(nr)
+            ms.alloc_usage(nr)
+            ms.set_section_flags(nr, core.SECTION_MARKED_PRESENT | core.SECTION_IS_ONLINE)
+            self.highest_present_section_nr = max(self.highest_present_section_nr, nr)
+        for s, e, nid in self.memblock.mem_pfn_ranges(a.page_shift):
+            pfn = s
+            while pfn < e:
+                nr = a.pfn_to_section_nr(pfn)
+                n = min(e - pfn, a.PAGES_PER_SECTION - (pfn & (a.PAGES_PER_SECTION - 1)))
+                from hotmem.mm.sparse import subsection_mask
+                ms.set_subsection_map(nr, ms.subsection_map(nr) | subsection_mask(self, pfn, n))
+                pfn += n
+        by_node: dict[int, list[int]] = {}
+        for nr, nid in sorted(present.items()):
+            by_node.setdefault(nid, []).append(nr)
+        pmd = 1 << a.pmd_shift
+        for nid, sections in by_node.items():
+            size = len(sections) * a.memmap_size(a.SECTION_SIZE if hasattr(a, "SECTION_SIZE")
+                                                 else 1 << a.section_size_bits)
+            buf = self.memblock.alloc_top_down(size, pmd, nid, "memmap")
+            self.owners.note_memblock(buf >> a.page_shift, size >> a.page_shift, nid, "memmap (boot)")
+            cursor = [buf >> a.page_shift]
+
+            def take(nr_pages, node):
+                pfn = cursor[0]
+                cursor[0] += nr_pages
+                return pfn
+            table = lambda level, node: self._memblock_page(node, f"vmemmap {level} table (boot)")
+            for nr in sections:
+                ms.alloc_memmap(nr)
+                pfn = a.section_nr_to_pfn(nr)
+                rc = self.pgtables.vmemmap_populate_hugepages(
+                    a.pfn_to_page(pfn), a.pfn_to_page(pfn + a.PAGES_PER_SECTION), nid, take,
+                    table, None)
+                if rc:
+                    raise HotplugError(-rc, f"boot vmemmap population of section {nr} failed")
+                ms.set_section_flags(nr, core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY)
+
+    def _free_area_init(self) -> None:
+        """mm/page_alloc.c:free_area_init + memmap_init (6.1): zone spans from the memblock ranges,
+        every struct page of a present section initialised (holes reserved)."""
+        a = self.arch
+        max_zone = [ZONE_LIMITS[ZONE_DMA], ZONE_LIMITS[ZONE_DMA32], self.max_pfn, self.max_pfn, 0]
+        low = 0
+        zone_ranges = []
+        for idx in range(MAX_NR_ZONES):
+            if idx in (ZONE_MOVABLE, 4):
+                zone_ranges.append((0, 0))
+                continue
+            high = max(low, min(max_zone[idx], self.max_pfn))
+            zone_ranges.append((low, high))
+            low = high
+        ranges = list(self.memblock.mem_pfn_ranges(a.page_shift))
+        for nid, pgdat in self.pgdats.items():
+            mine = [(s, e) for s, e, n in ranges if n == nid]
+            if not mine:
+                continue
+            nstart, nend = mine[0][0], max(e for _, e in mine)
+            pgdat.node_start_pfn = nstart
+            pgdat.node_spanned_pages = nend - nstart
+            for idx, (zlo, zhi) in enumerate(zone_ranges):
+                z = pgdat.node_zones[idx]
+                zs, ze = max(nstart, zlo), min(nend, zhi)
+                if zs >= ze:
+                    continue
+                present = sum(max(0, min(e, ze) - max(s, zs)) for s, e in mine)
+                z.zone_start_pfn, z.spanned_pages = zs, ze - zs
+                z.present_pages = z.present_early_pages = present
+                pgdat.node_present_pages += present
+                if present:
+                    pgdat.nr_zones = idx + 1
+        # memmap_init: RAM ranges per zone, then the holes of each present section
+        done = set()
+        for s, e, nid in ranges:
+            for z in self.pgdats[nid].node_zones:
+                zs, ze = max(s, z.zone_start_pfn), min(e, z.zone_end_pfn)
+                if zs < ze:
+                    self.ms.memmap_init_range(zs, ze - zs, nid, z.idx, self.core.MIGRATE_MOVABLE)
+                    done.add((zs, ze))
+        for nr in self.ms.present_sections():
+            base = a.section_nr_to_pfn(nr)
+            covered = sorted((max(s, base), min(e, base + a.PAGES_PER_SECTION)) for s, e in done
+                             if s < base + a.PAGES_PER_SECTION and e > base)
+            cur = base
+            for s, e in covered + [(base + a.PAGES_PER_SECTION, base + a.PAGES_PER_SECTION)]:
+                if cur < s:
+                    nid, zidx = self._hole_zone(cur)
+                    self._init_unavailable_range(cur, s, nid, zidx)
+                cur = max(cur, e)
+
+    def _hole_zone(self, pfn: int):
+        for nid, pgdat in self.pgdats.items():
+            for z in reversed(pgdat.node_zones):
+                if z.spanned_pages and z.zone_start_pfn <= pfn:
+                    return nid, z.idx
+        return min(self.pgdats), ZONE_DMA
+
+    def _init_unavailable_range(self, start: int, end: int, nid: int, zidx: int) -> None:
+        """mm/page_alloc.c:init_unavailable_range: holes get reserved struct pages, no
+        migratetype."""
+        saved = {}
+        pb = self.arch.pageblock_nr_pages
+        for p in range((start + pb - 1) // pb * pb, end, pb):
+            saved[p] = self.ms.get_pageblock_migratetype(p)
+        self.ms.memmap_init_range(start, end - start, nid, zidx, self.core.MIGRATE_MOVABLE)
+        for p, mt in saved.items():
+            self.ms.set_pageblock_migratetype(p, mt)
+
+    def _memblock_free_all(self) -> None:
+        """mm/memblock.c:memblock_free_all → __free_pages_memory (6.1): every free range to the
+        buddy in naturally aligned chunks of at most MAX_ORDER − 1."""
+        a = self.arch
+        max_chunk = self.policy.max_order - 1
+        for b, e, _ in self.memblock.free_ranges():
+            start, end = (b + a.PAGE_SIZE - 1) >> a.page_shift, e >> a.page_shift
+            while start < end:
+                order = min(max_chunk, (start & -start).bit_length() - 1) if start else max_chunk
+                while start + (1 << order) > end:
+                    order -= 1
+                self.allocator.free_pages_core(start, order)
+                self.totalram_pages += 1 << order
+                start += 1 << order
+
+    def _warm_pcp_lists(self) -> None:
+        """By the time userspace runs, the kernel has made order-0 unmovable and movable
+        allocations on every node with memory: their per-CPU lists hold a refill batch. One
+        allocation of each kind per node and CPU, freed again, leaves the model in that state.
+        (Which pages sit there is history; the model refills lowest pfn first.)"""
+        from hotmem.mm.page_alloc import GFP_HIGHUSER_MOVABLE
+        for nid, pgdat in self.pgdats.items():
+            if not pgdat.has_memory:
+                continue
+            for cpu in range(self.nr_cpus):
+                for gfp in (GFP_KERNEL, GFP_HIGHUSER_MOVABLE):
+                    pfn, _ = alloc_pages_node(self, nid, gfp, 0, cpu)
+                    if pfn >= 0:
+                        self.allocator.free_pages(pfn, 0, cpu)
+
+    def _memory_dev_init(self) -> None:
+        """drivers/base/memory.c:memory_dev_init (6.1): a device per block with a present section,
+        online, its node and its zone if it lies in exactly one (else NULL: valid_zones "none")."""
+        a = self.arch
+        spb = self.memory.sections_per_block
+        ids = sorted({nr // spb for nr in self.ms.present_sections()})
+        for bid in ids:
+            start = a.section_nr_to_pfn(bid * spb)
+            end = start + (self.memory_block_size_bytes >> a.page_shift)
+            nid = self._early_pfn_to_nid(start, end)
+            zones = [z for z in self.pgdats[nid].node_zones
+                     if z.spanned_pages and z.zone_intersects(start, end - start)]
+            self.memory.add_boot_block(bid, nid, zones[0] if len(zones) == 1 else None)
+
+    def _early_pfn_to_nid(self, start: int, end: int) -> int:
+        for s, e, nid in self.memblock.mem_pfn_ranges(self.arch.page_shift):
+            if s < end and e > start:
+                return nid
+        return min(self.pgdats)
+
+    def _boot_resources(self, qemu: bool) -> None:
+        """/proc/iomem at boot: e820 entries (System RAM busy, Reserved) and, on the QEMU pc
+        machine, its fixed devices; the kernel image under System RAM."""
+        rt = self.resources
+        for e in self.e820:
+            if e.type == e820.E820_TYPE_RAM:
+                rt.insert(Resource(e.start, e.end - 1, "System RAM",
+                                   IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+            else:
+                rt.insert(Resource(e.start, e.end - 1, "Reserved", IORESOURCE_BUSY))
+        if qemu:
+            for s, e, name in QEMU_PC_DEVICES:
+                try:
+                    rt.insert(Resource(s, e, name))
+                except HotplugError:
+                    pass
+        ks, ke = KERNEL_IMAGE
+        for s, e, name in DEBIAN_KERNEL_RESOURCES:
+            if any(r.base <= s and e < r.end for r in self.memblock.memory):
+                rt.insert(Resource(s, e, name, IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+
+    # -- allocation helpers used by the mm code ------------------------------------------------
+    def numa_node_id(self) -> int:
+        """The node of the CPU doing the work (CPU 0's)."""
+        return min(n for n, c in self.cpu_nodes.items() if c)
+
+    def kernel_alloc_pages(self, nid: int, gfp, order: int, what: str):
+        """alloc_pages_node for a kernel allocation, recorded in the owner ledger."""
+        if nid not in self.pgdats:
+            nid = self.numa_node_id()
+        pfn, zone = alloc_pages_node(self, nid, gfp, order)
+        if pfn >= 0:
+            self.owners.note_buddy(pfn, order, nid, what)
+        return pfn, zone
+
+    def kernel_free_pages(self, pfn: int, order: int) -> None:
+        self.owners.drop_buddy(pfn)
+        self.allocator.free_pages(pfn, order, 0)
+
+    def free_reserved_page(self, pfn: int) -> None:
+        """free_reserved_page: a boot (memblock) page handed to the buddy; managed and totalram
+        +1."""
+        self.allocator.free_reserved_page(pfn, 0)
+        self.totalram_pages += 1
+
+    def free_boot_memmap(self, section_nr: int) -> None:
+        """mm/sparse.c:free_map_bootmem: the boot memmap of an emptied early section."""
+        a = self.arch
+        start = a.pfn_to_page(a.section_nr_to_pfn(section_nr))
+        end = a.pfn_to_page(a.section_nr_to_pfn(section_nr + 1))
+        self.arch_ops.vmemmap_free(self, start, end, None)
+
+    def generic_online_page(self, pfn: int, order: int) -> None:
+        """mm/page_alloc.c:generic_online_page (6.1): __free_pages_core + totalram_pages_add."""
+        self.allocator.free_pages_core(pfn, order)
+        self.totalram_pages += 1 << order
+
+    def adjust_managed_page_count(self, zone, count: int) -> None:
+        """mm/page_alloc.c:adjust_managed_page_count (6.1)."""
+        self.allocator.adjust_managed_page_count(zone.zoneid, count)
+        self.totalram_pages += count
+
+    def page_zone(self, pfn: int):
+        """page_zone(pfn_to_page(pfn))."""
+        zid = self.ms.page_zoneid(pfn)
+        return self.pgdats[zid >> 3].node_zones[zid & 7]
+
+    # -- watermarks and per-CPU pagesets (hotmem/mm/watermark.py holds the kernel's arithmetic)
+    def _wstate_counts(self) -> dict:
+        return {(z.node, z.idx): (z.managed_pages, z.present_pages)
+                for p in self.pgdats.values() if p.online for z in p.node_zones}
+
+    def _wstate_sync(self) -> None:
+        """Carry the zones' current managed/present counts into the watermark state."""
+        from dataclasses import replace
+        counts = self._wstate_counts()
+        nodes = []
+        known = {n.nid for n in self.wstate.nodes}
+        for n in self.wstate.nodes:
+            zones = tuple(replace(z, managed_pages=counts.get((z.nid, z.idx), (0, 0))[0],
+                                  present_pages=counts.get((z.nid, z.idx), (0, 0))[1])
+                          for z in n.zones)
+            nodes.append(replace(n, zones=zones))
+        for nid in sorted({nid for nid, _ in counts} - known):
+            nodes.append(wm.Node(nid, tuple(wm.Zone(nid, i, *counts.get((nid, i), (0, 0)))
+                                            for i in range(MAX_NR_ZONES))))
+        self.wstate = replace(self.wstate, nodes=tuple(sorted(nodes, key=lambda n: n.nid)))
+
+    def _wstate_apply(self) -> None:
+        """Write the watermark state back into the zones and the core's per-CPU pagesets."""
+        self.min_free_kbytes = self.wstate.min_free_kbytes
+        for node in self.wstate.nodes:
+            for wz in node.zones:
+                z = self.pgdats[wz.nid].node_zones[wz.idx]
+                z._watermark = list(wz.watermark)
+                z.watermark_boost = wz.watermark_boost
+                z.lowmem_reserve = list(wz.lowmem_reserve)
+                z.stat_threshold = wz.stat_threshold
+                high, batch = wz.pcp if wz.pcp is not None else self.wstate.boot_pageset
+                if (z.pageset_high, z.pageset_batch) != (high, batch):
+                    z.pageset_high, z.pageset_batch = high, batch
+                    for cpu in range(self.nr_cpus):
+                        self.allocator.set_pcp(z.zoneid, cpu, high, batch)
+
+    def setup_zone_pageset(self, zone) -> None:
+        """mm/page_alloc.c:setup_zone_pageset (6.1): fresh per-CPU pagesets for a zone that
+        gets its first pages."""
+        self._wstate_sync()
+        self.wstate = wm.setup_zone_pageset(self.wstate, zone.node, zone.idx)
+        self._wstate_apply()
+
+    def zone_pcp_reset(self, zone) -> None:
+        """mm/page_alloc.c:zone_pcp_reset (6.1): an emptied zone goes back to the boot pageset."""
+        self.allocator.drain_zone_pages(zone.zoneid)
+        self._wstate_sync()
+        self.wstate = wm.zone_pcp_reset(self.wstate, zone.node, zone.idx)
+        self._wstate_apply()
+
+    def init_per_zone_wmark_min(self, boot: bool = False) -> None:
+        """mm/page_alloc.c:init_per_zone_wmark_min (6.1): watermarks, lowmem reserves and the
+        per-CPU pageset sizes of every zone, recomputed from the current page counts."""
+        if boot:
+            cpus = tuple((c, nid) for nid, n in sorted(self.cpu_nodes.items())
+                         for c in range(n))
+            cpus = tuple((i, nid) for i, (_, nid) in enumerate(cpus))
+            self.wstate = wm.boot_state(self._wstate_counts(), online_cpus=cpus,
+                                        local_nid=self.numa_node_id())
+        else:
+            self._wstate_sync()
+            self.wstate = wm.init_per_zone_wmark_min(self.wstate)
+        self._wstate_apply()
+
+    def hotadd_init_pgdat(self, nid: int) -> None:
+        """mm/memory_hotplug.c:hotadd_init_pgdat (6.1): zones re-initialised empty, node online."""
+        pgdat = self.pgdats[nid]
+        pgdat.online = True
+        pgdat.node_start_pfn = pgdat.node_spanned_pages = pgdat.node_present_pages = 0
+
+    def register_one_node(self, nid: int) -> None:
+        """drivers/base/node.c:__register_one_node: the node's sysfs directory appears."""
+        self.pgdats[nid].online = True
+
+    def try_offline_node(self, nid: int) -> None:
+        """mm/memory_hotplug.c:try_offline_node (6.1)."""
+        pgdat = self.pgdats[nid]
+        if pgdat.node_spanned_pages:
+            return
+        if any(b.nid == nid for b in self.memory.blocks.values()):
+            return
+        if self.cpu_nodes.get(nid):
+            return
+        pgdat.online = False
+
+    def notify(self, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
+        """The memory notifier chain: 0, or a negative errno injected for ``event``."""
+        return self.notifier_errors.get(event, 0)
+
+    def warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        self.log_lines.append("WARNING: " + msg)
+
+    def log(self, msg: str) -> None:
+        self.log_lines.append(msg)
+
+
+QEMU_PC_DEVICES = [
+    (0x000A0000, 0x000BFFFF, "PCI Bus 0000:00"),
+    (0x000C0000, 0x000C05FF, "Video ROM"),
+    (0x000F0000, 0x000FFFFF, "System ROM"),
+    (0xFEC00000, 0xFEC003FF, "IOAPIC 0"),
+    (0xFED00000, 0xFED003FF, "HPET 0"),
+    (0xFEE00000, 0xFEE00FFF, "Local APIC"),
+]
+DEBIAN_KERNEL_RESOURCES = [
+    (0x01000000, 0x01E01D31, "Kernel code"),
+    (0x02000000, 0x028E6FFF, "Kernel rodata"),
+    (0x02A00000, 0x02C489BF, "Kernel data"),
+    (0x0330D000, 0x043FFFFF, "Kernel bss"),
+]
+

@@ -1,0 +1,95 @@
+"""memblock: the boot-time physical memory and reservation lists (mm/memblock.c, 6.1).
+
+Only boot uses it on x86 6.1 (no CONFIG_ARCH_KEEP_MEMBLOCK): the RAM ranges with their nodes,
+what boot code reserved, top-down allocation (memblock's default direction on x86), and the
+hand-over to the buddy allocator (memblock_free_all).
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+from hotmem.errors import HotplugError
+
+
+@dataclass
+class Region:
+    base: int
+    size: int
+    nid: int = 0
+    name: str = ""
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+def _subtract(ranges, cut_base, cut_end):
+    out = []
+    for b, e in ranges:
+        if cut_end <= b or cut_base >= e:
+            out.append((b, e))
+            continue
+        if b < cut_base:
+            out.append((b, cut_base))
+        if cut_end < e:
+            out.append((cut_end, e))
+    return out
+
+
+@dataclass
+class Memblock:
+    """struct memblock: ``memory`` and ``reserved`` region lists (byte granular, as the kernel)."""
+
+    memory: list = field(default_factory=list)
+    reserved: list = field(default_factory=list)
+
+    def add_node(self, base: int, size: int, nid: int) -> None:
+        """memblock_add_node."""
+        self.memory.append(Region(base, size, nid))
+        self.memory.sort(key=lambda r: r.base)
+
+    def reserve(self, base: int, size: int, name: str = "") -> None:
+        """memblock_reserve."""
+        self.reserved.append(Region(base, size, -1, name))
+        self.reserved.sort(key=lambda r: r.base)
+
+    def mem_pfn_ranges(self, page_shift: int = 12):
+        """for_each_mem_pfn_range: (start_pfn, end_pfn, nid) of each region, PFN_UP/PFN_DOWN."""
+        psize = 1 << page_shift
+        for r in self.memory:
+            s, e = (r.base + psize - 1) >> page_shift, r.end >> page_shift
+            if s < e:
+                yield s, e, r.nid
+
+    def free_ranges(self, nid: int | None = None):
+        """Byte ranges of memory not reserved (for_each_free_mem_range), ascending."""
+        out = []
+        for r in self.memory:
+            if nid is not None and r.nid != nid:
+                continue
+            pieces = [(r.base, r.end)]
+            for q in self.reserved:
+                pieces = _subtract(pieces, q.base, q.end)
+            out.extend((b, e, r.nid) for b, e in pieces)
+        return sorted(out)
+
+    def alloc_top_down(self, size: int, align: int, nid: int, name: str,
+                       min_addr: int = 0, max_addr: int | None = None) -> int:
+        """memblock_alloc_try_nid (top-down): the highest free, aligned range on ``nid`` (any node
+        if none fits), reserved under ``name``. Returns the physical address."""
+        for want_nid in (nid, None):
+            for b, e, _ in reversed(self.free_ranges(want_nid)):
+                top = e if max_addr is None else min(e, max_addr)
+                base = (top - size) // align * align
+                if base >= max(b, min_addr):
+                    self.reserve(base, size, name)
+                    return base
+        raise HotplugError(errno.ENOMEM, f"memblock: no {size:#x} bytes free on node {nid} "
+                           f"for {name}")
+
+    def reserved_by_name(self) -> dict:
+        out: dict = {}
+        for r in self.reserved:
+            out[r.name] = out.get(r.name, 0) + r.size
+        return out

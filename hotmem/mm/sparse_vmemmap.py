@@ -1,0 +1,48 @@
+"""Populating and freeing the memmap in the virtual memory map (mm/sparse-vmemmap.c, 6.1).
+
+Who pays for a page of the vmemmap: ``vmemmap_alloc_block_buf`` takes memmap data from the altmap
+when there is one, else from the buddy on the node's zonelist (after boot) or from memblock (at
+boot); page-table pages always come from ``vmemmap_alloc_block_zero`` — never from the altmap.
+"""
+from __future__ import annotations
+
+from hotmem.mm.page_alloc import GFP_KERNEL
+
+
+def vmemmap_alloc_block(m, nr_pages: int, node: int, what: str) -> int:
+    """mm/sparse-vmemmap.c:vmemmap_alloc_block (6.1) after boot: alloc_pages_node(node,
+    GFP_KERNEL | __GFP_RETRY_MAYFAIL | __GFP_NOWARN, get_order(size)); -1 on failure."""
+    order = (nr_pages - 1).bit_length()
+    pfn, _ = m.kernel_alloc_pages(node, GFP_KERNEL, order, what)
+    return pfn
+
+
+def vmemmap_alloc_block_buf(m, nr_pages: int, node: int, altmap) -> int:
+    """mm/sparse-vmemmap.c:vmemmap_alloc_block_buf (6.1): the altmap, else the buddy."""
+    if altmap is not None:
+        pfn = m.core.altmap_alloc_block_buf(nr_pages << m.arch.page_shift, altmap,
+                                            m.arch.PAGE_SIZE)
+        if pfn >= 0:
+            m.owners.note_altmap(pfn, nr_pages)
+        return pfn
+    return vmemmap_alloc_block(m, nr_pages, node, "memmap")
+
+
+def vmemmap_alloc_table(m, level: str, node: int) -> int:
+    """vmemmap_alloc_block_zero(PAGE_SIZE, node) for a new vmemmap page table."""
+    return vmemmap_alloc_block(m, 1, node, f"vmemmap {level} table")
+
+
+def populate_section_memmap(m, pfn: int, nr_pages: int, nid: int, altmap) -> int:
+    """mm/sparse-vmemmap.c:__populate_section_memmap (6.1) without a dev_pagemap: map the struct
+    pages of [pfn, pfn + nr_pages) with the arch's vmemmap_populate. 0 or -ENOMEM."""
+    start = m.arch.pfn_to_page(pfn)
+    end = m.arch.pfn_to_page(pfn + nr_pages)
+    return m.arch_ops.vmemmap_populate(m, start, end, nid, altmap)
+
+
+def depopulate_section_memmap(m, pfn: int, nr_pages: int, altmap) -> None:
+    """mm/sparse.c:depopulate_section_memmap (6.1, VMEMMAP): vmemmap_free of the range."""
+    start = m.arch.pfn_to_page(pfn)
+    end = m.arch.pfn_to_page(pfn + nr_pages)
+    m.arch_ops.vmemmap_free(m, start, end, altmap)

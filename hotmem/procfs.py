@@ -1,0 +1,112 @@
+"""The /proc files a hotplug user reads, rendered from the Machine's state in the kernel's formats
+(hotmem/render does the formatting). Counters of things the model does not run (page cache, slab,
+user processes) read 0.
+"""
+from __future__ import annotations
+
+import errno
+
+from hotmem.errors import HotplugError
+from hotmem.render import (MemInfo, NodeInfo, Pageset, VmStat, ZoneInfo, render_buddyinfo,
+                           render_iomem, render_meminfo, render_vmstat, render_zoneinfo)
+from hotmem.render.model import ZoneStat
+
+# arch/x86/include/asm/pgtable_64_types.h: VMALLOC_SIZE_TB_L4 / _L5 (VMALLOC_END is inclusive)
+_VMALLOC_TOTAL_KB = {4: (32 << 40 >> 10) - 1, 5: (12800 << 40 >> 10) - 1}
+
+
+class ProcFs:
+    """``m.procfs``: read("/proc/meminfo"), kpageflags(pfn, count), ..."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def read(self, path: str) -> str:
+        readers = {"/proc/meminfo": self.meminfo, "/proc/zoneinfo": self.zoneinfo,
+                   "/proc/vmstat": self.vmstat, "/proc/buddyinfo": self.buddyinfo,
+                   "/proc/iomem": self.iomem}
+        if path not in readers:
+            raise HotplugError(errno.ENOENT, f"{path}: No such file (not modelled)")
+        return readers[path]()
+
+    # -- /proc/meminfo -------------------------------------------------------------------------
+    def meminfo_values(self) -> MemInfo:
+        """fs/proc/meminfo.c:meminfo_proc_show (6.1) for a machine with no workload."""
+        m = self.m
+        free = sum(z.nr_free_pages for p in m.pgdats.values() for z in p.node_zones
+                   if z.allocator is not None and p.online)
+        totalram = m.totalram_pages
+        available = max(0, free - m.wstate.totalreserve_pages)
+        pt = m.pgtables
+        kb = m.arch.PAGE_SIZE >> 10
+        return MemInfo(
+            MemTotal=totalram * kb, MemFree=free * kb, MemAvailable=available * kb,
+            CommitLimit=totalram * 50 // 100 * kb,
+            VmallocTotal=_VMALLOC_TOTAL_KB[m.arch.paging_levels],
+            DirectMap4k=pt.direct_pages_count("4K") * 4,
+            DirectMap2M=pt.direct_pages_count("2M") * 2048,
+            DirectMap1G=pt.direct_pages_count("1G") * (1 << 20) if m.direct_gbpages else None)
+
+    def meminfo(self) -> str:
+        return render_meminfo(self.meminfo_values())
+
+    # -- /proc/zoneinfo, /proc/buddyinfo, /proc/vmstat -----------------------------------------
+    def node_infos(self) -> list[NodeInfo]:
+        m = self.m
+        nodes = []
+        for nid, pgdat in sorted(m.pgdats.items()):
+            if not pgdat.online:
+                continue
+            zones = []
+            for z in pgdat.node_zones:
+                pagesets = {cpu: Pageset(count=m.allocator.pcp_count(z.zoneid, cpu),
+                                         high=z.pageset_high, batch=z.pageset_batch,
+                                         stat_threshold=z.stat_threshold)
+                            for cpu in range(m.nr_cpus)}
+                zones.append(ZoneInfo(
+                    name=z.name, free=z.nr_free_pages, min=z.min_wmark, low=z.low_wmark,
+                    high=z.high_wmark, spanned=z.spanned_pages, present=z.present_pages,
+                    managed=z.managed_pages, protection=tuple(z.lowmem_reserve),
+                    stats=ZoneStat(nr_free_pages=z.nr_free_pages), pagesets=pagesets,
+                    start_pfn=z.zone_start_pfn,
+                    free_area=tuple(m.allocator.nr_free(z.zoneid, o)
+                                    for o in range(m.policy.max_order))))
+            nodes.append(NodeInfo(nid=nid, zones=zones))
+        return nodes
+
+    def zoneinfo(self) -> str:
+        """mm/vmstat.c:zoneinfo_show (6.1)."""
+        return render_zoneinfo(self.node_infos())
+
+    def buddyinfo(self) -> str:
+        """mm/vmstat.c:frag_show (6.1)."""
+        return render_buddyinfo(self.node_infos())
+
+    def vmstat(self) -> str:
+        """mm/vmstat.c:vmstat_show (6.1): only nr_free_pages moves in the model."""
+        free = sum(z.nr_free_pages for p in self.m.pgdats.values() for z in p.node_zones)
+        vm = VmStat()
+        vm.zone.nr_free_pages = free
+        return render_vmstat(vm)
+
+    def iomem(self) -> str:
+        """kernel/resource.c:r_show (6.1) as root sees it."""
+        return render_iomem(self.m.resources.root)
+
+    # -- /proc/kpageflags, /proc/kpagecount ----------------------------------------------------
+    def _range(self, pfn: int, count: int):
+        if pfn < 0 or count < 0:
+            raise HotplugError(errno.EINVAL, f"bad pfn range {pfn:#x}+{count}")
+        # get_max_dump_pfn: reads stop at round_up(max_pfn, PAGES_PER_SECTION)
+        limit = -(-self.m.max_pfn // self.m.arch.PAGES_PER_SECTION) * self.m.arch.PAGES_PER_SECTION
+        return pfn, max(0, min(count, limit - pfn))
+
+    def kpageflags(self, pfn: int, count: int = 1):
+        """fs/proc/page.c:kpageflags_read (6.1): one u64 per pfn (short read past max_pfn)."""
+        pfn, n = self._range(pfn, count)
+        return self.m.core.kpageflags(self.m.ms, pfn, n, self.m.policy.max_order)
+
+    def kpagecount(self, pfn: int, count: int = 1):
+        """fs/proc/page.c:kpagecount_read (6.1)."""
+        pfn, n = self._range(pfn, count)
+        return self.m.core.kpagecount(self.m.ms, pfn, n)
