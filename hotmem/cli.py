@@ -103,9 +103,15 @@ def render_costs(arch: ArchProfile) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hotmem", description="A byte-accurate model of Linux memory hotplug "
-        "with memmap_on_memory. Without a command, runs 'costs'.")
+        "with memmap_on_memory. Without a command, runs 'compare'.")
     parser.add_argument("--version", action="version", version=f"hotmem {hotmem.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
+    compare = sub.add_parser("compare", help="a hot-add plan with memmap on memory and with a "
+                             "regular memmap, side by side (the default command)")
+    compare.add_argument("--dimms", default="128M,128M,128M,128M",
+                         help="comma-separated DIMM sizes hot-added at 4 GiB (default: %(default)s)")
+    compare.add_argument("--backend", choices=("compiled", "python"), default=None,
+                         help="core backend (default: compiled, or $HOTMEM_BACKEND)")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
@@ -118,10 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hotmem`` and ``python -m hotmem``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv.insert(0, "costs")             # `costs` is the default command
+        argv.insert(0, "compare")           # `compare` is the default command
     args = _parser().parse_args(argv)
     try:
-        if args.command == "costs":
+        if args.command == "compare":
+            from hotmem.report import render_comparison
+            sys.stdout.write(render_comparison(tuple(args.dimms.split(",")), backend=args.backend))
+        elif args.command == "costs":
             arch = get_arch(args.arch, paging_levels=args.paging_levels)
             sys.stdout.write(render_costs(arch))
     except HotplugError as exc:

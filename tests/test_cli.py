@@ -1,4 +1,5 @@
-"""The interim main job: `hotmem costs` (also the default), in-process and as `python -m hotmem`.
+"""The command line: `hotmem compare` (the default main job) and `hotmem costs`, in-process and
+as `python -m hotmem`.
 
 Expected numbers are hand values: a block of S bytes has S/4096 struct pages of 64 B.
 """
@@ -42,7 +43,7 @@ def test_costs_memmap_table(capsys):
 
 
 def test_costs_page_table_table(capsys):
-    out = run(capsys, [])
+    out = run(capsys, ["costs"])
     assert "vmemmap PMD" in out and "[64 GiB/tbl]" in out and "[32 TiB/tbl]" in out
     assert "[1 GiB/tbl]" in out and "[512 GiB/tbl]" in out
     _, tables = rows(out, "128 MiB")
@@ -55,9 +56,25 @@ def test_costs_page_table_table(capsys):
     assert "P4D" not in out                       # folded with 4-level paging
 
 
-def test_costs_is_the_default_command(capsys):
-    assert run(capsys, []) == run(capsys, ["costs"])
-    assert run(capsys, ["--paging-levels", "5"]) == run(capsys, ["costs", "--paging-levels", "5"])
+def compare_rows(text):
+    return {line[:46].strip(): line[46:].split() for line in text.splitlines()
+            if line.startswith("  ") and len(line) > 46}
+
+
+def test_compare_is_the_default_command(capsys):
+    out = run(capsys, [])
+    assert out == run(capsys, ["compare"])
+    r = compare_rows(out)
+    # 4 blocks of 128 MiB: 512 memmap pages each (32768 x 64 B / 4096), from the range itself
+    # with memmap on memory, from the buddy without; managed = 32768 - 512 resp. 32768 per block
+    assert r["memmap pages taken from the added range"][:2] == ["2048", "0"]
+    assert r["memmap pages taken from the buddy"][:2] == ["0", "2048"]
+    assert r["managed pages added (MemTotal)"][:2] == [str(4 * 32256), str(4 * 32768)]
+    assert r["nr_vmemmap_pages per block"] == ["512", "0"]
+    # 2 x 1024: two empty order-9 per-CPU refills of 2 blocks each for 4 memmaps
+    assert r["NR_FREE_PAGES change"][:2] == ["0", "-2048"]
+    assert r["Movable spanned/present/managed"] == [f"131072/131072/{4 * 32256}",
+                                                    "131072/131072/131072"]
 
 
 def test_costs_5_level(capsys):
@@ -71,7 +88,7 @@ def test_costs_5_level(capsys):
 
 
 def test_costs_fixed_width(capsys):
-    out = run(capsys, [])
+    out = run(capsys, ["costs"])
     table = [line for line in out.splitlines() if line.endswith(("pass", "fail"))]
     assert len(table) == 5 and len({len(line) for line in table}) == 1
 
@@ -87,9 +104,9 @@ def test_bad_arguments(argv, capsys):
 
 def test_python_dash_m(capsys):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "hotmem"], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "hotmem", "costs"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == run(capsys, [])
+    assert proc.stdout == run(capsys, ["costs"])
     memmap, tables = rows(proc.stdout, "256 MiB")
     assert memmap[:2] == ["4194304", "1024"] and tables[-1] == "128"
