@@ -1,12 +1,13 @@
 """Kernel-version policies: which memory-hotplug behaviour a kernel version has.
 
-The mm code consults these named fields instead of comparing version numbers. Each policy cites
-the tree it was read from (see §0 and §15 of the kernel reference digest).
+The mm code consults these named fields instead of comparing version numbers. Each policy says
+which tree it was read from (§0 and §15 of the kernel reference digest); ``docs/kernel-versions.md``
+is generated from them (``policy_table()``).
 """
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from hotmem.errors import HotplugError
 
@@ -16,47 +17,108 @@ class KernelPolicy:
     """Behaviour switches of one kernel version (memory hotplug and the page allocator)."""
 
     name: str
-    #: MAX_ORDER as that version defines it: 6.1 = number of orders (11 → orders 0..10)
+    #: where the behaviour was read
+    source: str = ""
+    #: MAX_ORDER as a count of buddy orders (11 on x86_64: orders 0..10; 6.4+ names the largest
+    #: order MAX_ORDER and 6.8 MAX_PAGE_ORDER, the allocator is the same)
     max_order: int = 11
-    #: CONFIG_MHP_MEMMAP_ON_MEMORY exists (merged 5.13; the v2 RFC had a flag but no parameter)
-    has_memmap_on_memory: bool = True
-    #: memory_hotplug.memmap_on_memory accepts "force" (6.6+)
-    memmap_on_memory_force: bool = False
-    #: add_memory_resource: MHP_MEMMAP_ON_MEMORY unsupported → -EINVAL (6.1) / silent fallback (6.6+)
+    #: how memory_hotplug.memmap_on_memory is given: "none" (v2: no switch, the flag alone
+    #: decides), "bool" (5.13..6.5) or "tristate" (6.6+: N / Y / force)
+    memmap_on_memory_param: str = "bool"
+    #: mhp_supports_memmap_on_memory rule: "v2" (arch_support_memmap_on_memory() and a size of at
+    #: most one block), "5.13" (exactly one block, PMD-aligned memmap, pageblock-aligned rest),
+    #: "6.6" (memory_block_memmap_on_memory_pages with force padding, arch override)
+    mhp_supports_rule: str = "5.13"
+    #: add_memory_resource: flag set but unsupported → -EINVAL (v2..6.5) or silent fallback (6.6+)
     mhp_memmap_on_memory_fallback: bool = False
-    #: the hot-add altmap's ``free`` is the whole range (6.1) rather than the memmap pages (6.6+)
-    altmap_free_whole_range: bool = True
+    #: ACPI asks for MHP_MEMMAP_ON_MEMORY only when supported (False: always, 6.6+)
+    acpi_checks_support: bool = True
+    #: the hot-add altmap's ``free``: "range" (the whole added range, v2..6.5) or "memmap" (the
+    #: memmap pages incl. force padding, 6.6+)
+    altmap_free: str = "range"
+    #: memory blocks keep ``nr_vmemmap_pages`` (v2..6.5) or a copy of the altmap (6.6+)
+    memory_block_keeps_altmap: bool = False
+    #: nr_vmemmap_pages given to: "first" block only (v2) or "all" blocks of the range
+    nr_vmemmap_pages_blocks: str = "all"
+    #: v2: online_pages/offline_pages handle the vmemmap pages themselves (present for the whole
+    #: block in one go); 5.13+: memory_block_online/offline do (mhp_init/deinit_memmap_on_memory)
+    vmemmap_in_online_pages: bool = False
     #: memory-block altmaps split per block (6.8 create_altmaps_and_memory_blocks)
     altmap_per_memory_block: bool = False
     #: try_remove_memory refuses memmap_on_memory ranges ≠ one block with -EINVAL (5.13..6.7)
     remove_refuses_wrong_granularity: bool = True
+    #: remove-time vmemmap count: "sum" of the blocks' counts up to the first block without any
+    #: (v2), "first" block's count (5.13..6.5), "block altmap" (6.6+)
+    remove_altmap_from: str = "first"
     #: vmemmap pages get PageVmemmapSelfHosted (PG_owner_priv_1), 6.0+
     vmemmap_self_hosted_flag: bool = True
-    #: create_memory_block_devices failure rolls back with the altmap (6.1.y stable)
+    #: create_memory_block_devices failure rolls back with the altmap (6.1.y stable; v2 and 5.13
+    #: pass NULL, which hands altmap pages to free_pagetable)
     add_rollback_passes_altmap: bool = True
-    #: generic vmemmap_populate_hugepages falls back to base pages *with* the altmap (6.8)
+    #: generic vmemmap_populate_hugepages falls back to base pages *with* the altmap (6.6+)
     basepage_fallback_uses_altmap: bool = False
-    #: /proc/vmstat has nr_memmap_pages / nr_memmap_boot_pages (6.11+)
-    vmstat_memmap_pages: bool = False
-    #: mem_section_usage carries a leading rcu_head (6.1.y kfree_rcu backport): 56 vs 40 bytes
+    #: WARN when a removed block's altmap still has pages allocated (6.6+)
+    warn_altmap_not_freed: bool = False
+    #: mem_section_usage carries a leading rcu_head (6.1.76+ stable backport): 56 vs 40 bytes
     usage_has_rcu_head: bool = True
 
     def describe(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @property
+    def has_memmap_on_memory(self) -> bool:
+        return True
 
-#: Linux 6.1 as read at 6.1.166 (the Debian 6.1.176 reference kernel): see §4–§10 of the digest.
-LINUX_6_1 = KernelPolicy(name="6.1")
 
-POLICIES = {p.name: p for p in (LINUX_6_1,)}
+#: Linux 6.1 as read at 6.1.166 (the Debian 6.1.176 reference kernel): §4–§10 of the digest.
+LINUX_6_1 = KernelPolicy(name="6.1", source="unifreq/linux-6.1.y at 6.1.166")
+
+#: The merged form (v5.13-rc1), as read in 5.14-rc5 (§15.2): 6.1 without PageVmemmapSelfHosted
+#: (6.0) and with the NULL altmap on the create_memory_block_devices error path.
+LINUX_5_13 = replace(LINUX_6_1, name="5.13", source="lsk-legends/linux-5.14 (5.14-rc5)",
+                     vmemmap_self_hosted_flag=False, add_rollback_passes_altmap=False,
+                     usage_has_rcu_head=False)
+
+#: The seed: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 25 Nov 2020,
+#: on 5.10-rc (§15.1).
+V2 = replace(LINUX_5_13, name="v2", source="lkml RFC v2 patches 1-4/4 (25 Nov 2020)",
+             memmap_on_memory_param="none", mhp_supports_rule="v2",
+             nr_vmemmap_pages_blocks="first", vmemmap_in_online_pages=True,
+             remove_refuses_wrong_granularity=False, remove_altmap_from="sum")
+
+#: 6.6 (Aneesh Kumar K.V's series, read at 6.6.57; §15.5).
+LINUX_6_6 = replace(LINUX_6_1, name="6.6", source="lxdklp/linux-6.6.y at 6.6.57",
+                    memmap_on_memory_param="tristate", mhp_supports_rule="6.6",
+                    mhp_memmap_on_memory_fallback=True, acpi_checks_support=False,
+                    altmap_free="memmap", memory_block_keeps_altmap=True,
+                    remove_altmap_from="block altmap", basepage_fallback_uses_altmap=True,
+                    warn_altmap_not_freed=True)
+
+#: 6.8 (Vishal Verma's per-block altmaps, read at 6.8.0; §15.6).
+LINUX_6_8 = replace(LINUX_6_6, name="6.8", source="sndrzt/linux-6.8 (6.8.0 commit)",
+                    altmap_per_memory_block=True, remove_refuses_wrong_granularity=False)
+
+POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8)}
 
 
 def get_policy(version: str | KernelPolicy) -> KernelPolicy:
-    """The policy named ``version`` (e.g. "6.1")."""
+    """The policy named ``version`` ("v2", "5.13", "6.1", "6.6", "6.8")."""
     if isinstance(version, KernelPolicy):
         return version
     try:
         return POLICIES[str(version)]
     except KeyError:
         raise HotplugError(errno.EINVAL, f"kernel version {version!r} is not modelled "
-                           f"(known: {', '.join(sorted(POLICIES))})") from None
+                           f"(known: {', '.join(POLICIES)})") from None
+
+
+def policy_table() -> str:
+    """A markdown table of every policy field by version, generated from the policy objects."""
+    names = list(POLICIES)
+    rows = ["| field | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for f in fields(KernelPolicy):
+        if f.name in ("name",):
+            continue
+        vals = [str(getattr(POLICIES[n], f.name)) for n in names]
+        rows.append(f"| `{f.name}` | " + " | ".join(vals) + " |")
+    return "\n".join(rows) + "\n"

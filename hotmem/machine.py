@@ -105,7 +105,15 @@ class _MachineAPI:
         (nid, start, size) form is accepted too)."""
         if size is None:
             start, size = nid_or_start, start
-        mh.try_remove_memory(self, parse_size(start), parse_size(size))
+        start, size = parse_size(start), parse_size(size)
+        mh.check_hotplug_memory_range(self, start, size)
+        a = self.arch
+        for pfn in range(start >> a.page_shift, (start + size) >> a.page_shift, a.PAGES_PER_SECTION):
+            if not self.ms.section_mem_map(a.pfn_to_section_nr(pfn)) & self.core.SECTION_MARKED_PRESENT:
+                # the kernel would WARN in __remove_section and still return 0
+                raise HotplugError(errno.EINVAL, f"remove_memory: no memory was added at "
+                                   f"{pfn << a.page_shift:#x} (section {a.pfn_to_section_nr(pfn)})")
+        mh.try_remove_memory(self, start, size)
 
     def acpi_memory_hotplug(self, start, size, node: int = 0):
         """A pc-dimm arriving through ACPI: one _CRS range, node from _PXM."""
@@ -128,6 +136,15 @@ class _MachineAPI:
             raise HotplugError(errno.ENODEV, "no such ACPI memory device")
         acpi_memory_remove(self, dev)
         self.acpi_devices.remove(dev)
+
+    @property
+    def block_size_bytes(self) -> int:
+        """memory_block_size_bytes() of this machine."""
+        return self.memory_block_size_bytes
+
+    def mhp_supports_memmap_on_memory(self, size) -> bool:
+        """mm/memory_hotplug.c:mhp_supports_memmap_on_memory under this machine's arch and kernel."""
+        return mh.mhp_supports_memmap_on_memory(self, parse_size(size))
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -173,7 +190,8 @@ class _MachineAPI:
             "ms": self.ms.state(), "alloc": self.allocator.state(), "pt": self.pgtables.state(),
             "pgdats": tuple(p.snapshot() for _, p in sorted(self.pgdats.items())),
             "blocks": tuple((i, b.state, b.nid, b.nr_vmemmap_pages,
-                             None if b.zone is None else b.zone.idx)
+                             None if b.zone is None else b.zone.idx,
+                             None if b.altmap is None else b.altmap.as_tuple())
                             for i, b in sorted(self.memory.blocks.items())),
             "iomem": repr(self.resources.root), "owners": self.owners.snapshot(),
             "slab": self.slab.snapshot(), "totalram": self.totalram_pages, "max_pfn": self.max_pfn,
@@ -225,6 +243,8 @@ class Machine(_MachineAPI):
     def _parse_cmdline(self, cmdline: str) -> None:
         self.cmdline = cmdline
         self.memmap_on_memory = False
+        self.memmap_on_memory_force = False
+        self.unknown_params: list[str] = []
         self.movable_node_enabled = False
         self.mhp_default_online_type = mh.MMOP_OFFLINE
         self.nogbpages = False
@@ -232,14 +252,20 @@ class Machine(_MachineAPI):
         for word in cmdline.split():
             key, _, val = word.partition("=")
             if key == "memory_hotplug.memmap_on_memory":
+                kind = self.policy.memmap_on_memory_param
                 v = val.strip().lower()
-                if v in ("1", "y", "yes", "on", "true", ""):
+                if kind == "none":
+                    self.unknown_params.append(word)   # the v2 RFC has no such parameter
+                elif v in ("1", "y", "yes", "on", "true", ""):
                     self.memmap_on_memory = True
                 elif v in ("0", "n", "no", "off", "false"):
                     self.memmap_on_memory = False
+                elif v == "force" and kind == "tristate":
+                    self.memmap_on_memory = self.memmap_on_memory_force = True
                 else:
                     raise HotplugError(errno.EINVAL, f"memory_hotplug.memmap_on_memory={val!r}: "
-                                       "expected a boolean in this kernel")
+                                       f"expected {'Y, N or force' if kind == 'tristate' else 'a boolean'}"
+                                       f" in Linux {self.policy.name}")
             elif key == "movable_node":
                 self.movable_node_enabled = True
             elif key == "memhp_default_state":

@@ -62,25 +62,37 @@ class ResourceTree:
         self.root.children.sort(key=lambda r: r.start)
         return res
 
-    def release_mem_region_adjustable(self, start: int, size: int) -> None:
-        """kernel/resource.c:release_mem_region_adjustable (6.1), for the whole-resource case and
-        the trimming of a larger System RAM resource (after merge_system_ram_resource)."""
+    def release_mem_region_adjustable(self, start: int, size: int) -> bool:
+        """kernel/resource.c:release_mem_region_adjustable (6.1): release, trim or split the busy
+        memory resource that contains the whole range. A range no single resource contains (e.g.
+        two DIMMs removed in one go) releases nothing, silently, as in the kernel. Returns whether
+        a resource was changed."""
         end = start + size - 1
-        for i, c in enumerate(self.root.children):
-            if c.start <= start and end <= c.end and c.flags & IORESOURCE_SYSRAM:
-                if (c.start, c.end) == (start, end):
-                    del self.root.children[i]
-                elif c.start == start:
-                    c.start = end + 1
-                elif c.end == end:
-                    c.end = start - 1
-                else:
-                    tail = Resource(end + 1, c.end, c.name, c.flags)
-                    c.end = start - 1
-                    self.root.children.insert(i + 1, tail)
-                return
-        raise HotplugError(errno.EINVAL, f"release_mem_region_adjustable: [mem {start:#x}-{end:#x}]"
-                           " is not a System RAM resource")
+        kids = self.root.children
+        i = 0
+        while i < len(kids):
+            c = kids[i]
+            if c.start >= end:
+                break
+            if c.start > start or c.end < end:
+                i += 1
+                continue
+            if not c.flags & IORESOURCE_MEM:
+                break
+            if not c.flags & IORESOURCE_BUSY:
+                kids, i = c.children, 0
+                continue
+            if (c.start, c.end) == (start, end):
+                del kids[i]
+            elif c.start == start:
+                c.start = end + 1
+            elif c.end == end:
+                c.end = start - 1
+            else:
+                kids.insert(i + 1, Resource(end + 1, c.end, c.name, c.flags))
+                c.end = start - 1
+            return True
+        return False
 
     def merge_system_ram_resource(self, res: Resource) -> None:
         """kernel/resource.c:merge_system_ram_resource: fold into equal-flag neighbours."""

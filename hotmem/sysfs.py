@@ -82,6 +82,11 @@ class SysFs:
         if mt:
             params = render_memory_hotplug_params(MemoryHotplugParams(
                 memmap_on_memory=m.memmap_on_memory, online_policy=m.online_policy))
+            kind = m.policy.memmap_on_memory_param
+            if kind == "none":
+                params.pop("memmap_on_memory", None)
+            elif kind == "tristate" and m.memmap_on_memory_force:
+                params["memmap_on_memory"] = "force\n"   # 6.6+ param_get of the tristate
             if mt.group(1) in params:
                 return params[mt.group(1)]
         raise HotplugError(errno.ENOENT, f"{path}: No such file or directory")

@@ -44,8 +44,9 @@ def acpi_memory_enable_device(m, dev: AcpiMemoryDevice) -> None:
     for start, length in dev.ranges:
         if not length:
             continue
-        # the flag is never cleared for later ranges (6.1)
-        if mh.mhp_supports_memmap_on_memory(m, length):
+        # 6.1: asked for when supported, and never cleared for later ranges; 6.6+: always asked
+        # for (add_memory_resource falls back when unsupported)
+        if not m.policy.acpi_checks_support or mh.mhp_supports_memmap_on_memory(m, length):
             mhp_flags |= mh.MHP_MEMMAP_ON_MEMORY
         try:
             m.add_memory_checked(dev.group.nid, start, length, mhp_flags, dev.group)

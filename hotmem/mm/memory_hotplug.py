@@ -34,18 +34,51 @@ def _einval(msg):
 
 # -- eligibility ---------------------------------------------------------------------------------
 
-def mhp_supports_memmap_on_memory(m, size: int) -> bool:
-    """mm/memory_hotplug.c:mhp_supports_memmap_on_memory (6.1): parameter on, exactly one memory
-    block, a PMD-aligned memmap and a pageblock-aligned remainder."""
+def memory_block_memmap_size(m) -> int:
+    """mm/memory_hotplug.c:memory_block_memmap_size (6.6): bytes of struct pages of one block."""
+    return (m.memory_block_size_bytes >> m.arch.page_shift) * m.arch.struct_page_size
+
+
+def memory_block_memmap_on_memory_pages(m) -> int:
+    """mm/memory_hotplug.c:memory_block_memmap_on_memory_pages (6.6): PFN_UP of the block's
+    memmap, rounded up to a pageblock in force mode (the rest is wasted)."""
     a = m.arch
-    if not m.policy.has_memmap_on_memory or not m.memmap_on_memory:
+    nr_pages = -(-memory_block_memmap_size(m) // a.PAGE_SIZE)
+    if m.memmap_on_memory_force:
+        nr_pages = -(-nr_pages // a.pageblock_nr_pages) * a.pageblock_nr_pages
+    return nr_pages
+
+
+def mhp_supports_memmap_on_memory(m, size: int) -> bool:
+    """mm/memory_hotplug.c:mhp_supports_memmap_on_memory, as the machine's kernel has it.
+
+    v2: arch_support_memmap_on_memory() and at most one block (no switch, no alignment test);
+    5.13..6.5: parameter on, exactly one block, a PMD-aligned memmap and a pageblock-aligned
+    remainder; 6.6+: parameter on (Y or force), exactly one block, a page-multiple memmap whose
+    page count (force-padded) is pageblock-aligned and not the whole block, and the arch's
+    arch_supports_memmap_on_memory()."""
+    a, pol = m.arch, m.policy
+    if pol.mhp_supports_rule == "v2":
+        return m.arch_ops.arch_support_memmap_on_memory(m) and 0 < size <= m.memory_block_size_bytes
+    if not m.memmap_on_memory:
         return False
-    nr_vmemmap_pages = size >> a.page_shift
-    vmemmap_size = nr_vmemmap_pages * a.struct_page_size
-    remaining_size = size - vmemmap_size
-    return (size == m.memory_block_size_bytes
-            and vmemmap_size % (1 << a.pmd_shift) == 0
-            and remaining_size % (a.pageblock_nr_pages << a.page_shift) == 0)
+    if pol.mhp_supports_rule == "5.13":
+        vmemmap_size = (size >> a.page_shift) * a.struct_page_size
+        remaining_size = size - vmemmap_size
+        return (size == m.memory_block_size_bytes
+                and vmemmap_size % (1 << a.pmd_shift) == 0
+                and remaining_size % (a.pageblock_nr_pages << a.page_shift) == 0)
+    vmemmap_size = memory_block_memmap_size(m)
+    memmap_pages = memory_block_memmap_on_memory_pages(m)
+    if size != m.memory_block_size_bytes:
+        return False
+    if vmemmap_size % a.PAGE_SIZE:
+        return False
+    if memmap_pages % a.pageblock_nr_pages:
+        return False
+    if memmap_pages == m.memory_block_size_bytes >> a.page_shift:
+        return False
+    return m.arch_ops.arch_supports_memmap_on_memory(m, vmemmap_size)
 
 
 def check_hotplug_memory_range(m, start: int, size: int) -> None:
@@ -235,6 +268,49 @@ def __try_online_node(m, nid: int) -> bool:
     return True
 
 
+def new_hotadd_altmap(m, start: int, size: int):
+    """The altmap add_memory_resource builds: base = first pfn; ``free`` = the whole range
+    (v2..6.5) or the block's memmap pages incl. force padding, with ``end_pfn`` the last pfn
+    (6.6+)."""
+    a = m.arch
+    if m.policy.altmap_free == "range":
+        return m.core.VmemAltmap(base_pfn=start >> a.page_shift, free=size >> a.page_shift)
+    return m.core.VmemAltmap(base_pfn=start >> a.page_shift,
+                             end_pfn=(start + size - 1) >> a.page_shift,
+                             free=memory_block_memmap_on_memory_pages(m))
+
+
+def create_altmaps_and_memory_blocks(m, nid: int, group, start: int, size: int) -> int:
+    """mm/memory_hotplug.c:create_altmaps_and_memory_blocks (6.8): one altmap, one
+    arch_add_memory and one memory block device per memory block; blocks already done are
+    removed again on failure."""
+    bs = m.memory_block_size_bytes
+    cur = start
+    rc = 0
+    while cur < start + size:
+        altmap = new_hotadd_altmap(m, cur, bs)
+        rc = m.arch_ops.arch_add_memory(m, nid, cur, bs, altmap)
+        if rc:
+            break
+        m.memory.create_memory_block_devices(cur, bs, altmap, group)
+        cur += bs
+    if rc and cur != start:
+        remove_memory_blocks_and_altmaps(m, start, cur - start)
+    return rc
+
+
+def remove_memory_blocks_and_altmaps(m, start: int, size: int) -> None:
+    """mm/memory_hotplug.c:remove_memory_blocks_and_altmaps (6.8): block by block."""
+    bs = m.memory_block_size_bytes
+    for cur in range(start, start + size, bs):
+        mem = m.memory.blocks[cur // bs]
+        altmap, mem.altmap = mem.altmap, None
+        m.memory.remove_memory_block_devices(cur, bs)
+        m.arch_ops.arch_remove_memory(m, cur, bs, altmap)
+        if altmap is not None and altmap.alloc:
+            m.warn(f"Altmap not fully unmapped: {altmap.alloc} pages at pfn {altmap.base_pfn:#x}")
+
+
 def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
     """mm/memory_hotplug.c:add_memory_resource (6.1). Returns 0; raises HotplugError on refusal.
 
@@ -248,21 +324,35 @@ def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
     if nid not in m.pgdats:
         raise _einval(f"node {nid} is not possible")
     altmap = None
+    per_block = False
     if mhp_flags & MHP_MEMMAP_ON_MEMORY:
-        if mhp_supports_memmap_on_memory(m, size):
-            altmap = m.core.VmemAltmap(base_pfn=start >> m.arch.page_shift,
-                                       free=size >> m.arch.page_shift)
+        if m.policy.altmap_per_memory_block:
+            per_block = mhp_supports_memmap_on_memory(m, m.memory_block_size_bytes)
+        elif mhp_supports_memmap_on_memory(m, size):
+            altmap = new_hotadd_altmap(m, start, size)
         elif not m.policy.mhp_memmap_on_memory_fallback:
             raise _einval(f"MHP_MEMMAP_ON_MEMORY not supported for {size:#x} bytes at "
                           f"{start:#x} (block size {m.memory_block_size_bytes:#x})")
     new_node = __try_online_node(m, nid)
-    rc = m.arch_ops.arch_add_memory(m, nid, start, size, altmap)
+    if per_block:
+        rc = create_altmaps_and_memory_blocks(m, nid, group, start, size)
+    else:
+        rc = m.arch_ops.arch_add_memory(m, nid, start, size, altmap)
     if rc:
         if new_node:
             m.pgdats[nid].online = False
         raise HotplugError(-rc, f"arch_add_memory({start:#x}, {size:#x}) failed")
-    nr_vmemmap_pages = altmap.alloc if altmap is not None else 0
-    m.memory.create_memory_block_devices(start, size, nr_vmemmap_pages, group)
+    if not per_block:
+        try:
+            m.memory.create_memory_block_devices(start, size, altmap, group)
+        except HotplugError:
+            # 6.1.y rolls back with the altmap; v2, 5.13 and 6.1.0 pass NULL, so the x86
+            # teardown would hand the altmap's pages (part of the range) to free_pagetable
+            m.arch_ops.arch_remove_memory(m, start, size,
+                                          altmap if m.policy.add_rollback_passes_altmap else None)
+            if new_node:
+                m.pgdats[nid].online = False
+            raise
     if new_node:
         m.register_one_node(nid)
     m.memory.register_memory_blocks_under_node(nid, start >> m.arch.page_shift,
@@ -291,16 +381,27 @@ def online_pages_range(m, start_pfn: int, nr_pages: int) -> None:
     sparse.online_mem_sections(m, start_pfn, end_pfn)
 
 
-def online_pages(m, pfn: int, nr_pages: int, zone, group) -> int:
-    """mm/memory_hotplug.c:online_pages (6.1). Returns 0 or raises HotplugError."""
+def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int = 0) -> int:
+    """mm/memory_hotplug.c:online_pages (6.1). Returns 0 or raises HotplugError.
+
+    ``nr_vmemmap_pages`` > 0 is the RFC v2 form: [pfn, pfn + nr_pages) is the whole block, its first
+    pages hold the memmap and join the zone unmovable, present grows by the whole block here."""
     a = m.arch
-    if (not nr_pages or pfn % a.pageblock_nr_pages
-            or (pfn + nr_pages) % a.PAGES_PER_SECTION):
+    v = nr_vmemmap_pages
+    if v:
+        misaligned = not nr_pages or pfn % a.PAGES_PER_SECTION or nr_pages % a.PAGES_PER_SECTION
+    else:
+        misaligned = (not nr_pages or pfn % a.pageblock_nr_pages
+                      or (pfn + nr_pages) % a.PAGES_PER_SECTION)
+    if misaligned:
         m.warn(f"online_pages: misaligned range {pfn:#x}+{nr_pages:#x}")
         raise _einval(f"online_pages: range {pfn:#x}+{nr_pages:#x} not pageblock/section aligned")
     nid = zone.node
     pgdat = m.pgdats[nid]
-    move_pfn_range_to_zone(m, zone, pfn, nr_pages, MIGRATE_ISOLATE)
+    buddy_start, buddy_pages = pfn + v, nr_pages - v
+    if v:
+        move_pfn_range_to_zone(m, zone, pfn, v, MIGRATE_UNMOVABLE)
+    move_pfn_range_to_zone(m, zone, buddy_start, buddy_pages, MIGRATE_ISOLATE)
     status_change_nid = nid if not pgdat.has_memory else -1
     status_change_nid_normal = nid if (zone.idx <= ZONE_NORMAL and not pgdat.has_normal_memory) \
         else -1
@@ -310,19 +411,19 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group) -> int:
         remove_pfn_range_from_zone(m, zone, pfn, nr_pages)
         raise HotplugError(-err, f"online_pages [mem {pfn << a.page_shift:#018x}-"
                            f"{((pfn + nr_pages) << a.page_shift) - 1:#018x}]: notifier refused")
-    m.allocator.adjust_nr_isolate_pageblock(zone.zoneid, nr_pages // a.pageblock_nr_pages)
+    m.allocator.adjust_nr_isolate_pageblock(zone.zoneid, buddy_pages // a.pageblock_nr_pages)
     need_zonelists_rebuild = not zone.populated_zone()
     if need_zonelists_rebuild:
         m.setup_zone_pageset(zone)
-    online_pages_range(m, pfn, nr_pages)
+    online_pages_range(m, buddy_start, buddy_pages)
     adjust_present_page_count(m, pfn, group, nr_pages)
     # node_states_set_node
     if status_change_nid_normal >= 0:
         pgdat.has_normal_memory = True
     if status_change_nid >= 0:
         pgdat.has_memory = True
-    # undo_isolate_page_range(pfn, pfn + nr_pages, MIGRATE_MOVABLE)
-    for p in range(pfn, pfn + nr_pages, a.pageblock_nr_pages):
+    # undo_isolate_page_range(buddy range, MIGRATE_MOVABLE)
+    for p in range(buddy_start, pfn + nr_pages, a.pageblock_nr_pages):
         m.allocator.unset_migratetype_isolate(p, MIGRATE_MOVABLE)
     m.init_per_zone_wmark_min()
     pgdat.kswapd = pgdat.kcompactd = True
@@ -351,11 +452,17 @@ def mhp_deinit_memmap_on_memory(m, pfn: int, nr_pages: int) -> None:
 
 # -- offlining -----------------------------------------------------------------------------------
 
-def offline_pages(m, start_pfn: int, nr_pages: int, zone, group) -> int:
+def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int = 0) -> int:
     """mm/memory_hotplug.c:offline_pages (6.1). Returns 0 or raises HotplugError (the kernel's
-    error path undone first)."""
+    error path undone first).
+
+    ``nr_vmemmap_pages`` > 0 is the RFC v2 form: the range is the whole block; isolation and
+    freeing work on what follows the memmap, present shrinks by the whole block."""
     a = m.arch
     core, alloc = m.core, m.allocator
+    block_start, block_pages = start_pfn, nr_pages
+    if nr_vmemmap_pages:
+        start_pfn, nr_pages = start_pfn + nr_vmemmap_pages, nr_pages - nr_vmemmap_pages
     end_pfn = start_pfn + nr_pages
     rng = f"[mem {start_pfn << a.page_shift:#018x}-{(end_pfn << a.page_shift) - 1:#018x}]"
     if (not nr_pages or start_pfn % a.pageblock_nr_pages or end_pfn % a.PAGES_PER_SECTION):
@@ -398,11 +505,11 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group) -> int:
         m.log(f"memory offlining {rng} failed due to {reason}")
         raise HotplugError(-err, f"memory offlining {rng} failed due to {reason}")
     alloc.offline_isolated_pages(start_pfn, end_pfn)
-    sparse.offline_mem_sections(m, start_pfn, end_pfn)
+    sparse.offline_mem_sections(m, block_start if nr_vmemmap_pages else start_pfn, end_pfn)
     alloc.adjust_nr_isolate_pageblock(zone.zoneid, -(nr_pages // a.pageblock_nr_pages))
     alloc.zone_pcp_enable(zone.zoneid)
     m.adjust_managed_page_count(zone, -nr_pages)
-    adjust_present_page_count(m, start_pfn, group, -nr_pages)
+    adjust_present_page_count(m, block_start, group, -block_pages)
     m.init_per_zone_wmark_min()
     if not zone.populated_zone():
         m.zone_pcp_reset(zone)
@@ -413,7 +520,7 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group) -> int:
         pgdat.has_memory = False
         pgdat.kswapd = pgdat.kcompactd = False
     m.notify("MEM_OFFLINE", start_pfn, nr_pages, -1)
-    remove_pfn_range_from_zone(m, zone, start_pfn, nr_pages)
+    remove_pfn_range_from_zone(m, zone, block_start, block_pages)
     return 0
 
 
@@ -431,19 +538,51 @@ def try_remove_memory(m, start: int, size: int) -> int:
                                f"[{mem.start_pfn << m.arch.page_shift:#x}-"
                                f"{(mem.end_pfn << m.arch.page_shift) - 1:#x}] is onlined")
         nid = mem.nid
+    pol = m.policy
     altmap = None
-    if m.memmap_on_memory:
-        nr_vmemmap_pages = next((b.nr_vmemmap_pages for b in blocks if b.nr_vmemmap_pages), 0)
-        if nr_vmemmap_pages:
-            if size != m.memory_block_size_bytes and m.policy.remove_refuses_wrong_granularity:
-                m.log("Refuse to remove range with memmap_on_memory: wrong granularity")
-                raise _einval(f"memory with memmap_on_memory must be removed one block "
-                              f"({m.memory_block_size_bytes:#x} bytes) at a time, not {size:#x}")
-            altmap = m.core.VmemAltmap(alloc=nr_vmemmap_pages)
+    per_block = False
+    if m.memmap_on_memory or pol.memmap_on_memory_param == "none":
+        if pol.altmap_per_memory_block:
+            # 6.8 memory_blocks_have_altmaps: all or nothing
+            with_altmap = [b for b in blocks if b.altmap is not None]
+            if with_altmap and len(with_altmap) != len(blocks):
+                m.warn("memory_blocks_have_altmaps: only some blocks have an altmap")
+                raise _einval(f"range [{start:#x}, {start + size:#x}) mixes blocks with and "
+                              "without memmap on memory")
+            per_block = bool(with_altmap)
+        else:
+            if pol.remove_altmap_from == "sum":
+                nr_vmemmap_pages = 0
+                for b in blocks:
+                    if not b.nr_vmemmap_pages:
+                        break
+                    nr_vmemmap_pages += b.nr_vmemmap_pages
+                found = nr_vmemmap_pages > 0
+            else:
+                holder = next((b for b in blocks if b.nr_vmemmap_pages), None)
+                found = holder is not None
+            if found:
+                if size != m.memory_block_size_bytes and pol.remove_refuses_wrong_granularity:
+                    m.log(f"Refuse to remove {start:#x} - {start + size:#x}, wrong granularity")
+                    raise _einval(f"memory with memmap_on_memory must be removed one block "
+                                  f"({m.memory_block_size_bytes:#x} bytes) at a time, not "
+                                  f"{size:#x}")
+                if pol.remove_altmap_from == "block altmap":
+                    altmap, holder.altmap = holder.altmap, None
+                elif pol.remove_altmap_from == "first":
+                    altmap = m.core.VmemAltmap(alloc=holder.nr_vmemmap_pages)
+                else:
+                    altmap = m.core.VmemAltmap(alloc=nr_vmemmap_pages)
     m.firmware_map[:] = [e for e in m.firmware_map if (e[0], e[1]) != (start, start + size)]
-    m.memory.remove_memory_block_devices(start, size)
-    m.arch_ops.arch_remove_memory(m, start, size, altmap)
-    m.resources.release_mem_region_adjustable(start, size)
+    if per_block:
+        remove_memory_blocks_and_altmaps(m, start, size)
+    else:
+        m.memory.remove_memory_block_devices(start, size)
+        m.arch_ops.arch_remove_memory(m, start, size, altmap)
+        if altmap is not None and pol.warn_altmap_not_freed and altmap.alloc:
+            m.warn(f"Altmap not fully unmapped: {altmap.alloc} pages")
+    if not m.resources.release_mem_region_adjustable(start, size):
+        m.log(f"release_mem_region_adjustable: no resource holds [{start:#x}, {start + size:#x})")
     if nid is not None and nid >= 0:
         m.try_offline_node(nid)
     return 0

@@ -37,6 +37,8 @@ class MemoryBlock:
     nid: int = NUMA_NO_NODE
     zone: object = None
     nr_vmemmap_pages: int = 0
+    #: 6.6+: the block's own copy of the hot-add altmap (its ``free`` is nr_vmemmap_pages)
+    altmap: object = None
     group: MemoryGroup | None = None
     pages_per_block: int = 0
     pfn_section_shift: int = 15
@@ -85,16 +87,31 @@ class MemorySubsys:
         mem.nid, mem.zone, mem.online_type = nid, zone, mh.MMOP_ONLINE
         self.blocks[block_id] = mem
 
-    def create_memory_block_devices(self, start: int, size: int, nr_vmemmap_pages: int,
-                                    group) -> None:
-        """drivers/base/memory.c:create_memory_block_devices (6.1): -EEXIST if a block exists."""
+    def create_memory_block_devices(self, start: int, size: int, altmap, group) -> None:
+        """drivers/base/memory.c:create_memory_block_devices: -EEXIST if a block exists.
+
+        What a block remembers of the altmap depends on the version: the pages it handed out
+        (altmap->alloc, 5.13..6.5; the first block only in the v2 RFC) or the altmap itself
+        (6.6+, whose ``free`` counts the vmemmap pages incl. force padding)."""
+        pol = self.m.policy
         bs = self.m.memory_block_size_bytes
         ids = range(start // bs, (start + size) // bs)
         for i in ids:
             if i in self.blocks:
                 raise HotplugError(errno.EEXIST, f"memory block {i} already exists")
-        for i in ids:
-            self.blocks[i] = self._new_block(i, "offline", nr_vmemmap_pages, group)
+        for n, i in enumerate(ids):
+            if altmap is None:
+                nr = 0
+            elif pol.memory_block_keeps_altmap:
+                nr = altmap.free
+            elif pol.nr_vmemmap_pages_blocks == "first" and n:
+                nr = 0
+            else:
+                nr = altmap.alloc
+            mem = self._new_block(i, "offline", nr, group)
+            if pol.memory_block_keeps_altmap:
+                mem.altmap = altmap
+            self.blocks[i] = mem
 
     def remove_memory_block_devices(self, start: int, size: int) -> None:
         """drivers/base/memory.c:remove_memory_block_devices (6.1)."""
@@ -122,6 +139,10 @@ class MemorySubsys:
         start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
         nr_vmemmap_pages = mem.nr_vmemmap_pages
         zone = mh.zone_for_pfn_range(m, mem.online_type, mem.nid, mem.group, start_pfn, nr_pages)
+        if m.policy.vmemmap_in_online_pages:        # the v2 RFC: online_pages does it all
+            mh.online_pages(m, start_pfn, nr_pages, zone, mem.group, nr_vmemmap_pages)
+            mem.zone = zone
+            return
         if nr_vmemmap_pages:
             mh.mhp_init_memmap_on_memory(m, start_pfn, nr_vmemmap_pages, zone)
         try:
@@ -143,6 +164,10 @@ class MemorySubsys:
                                "onlined (mem->zone is NULL)")
         start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
         v = mem.nr_vmemmap_pages
+        if m.policy.vmemmap_in_online_pages:        # the v2 RFC: offline_pages does it all
+            mh.offline_pages(m, start_pfn, nr_pages, mem.zone, mem.group, v)
+            mem.zone = None
+            return
         if v:
             mh.adjust_present_page_count(m, start_pfn, mem.group, -v)
         try:
