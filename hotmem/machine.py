@@ -237,6 +237,7 @@ class Machine(_MachineAPI):
         self.min_free_kbytes = 0
         self.notifier_errors: dict[str, int] = {}
         self.acpi_devices: list = []
+        self.injections: list[dict] = []
         self._boot(boot_reserved_pages, boot_late_freed_pages)
 
     # -- command line ------------------------------------------------------------------------
@@ -565,10 +566,25 @@ class Machine(_MachineAPI):
         """The node of the CPU doing the work (CPU 0's)."""
         return min(n for n, c in self.cpu_nodes.items() if c)
 
+    def _should_fail(self, kind: str, **attrs) -> bool:
+        """fail_page_alloc-style injection: count matching attempts, fail the chosen ones."""
+        for inj in self.injections:
+            if inj["kind"] != kind or any(inj.get(k) is not None and inj[k] != v
+                                          for k, v in attrs.items()):
+                continue
+            inj["seen"] += 1
+            if inj["seen"] >= inj["nth"] and inj["times"] > 0:
+                inj["times"] -= 1
+                inj["failed"] += 1
+                return True
+        return False
+
     def kernel_alloc_pages(self, nid: int, gfp, order: int, what: str):
         """alloc_pages_node for a kernel allocation, recorded in the owner ledger."""
         if nid not in self.pgdats:
             nid = self.numa_node_id()
+        if self.injections and self._should_fail("page_alloc", order=order, node=nid):
+            return -1, None
         pfn, zone = alloc_pages_node(self, nid, gfp, order)
         if pfn >= 0:
             self.owners.note_buddy(pfn, order, nid, what)
@@ -693,8 +709,54 @@ class Machine(_MachineAPI):
         pgdat.online = False
 
     def notify(self, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
-        """The memory notifier chain: 0, or a negative errno injected for ``event``."""
+        """The memory notifier chain: 0, or the negative errno injected for ``event``
+        (memory-notifier-error-inject)."""
         return self.notifier_errors.get(event, 0)
+
+    # -- fault injection -----------------------------------------------------------------------
+    NOTIFIER_EVENTS = ("MEM_GOING_ONLINE", "MEM_GOING_OFFLINE")
+
+    def inject(self, kind: str, *, nth: int = 1, times: int = 1, order: int | None = None,
+               node: int | None = None, event: str | None = None, error: int = -errno.ENOMEM,
+               pfn: int | None = None) -> dict | None:
+        """Fault injection, after the kernel's own facilities.
+
+        - ``"page_alloc"``: fail the ``nth`` (and the ``times`` − 1 following) matching page
+          allocations of the hotplug paths, optionally only of one ``order`` or ``node``
+          (fail_page_alloc);
+        - ``"altmap"``: fail the ``nth`` allocation from a vmem_altmap;
+        - ``"notifier"``: make the memory notifier chain return ``error`` (default -ENOMEM, as
+          tools/testing/selftests/memory-hotplug does) at ``event`` (MEM_GOING_ONLINE or
+          MEM_GOING_OFFLINE) until cleared (memory-notifier-error-inject);
+        - ``"unmovable"``: take the free page ``pfn`` out of the buddy and keep it allocated,
+          as a kernel allocation that cannot be migrated (offlining its block fails with EBUSY).
+        Returns the injection record (its ``failed`` count says how often it fired)."""
+        if kind == "notifier":
+            if event not in self.NOTIFIER_EVENTS or error >= 0:
+                raise HotplugError(errno.EINVAL, f"notifier injection: event {event!r} / error "
+                                   f"{error}: expected one of {self.NOTIFIER_EVENTS} and a "
+                                   "negative errno")
+            self.notifier_errors[event] = error
+            return None
+        if kind == "unmovable":
+            if pfn is None or not self.ms.pfn_valid(pfn):
+                raise HotplugError(errno.EINVAL, f"unmovable injection: pfn {pfn!r} has no "
+                                   "struct page")
+            if not self.allocator.take_page_off_buddy(pfn):
+                raise HotplugError(errno.EBUSY, f"unmovable injection: pfn {pfn:#x} is not free")
+            self.owners.note_buddy(pfn, 0, self._pfn_to_nid(pfn), "injected unmovable")
+            return None
+        if kind not in ("page_alloc", "altmap") or nth < 1 or times < 1:
+            raise HotplugError(errno.EINVAL, f"injection {kind!r} (nth {nth}, times {times}): "
+                               "unknown kind or count below 1")
+        inj = {"kind": kind, "nth": nth, "times": times, "order": order, "node": node,
+               "seen": 0, "failed": 0}
+        self.injections.append(inj)
+        return inj
+
+    def clear_injections(self) -> None:
+        self.injections.clear()
+        self.notifier_errors.clear()
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)

@@ -927,6 +927,48 @@ cdef class PageAllocator:
             raise _pa_err(_errno.EINVAL, f"alloc_flags {alloc_flags:#x} not supported")
         return self._do_alloc(z, <int> order, <int> migratetype, <int> cpu, <int> alloc_flags)
 
+    def take_page_off_buddy(self, int64_t pfn):
+        """mm/page_alloc.c:take_page_off_buddy (6.1): take one free page out of the buddy block
+        holding it (break_down_buddy_pages puts the other halves back) and hand it out as an
+        order-0 allocation (refcount 1), without the HWPoison marking. False if it is not free
+        in the buddy."""
+        if self._page(pfn) == NULL:
+            raise _pa_err(_errno.EINVAL, f"pfn {pfn:#x} has no struct page")
+        cdef int order, page_order, high, mt
+        cdef int64_t head, key, start, size, free_half
+        cdef page_t* hp
+        cdef _PAZone z
+        for order in range(self.max_order):
+            head = pfn & ~((<int64_t> 1 << order) - 1)
+            hp = self._page(head)
+            if hp == NULL or not self._page_buddy(hp):
+                continue
+            page_order = <int> hp.private
+            key = _pa_hm_get(&self._freeh, head, -1)
+            if page_order < order or key < 0:
+                continue
+            z = self._zone(key >> 7)
+            mt = <int> (key & 7)
+            self._del_page_from_free_list(z, head, page_order)
+            high, start = page_order, head
+            while high > 0:
+                high -= 1
+                size = (<int64_t> 1) << high
+                if pfn >= start + size:
+                    free_half, start = start, start + size
+                else:
+                    free_half = start + size
+                self._add_to_free_list(z, free_half, high, mt)
+                self._set_buddy_order(free_half, high)
+            if mt != _PA_ISOLATE:
+                z.nr_free_pages -= 1
+            hp = self._page(pfn)
+            hp._refcount = 1
+            hp.private = 0
+            _pa_hm_set(&self._alloc, pfn, 0)
+            return True
+        return False
+
     def free_pages(self, int64_t pfn, int64_t order, int64_t cpu):
         """mm/page_alloc.c:__free_pages (6.1): drop the last reference, then free_the_page."""
         self._check_block(pfn, order)

@@ -659,6 +659,42 @@ class PageAllocator:
                                      f"{int(seg['_refcount'][j])} page_type "
                                      f"{int(seg['page_type'][j]):#x}")
 
+    def take_page_off_buddy(self, pfn):
+        """mm/page_alloc.c:take_page_off_buddy (6.1): take one free page out of the buddy block
+        holding it (break_down_buddy_pages puts the other halves back) and hand it out as an
+        order-0 allocation (refcount 1), without the HWPoison marking. False if it is not free
+        in the buddy."""
+        if self._arr(pfn) is None:
+            raise _err(errno.EINVAL, f"pfn {pfn:#x} has no struct page")
+        for order in range(self.max_order):
+            head = pfn & ~((1 << order) - 1)
+            if self._arr(head) is None or not self._page_buddy(head):
+                continue
+            page_order = self._pfield(head, "private")
+            if page_order < order or head not in self._freeh:
+                continue
+            z = self._zone(self._freeh[head] >> 7)
+            mt = self._freeh[head] & 7
+            self._del_page_from_free_list(z, head, page_order)
+            # break_down_buddy_pages(zone, head, page, 0, page_order, mt)
+            high, start = page_order, head
+            while high > 0:
+                high -= 1
+                size = 1 << high
+                if pfn >= start + size:
+                    free_half, start = start, start + size
+                else:
+                    free_half = start + size
+                self._add_to_free_list(z, free_half, high, mt)
+                self._set_buddy_order(free_half, high)
+            if mt != MIGRATE_ISOLATE:
+                z.nr_free_pages -= 1
+            self._pset(pfn, "_refcount", 1)
+            self._pset(pfn, "private", 0)
+            self._alloc[pfn] = 0
+            return True
+        return False
+
     def free_pages(self, pfn, order, cpu):
         """mm/page_alloc.c:__free_pages (6.1): put_page_testzero drops the last reference, then
         free_the_page: pcp lists for pcp_allowed_order, else __free_pages_ok."""

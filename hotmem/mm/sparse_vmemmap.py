@@ -20,6 +20,8 @@ def vmemmap_alloc_block(m, nr_pages: int, node: int, what: str) -> int:
 def vmemmap_alloc_block_buf(m, nr_pages: int, node: int, altmap) -> int:
     """mm/sparse-vmemmap.c:vmemmap_alloc_block_buf (6.1): the altmap, else the buddy."""
     if altmap is not None:
+        if m.injections and m._should_fail("altmap"):
+            return -1
         pfn = m.core.altmap_alloc_block_buf(nr_pages << m.arch.page_shift, altmap,
                                             m.arch.PAGE_SIZE)
         if pfn >= 0:
