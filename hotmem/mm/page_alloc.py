@@ -2,9 +2,9 @@
 
 The core ``PageAllocator`` takes and gives pages of one zone; this module chooses the zone the way
 ``__alloc_pages`` → ``get_page_from_freelist`` does: walk the preferred node's zonelist from the
-highest zone the gfp mask allows, skip zones that fail ``zone_watermark_fast`` at the low watermark,
-then retry at the min watermark (the slow path without reclaim or compaction, which the model has
-nothing to run). Node fallback order: the preferred node, then the other nodes with memory in
+highest zone the gfp mask allows, skip zones that fail ``zone_watermark_fast`` at the low watermark
+(first with ALLOC_NOFRAGMENT where the kernel sets it), then retry at the min watermark (the slow
+path without reclaim or compaction, which the model has nothing to run). Node fallback order: the preferred node, then the other nodes with memory in
 ascending node id (build_zonelists with all distances equal).
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_LOW, WMARK_MIN, ZONE_MOVABLE, 
 # migratetypes (include/linux/mmzone.h, 6.1)
 MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE = 0, 1, 2
 MIGRATE_PCPTYPES = 3
+ALLOC_NOFRAGMENT = 0x100        # mm/internal.h
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,14 @@ GFP_HIGHUSER_MOVABLE = Gfp("GFP_HIGHUSER_MOVABLE", ZONE_MOVABLE, MIGRATE_MOVABLE
 
 
 def zone_watermark_ok(zone, order: int, mark: int, highest_zoneidx: int, gfp: Gfp,
-                      max_order: int) -> bool:
-    """mm/page_alloc.c:__zone_watermark_ok (6.1, no CMA, no highatomic reserves)."""
+                      max_order: int, slowpath: bool = False) -> bool:
+    """mm/page_alloc.c:__zone_watermark_ok (6.1, no CMA, no highatomic reserves). The
+    ALLOC_HIGH / ALLOC_HARDER reductions only exist in the slow path (gfp_to_alloc_flags)."""
     free_pages = zone.nr_free_pages - ((1 << order) - 1)
     min_ = mark
-    if gfp.alloc_high:
+    if slowpath and gfp.alloc_high:
         min_ -= min_ // 2
-    if gfp.alloc_harder:
+    if slowpath and gfp.alloc_harder:
         min_ -= min_ // 4
     if free_pages <= min_ + zone.lowmem_reserve[highest_zoneidx]:
         return False
@@ -56,17 +58,18 @@ def zone_watermark_ok(zone, order: int, mark: int, highest_zoneidx: int, gfp: Gf
 
 
 def zone_watermark_fast(zone, order: int, mark: int, highest_zoneidx: int, gfp: Gfp,
-                        max_order: int) -> bool:
+                        max_order: int, slowpath: bool = False) -> bool:
     """mm/page_alloc.c:zone_watermark_fast (6.1): the order-0 shortcut, then the full check."""
     if not order:
         reserve = zone.lowmem_reserve[highest_zoneidx]
         if zone.nr_free_pages > mark + reserve:
             return True
-    return zone_watermark_ok(zone, order, mark, highest_zoneidx, gfp, max_order)
+    return zone_watermark_ok(zone, order, mark, highest_zoneidx, gfp, max_order, slowpath)
 
 
 class ZoneLists:
-    """build_zonelists (6.1) for the machine's nodes, rebuilt when a node gains or loses memory."""
+    """build_zonelists (6.1) for the machine's nodes: zones with managed pages, highest first,
+    the local node then the others."""
 
     def __init__(self, machine):
         self.m = machine
@@ -84,20 +87,40 @@ class ZoneLists:
         return out
 
 
+def alloc_flags_nofragment(m, preferred) -> bool:
+    """mm/page_alloc.c:alloc_flags_nofragment (6.1): ALLOC_NOFRAGMENT when the preferred zone is
+    ZONE_NORMAL and (single node, or the node's DMA32 is populated)."""
+    if preferred is None or preferred.idx != ZONE_NORMAL:
+        return False
+    nr_online_nodes = sum(1 for p in m.pgdats.values() if p.online)
+    dma32 = m.pgdats[preferred.node].node_zones[ZONE_NORMAL - 1]
+    return not (nr_online_nodes > 1 and not dma32.populated_zone())
+
+
 def alloc_pages_node(machine, nid: int, gfp: Gfp, order: int, cpu: int = 0):
     """alloc_pages_node → __alloc_pages (6.1): returns (pfn, zone) or (-1, None).
 
-    Fast path at the low watermark over the zonelist; then the min watermark (the slow path's
-    ALLOC_WMARK_MIN retry). Reclaim, compaction and OOM are not modelled: they would only find
-    memory the model never uses for anything else."""
+    get_page_from_freelist at the low watermark, first with ALLOC_NOFRAGMENT where the kernel sets
+    it (retried without), then the slow path's ALLOC_WMARK_MIN pass with the gfp mask's
+    ALLOC_HIGH/ALLOC_HARDER. Reclaim, compaction and OOM are not modelled: the model's kernel
+    has no reclaimable memory for them to find."""
     alloc = machine.allocator
     zones = machine.zonelists.zonelist(nid, gfp.highest_zoneidx)
-    for wmark in (WMARK_LOW, WMARK_MIN):
+    if not zones:
+        return -1, None
+    max_order = machine.policy.max_order
+    nofrag = ALLOC_NOFRAGMENT if alloc_flags_nofragment(machine, zones[0]) else 0
+    passes = ([(WMARK_LOW, nofrag, False)] if nofrag else []) + \
+        [(WMARK_LOW, 0, False), (WMARK_MIN, 0, True)]
+    for wmark, flags, slow in passes:
         for z in zones:
+            if flags and z.node != zones[0].node:
+                # no_fallback: do not fragment other nodes while the local node has memory
+                break
             if not zone_watermark_fast(z, order, z.wmark_pages(wmark), gfp.highest_zoneidx, gfp,
-                                       machine.policy.max_order):
+                                       max_order, slow):
                 continue
-            pfn = alloc.alloc_pages(z.zoneid, order, gfp.migratetype, cpu)
+            pfn = alloc.alloc_pages(z.zoneid, order, gfp.migratetype, cpu, flags)
             if pfn >= 0:
                 return pfn, z
     return -1, None
