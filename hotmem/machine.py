@@ -206,7 +206,7 @@ class Machine(_MachineAPI):
                  cmdline: str = "", paging_levels: int = 4, cpus: int = 1,
                  cpu_flags=("pse", "hypervisor"), e820_ranges=None,
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
-                 backend: str | None = None):
+                 maxmem="16G", slots: int = 8, backend: str | None = None):
         self.core = _backend.load(backend)
         self.policy = get_policy(kernel)
         self.arch = get_arch(arch, paging_levels=paging_levels)
@@ -229,6 +229,7 @@ class Machine(_MachineAPI):
         if self.nr_cpus < 1:
             raise HotplugError(errno.EINVAL, f"cpus {cpus!r}: need at least one CPU")
         self.e820_ranges = e820_ranges
+        self.maxmem, self.slots = parse_size(maxmem), int(slots)   # QEMU -m ...,slots=,maxmem=
         self.owners = Owners()
         self.slab = Slab()
         self.firmware_map: list = []
@@ -551,11 +552,9 @@ class Machine(_MachineAPI):
             else:
                 rt.insert(Resource(e.start, e.end - 1, "Reserved", IORESOURCE_BUSY))
         if qemu:
-            for s, e, name in QEMU_PC_DEVICES:
-                try:
-                    rt.insert(Resource(s, e, name))
-                except HotplugError:
-                    pass
+            total = sum(self.boot_memory.values())
+            for s, e, name, nest in e820.qemu_pc_devices(total, self.maxmem, self.slots):
+                rt.insert(Resource(s, e, name), nest=nest)
         ks, ke = KERNEL_IMAGE
         for s, e, name in DEBIAN_KERNEL_RESOURCES:
             if any(r.base <= s and e < r.end for r in self.memblock.memory):
@@ -766,14 +765,6 @@ class Machine(_MachineAPI):
         self.log_lines.append(msg)
 
 
-QEMU_PC_DEVICES = [
-    (0x000A0000, 0x000BFFFF, "PCI Bus 0000:00"),
-    (0x000C0000, 0x000C05FF, "Video ROM"),
-    (0x000F0000, 0x000FFFFF, "System ROM"),
-    (0xFEC00000, 0xFEC003FF, "IOAPIC 0"),
-    (0xFED00000, 0xFED003FF, "HPET 0"),
-    (0xFEE00000, 0xFEE00FFF, "Local APIC"),
-]
 DEBIAN_KERNEL_RESOURCES = [
     (0x01000000, 0x01E01D31, "Kernel code"),
     (0x02000000, 0x028E6FFF, "Kernel rodata"),

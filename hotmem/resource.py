@@ -36,13 +36,16 @@ class ResourceTree:
     def __init__(self, physmem_end: int):
         self.root = Resource(0, physmem_end, "PCI mem")
 
-    def insert(self, res: Resource, parent: Resource | None = None) -> Resource:
-        """__request_resource: a conflict with a sibling raises EEXIST; a resource that fits inside
-        an existing one becomes its child (as the boot code inserts Kernel code under System RAM)."""
+    def insert(self, res: Resource, parent: Resource | None = None, nest: bool = False) -> Resource:
+        """__request_resource / insert_resource: a conflict with a sibling raises EEXIST; a
+        resource that fits inside an existing one becomes its child (as the boot code puts
+        Kernel code under System RAM); ``nest`` also nests a resource of the very same range
+        (a device claiming its firmware region, e.g. System ROM in the BIOS's Reserved)."""
         parent = parent or self.root
         for c in parent.children:
-            if c.start <= res.start and res.end <= c.end and (c.start, c.end) != (res.start, res.end):
-                return self.insert(res, c)
+            inside = c.start <= res.start and res.end <= c.end
+            if inside and (nest or (c.start, c.end) != (res.start, res.end)):
+                return self.insert(res, c, nest)
             if c.overlaps(res.start, res.end):
                 raise HotplugError(errno.EEXIST, f"resource [{res.start:#x}-{res.end:#x}] "
                                    f"{res.name!r} conflicts with [{c.start:#x}-{c.end:#x}] {c.name!r}")

@@ -10,7 +10,7 @@ import pytest
 
 import hotmem
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
-from readings import steps, zone
+from readings import load, steps, zone
 
 MiB = 1 << 20
 DIMM = 0x100000000                  # first pc-dimm: 4 GiB = pfn 0x100000 = memory block 32
@@ -190,11 +190,16 @@ def test_four_blocks_offlined_out_of_order(backend):
         assert zone_tuple(m, "Movable") == zone(real[f"online_{name}"], "Movable")
         assert memtotal_kb(m) - t0 == (real[f"online_{name}"]["key"]["MemTotal_kB"]
                                        - real["baseline"]["key"]["MemTotal_kB"])
+    raw = {name: s["readings"][-1]["raw"] for s in load("e_mom1_4x128M_movable")["steps"]
+           for name in [s["name"]]}
+    assert m.procfs.read("/proc/iomem").rstrip("\n") == raw["online_d4"]["iomem"].rstrip("\n")
     for name in ("d3", "d1", "d4", "d2"):
         blk = 32 + int(name[1]) - 1
         m.sysfs.write(f"/sys/devices/system/memory/memory{blk}/state", "offline")
         assert zone_tuple(m, "Movable") == zone(real[f"offline_{name}"], "Movable")
         m.acpi_memory_eject(dimms[name])
+        # /proc/iomem line for line as the real kernel printed it
+        assert m.procfs.read("/proc/iomem").rstrip("\n") == raw[f"remove_{name}"]["iomem"].rstrip("\n")
         assert zone_tuple(m, "Movable") == zone(real[f"remove_{name}"], "Movable")
         assert memtotal_kb(m) - t0 == (real[f"remove_{name}"]["key"]["MemTotal_kB"]
                                        - real["baseline"]["key"]["MemTotal_kB"])

@@ -22,6 +22,29 @@ MiB = 1 << 20
 QEMU_PC_BELOW_4G_MAX = 3 * GiB
 QEMU_PC_BELOW_4G_SPLIT = 0xE0000000
 SEABIOS_TOP_RESERVED = 128 << 10
+AMD_HT_START, AMD_HT_END = 0xFD00000000, 0x10000000000
+
+
+def qemu_pc_devices(boot_memory_total: int, maxmem: int, slots: int):
+    """The iomem entries QEMU pc's devices claim ((start, end inclusive, name, nest)): the
+    legacy VGA window, video ROM, BIOS ROM, the 32-bit PCI hole from the end of low RAM, IOAPIC,
+    HPET (with its ACPI device), the local APIC, and the 64-bit PCI hole of 2 GiB after the
+    hot-plug device-memory region (maxmem − RAM, plus 1 GiB per slot: hw/i386/pc.c, 7.2)."""
+    lowmem = QEMU_PC_BELOW_4G_MAX if boot_memory_total >= QEMU_PC_BELOW_4G_SPLIT else boot_memory_total
+    out = [(0x000A0000, 0x000BFFFF, "PCI Bus 0000:00", False),
+           (0x000C0000, 0x000C05FF, "Video ROM", False),
+           (0x000F0000, 0x000FFFFF, "System ROM", True),
+           (lowmem, 0xFEBFFFFF, "PCI Bus 0000:00", False),
+           (0xFEC00000, 0xFEC003FF, "IOAPIC 0", False),
+           (0xFED00000, 0xFED003FF, "HPET 0", False),
+           (0xFED00000, 0xFED003FF, "PNP0103:00", True),
+           (0xFEE00000, 0xFEE00FFF, "Local APIC", False)]
+    if slots and maxmem > boot_memory_total:
+        base = qemu_pc_device_memory_base(boot_memory_total)
+        hole64 = base + (maxmem - boot_memory_total) + slots * GiB
+        hole64 = (hole64 + GiB - 1) // GiB * GiB
+        out.append((hole64, hole64 + 2 * GiB - 1, "PCI Bus 0000:00", False))
+    return out
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,10 @@ def qemu_pc_layout(boot_memory: dict[int, int]) -> list[E820Entry]:
     out = [E820Entry(0, 0x1000, E820_TYPE_RESERVED), E820Entry(0x9FC00, 0xA0000, E820_TYPE_RESERVED),
            E820Entry(0xF0000, 0x100000, E820_TYPE_RESERVED),
            E820Entry(lowmem - SEABIOS_TOP_RESERVED, lowmem, E820_TYPE_RESERVED),
-           E820Entry(0xFFFC0000, 4 * GiB, E820_TYPE_RESERVED)]
+           E820Entry(0xFFFC0000, 4 * GiB, E820_TYPE_RESERVED),
+           # QEMU 7.1+ reserves the AMD HyperTransport hole [1012 GiB, 1 TiB) for AMD vCPUs
+           # (qemu64 is AuthenticAMD) whose physical address bits reach it
+           E820Entry(AMD_HT_START, AMD_HT_END, E820_TYPE_RESERVED)]
     for start, end in ram:
         s = start
         while s < end:
