@@ -414,3 +414,52 @@ def test_compiled_core_and_twin_leave_identical_machines():
     # the twin's kpageflags loop is slow: compare the pages around the block edges once
     for pfn in (PFN, PFN + BLOCK_PAGES, PFN + 2 * BLOCK_PAGES):
         assert (ms[0].procfs.kpageflags(pfn - 64, 1024) == ms[1].procfs.kpageflags(pfn - 64, 1024)).all()
+
+
+def test_zoneinfo_watermarks_follow_the_real_kernel(backend):
+    """Every zone's min/low/high, protection and per-CPU pageset high/batch as /proc/zoneinfo
+    printed them at each step of scenario e (free counts are guest noise and left out)."""
+    from hotmem.render import parse_zoneinfo
+    m = machine(backend, 1)
+    raw = {s["name"]: s["readings"][-1]["raw"]["zoneinfo"]
+           for s in load("e_mom1_4x128M_movable")["steps"]}
+
+    def fields(text):
+        out = {}
+        for node in parse_zoneinfo(text):
+            for z in node.zones:
+                out[z.name] = (z.min, z.low, z.high, z.spanned, z.present, z.managed,
+                               tuple(z.protection),
+                               tuple((p.high, p.batch) for p in z.pagesets.values()),
+                               z.start_pfn if z.populated else None)
+        return out
+
+    assert fields(m.procfs.read("/proc/zoneinfo")) == fields(raw["baseline"])
+    dimms = {}
+    for i in range(4):
+        name = f"d{i + 1}"
+        dimms[name] = m.acpi_memory_hotplug(start=DIMM + i * 128 * MiB, size="128M", node=0)
+        m.sysfs.write(f"/sys/devices/system/memory/memory{32 + i}/state", "online_movable")
+        assert fields(m.procfs.read("/proc/zoneinfo")) == fields(raw[f"online_{name}"]), name
+    for name in ("d3", "d1", "d4", "d2"):
+        m.sysfs.write(f"/sys/devices/system/memory/memory{31 + int(name[1])}/state", "offline")
+        assert fields(m.procfs.read("/proc/zoneinfo")) == fields(raw[f"offline_{name}"]), name
+        m.acpi_memory_eject(dimms[name])
+
+
+def test_auto_online_and_movable_node(backend):
+    m = hotmem.Machine(cmdline="memory_hotplug.memmap_on_memory=1 memhp_default_state=online "
+                               "movable_node", backend=backend)
+    assert m.sysfs.read("/sys/devices/system/memory/auto_online_blocks") == "online\n"
+    m.acpi_memory_hotplug(DIMM, "128M", node=0)
+    # auto-onlined with MMOP_ONLINE; with movable_node the default zone is Movable (§7.1)
+    assert m.sysfs.read("/sys/devices/system/memory/memory32/state") == "online\n"
+    assert m.sysfs.read("/sys/devices/system/memory/memory32/valid_zones") == "Movable\n"
+    m.sysfs.write("/sys/devices/system/memory/auto_online_blocks", "offline")
+    m.acpi_memory_hotplug(DIMM + 128 * MiB, "128M", node=0)
+    assert m.sysfs.read("/sys/devices/system/memory/memory33/state") == "offline\n"
+    # next to an online Movable block, the default for the new block is Movable too
+    assert m.sysfs.read("/sys/devices/system/memory/memory33/valid_zones") == "Movable Normal\n"
+    node = m.sysfs.read("/sys/devices/system/node/node0/meminfo").splitlines()
+    total_kb = int(node[0].split()[3])
+    assert total_kb == 4 * sum(z.managed_pages for z in m.pgdats[0].node_zones)
