@@ -282,6 +282,12 @@ class ArchProfile:
     page_flags: PageFlagsLayout    # page->flags layout of the reference config
     bits_per_long: int = 64        # BITS_PER_LONG
     sizeof_pte: int = 8            # sizeof(pte_t) (= every level's entry size on 64-bit)
+    phys_offset: int = 0           # PHYS_OFFSET: physical address of PAGE_OFFSET and of the
+    #                                vmemmap's first struct page (arm64 memstart_addr; 0 elsewhere)
+    arch_keep_memblock: bool = False  # CONFIG_ARCH_KEEP_MEMBLOCK: hotplug adds/removes memblock
+    mmu: str | None = None         # MMU mode where the arch has several (powerpc64: radix/hash)
+    table_bytes: tuple = ()        # ((level, bytes), ...): tables larger than their entries
+    #                                (powerpc hash-64k.h keeps hash slots beside the entries)
 
     def __post_init__(self):
         n = self.name
@@ -316,6 +322,10 @@ class ArchProfile:
         levels = 2 + sum(not self.folded(lv) for lv in ("pmd", "pud", "p4d"))
         _require(levels == self.paging_levels,
                  f"{n}: paging_levels {self.paging_levels} but {levels} unfolded levels")
+        for level, size in self.table_bytes:
+            _require(level in PAGE_TABLE_LEVELS
+                     and size >= self.ptrs_per(level) * self.sizeof_pte,
+                     f"{n}: table_bytes {level!r}: {size} is not a level's table size")
 
     # --- pages -----------------------------------------------------------------------------
     @property
@@ -493,21 +503,27 @@ class ArchProfile:
         """Pages of memmap for ``size`` bytes of RAM (PFN_UP of memmap_size)."""
         return self.PFN_UP(self.memmap_size(size))
 
+    @property
+    def PHYS_PFN_OFFSET(self) -> int:
+        """pfn whose struct page sits at VMEMMAP_START (arm64 asm/memory.h; 0 elsewhere)."""
+        return self.phys_offset >> self.page_shift
+
     def pfn_to_page(self, pfn: int) -> int:
-        """vmemmap address of ``pfn``'s struct page (asm-generic/memory_model.h:__pfn_to_page)."""
-        return self.vmemmap_start + pfn * self.struct_page_size
+        """vmemmap address of ``pfn``'s struct page (asm-generic/memory_model.h:__pfn_to_page;
+        arm64's ``vmemmap`` is VMEMMAP_START less memstart_addr's pfn, asm/pgtable.h)."""
+        return self.vmemmap_start + (pfn - self.PHYS_PFN_OFFSET) * self.struct_page_size
 
     def page_to_pfn(self, page: int) -> int:
         """pfn whose struct page is at vmemmap address ``page`` (memory_model.h:__page_to_pfn)."""
-        return (page - self.vmemmap_start) // self.struct_page_size
+        return (page - self.vmemmap_start) // self.struct_page_size + self.PHYS_PFN_OFFSET
 
     def phys_to_virt(self, phys: int) -> int:
         """Direct-map address of a physical address (asm/page.h:__va)."""
-        return self.page_offset + phys
+        return self.page_offset + phys - self.phys_offset
 
     def virt_to_phys(self, virt: int) -> int:
         """Physical address of a direct-map address (asm/page_64.h:__pa, direct-map case)."""
-        return virt - self.page_offset
+        return virt - self.page_offset + self.phys_offset
 
     # --- page tables -----------------------------------------------------------------------
     @property
@@ -540,8 +556,8 @@ class ArchProfile:
         return self.ptrs_per(level) == 1
 
     def table_size(self, level: str) -> int:
-        """Bytes of one page table of ``level``."""
-        return self.ptrs_per(level) * self.sizeof_pte
+        """Bytes of one page table of ``level`` (its entries, unless ``table_bytes`` says more)."""
+        return dict(self.table_bytes).get(_level(level), self.ptrs_per(level) * self.sizeof_pte)
 
     def table_span(self, level: str) -> int:
         """Bytes of virtual address space one table of ``level`` maps."""
@@ -581,3 +597,68 @@ def _level(level: str) -> str:
         raise HotplugError(errno.EINVAL, f"page-table level {level!r}: "
                            f"expected one of {', '.join(PAGE_TABLE_LEVELS)}")
     return level
+
+
+# --- kernel versions and the generic memmap_on_memory rules --------------------------------------
+
+#: The seed design: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 5.10-rc.
+RFC_V2 = "v2"
+
+
+def kernel_version(kernel) -> tuple[int, int] | str:
+    """``kernel`` as ``(major, minor)``, or ``"v2"`` for the RFC v2 design.
+
+    Accepts "6.1", "6.1.166", "v6.9" (the sublevel is dropped); anything else is
+    refused with EINVAL.
+    """
+    text = str(kernel).strip()
+    if text == RFC_V2:
+        return RFC_V2
+    parts = text[1:].split(".") if text[:1] == "v" else text.split(".")
+    if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise HotplugError(errno.EINVAL, f"kernel version {kernel!r}: expected \"v2\" or "
+                       "\"MAJOR.MINOR[.SUBLEVEL]\"")
+
+
+def mhp_memmap_alignment_ok(profile: ArchProfile, vmemmap_size: int) -> bool:
+    """The arch-dependent tests of mm/memory_hotplug.c:mhp_supports_memmap_on_memory (5.13-6.5,
+    read in 6.1): the block's memmap fills whole PMDs and what is left of the block
+    (``vmemmap_size`` / sizeof(struct page) pages) fills whole pageblocks."""
+    size = vmemmap_size // profile.struct_page_size * profile.PAGE_SIZE
+    return (IS_ALIGNED(vmemmap_size, profile.PMD_SIZE)
+            and IS_ALIGNED(size - vmemmap_size, profile.pageblock_nr_pages << profile.page_shift))
+
+
+def generic_arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int) -> bool:
+    """mm/memory_hotplug.c:arch_supports_memmap_on_memory, the default (6.6.57, 6.8.0, 6.9.0):
+    the memmap must fill whole PMDs."""
+    return IS_ALIGNED(vmemmap_size, profile.PMD_SIZE)
+
+
+def arch_supports_memmap_on_memory_by_version(profile: ArchProfile, vmemmap_size: int, kernel,
+                                              *, v2: bool, hook=None) -> bool:
+    """The arch's say on memmap_on_memory for a block whose memmap is ``vmemmap_size`` bytes.
+
+    ``v2``: the RFC's weak arch_support_memmap_on_memory() (true only where an arch
+    overrode it); before 5.13 nothing; 5.13-6.5: no hook, the generic PMD and pageblock
+    tests (:func:`mhp_memmap_alignment_ok`); 6.6+: ``hook`` (an arch override) or the
+    default PMD test.
+    """
+    k = kernel_version(kernel)
+    if k == RFC_V2:
+        return v2
+    if k < (5, 13):
+        return False
+    if k < (6, 6):
+        return mhp_memmap_alignment_ok(profile, vmemmap_size)
+    return (hook or generic_arch_supports_memmap_on_memory)(profile, vmemmap_size)
+
+
+def memory_block_memmap_on_memory_pages(profile: ArchProfile, block_size: int, *,
+                                        force: bool = False) -> int:
+    """mm/memory_hotplug.c:memory_block_memmap_on_memory_pages (6.6.57, 6.8.0) for a block of
+    ``block_size`` bytes: PFN_UP of its memmap, rounded up to whole pageblocks in "force"
+    mode (the pages beyond the memmap are the waste set_memmap_mode reports)."""
+    nr_pages = profile.memmap_pages(block_size)
+    return profile.pageblock_align(nr_pages) if force else nr_pages
