@@ -15,17 +15,6 @@ from hotmem.mm.page_alloc import GFP_ATOMIC
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
 
 
-def arch_support_memmap_on_memory(m) -> bool:
-    """arch/x86/mm/init_64.c:arch_support_memmap_on_memory (the v2 RFC): x86_64 supports it."""
-    return True
-
-
-def arch_supports_memmap_on_memory(m, vmemmap_size: int) -> bool:
-    """The generic arch_supports_memmap_on_memory (include/linux/memory_hotplug.h, 6.6+), which
-    x86 uses: the block's memmap must be a whole number of PMD mappings."""
-    return vmemmap_size % (1 << m.arch.pmd_shift) == 0
-
-
 def alloc_low_page(m, level: str, node: int) -> int:
     """arch/x86/mm/init.c:alloc_low_page after boot: one zeroed GFP_ATOMIC page, -1 on failure."""
     pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_ATOMIC, 0, f"direct map {level} table")

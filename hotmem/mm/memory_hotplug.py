@@ -57,9 +57,14 @@ def mhp_supports_memmap_on_memory(m, size: int) -> bool:
     remainder; 6.6+: parameter on (Y or force), exactly one block, a page-multiple memmap whose
     page count (force-padded) is pageblock-aligned and not the whole block, and the arch's
     arch_supports_memmap_on_memory()."""
+    from hotmem.arch import arch_supports_memmap_on_memory, kconfig_mhp_memmap_on_memory
     a, pol = m.arch, m.policy
+    if not kconfig_mhp_memmap_on_memory(a, pol.name):
+        return False
     if pol.mhp_supports_rule == "v2":
-        return m.arch_ops.arch_support_memmap_on_memory(m) and 0 < size <= m.memory_block_size_bytes
+        # the RFC's weak arch_support_memmap_on_memory(): true on arm64, powerpc and x86_64
+        return (arch_supports_memmap_on_memory(a, memory_block_memmap_size(m), pol.name)
+                and 0 < size <= m.memory_block_size_bytes)
     if not m.memmap_on_memory:
         return False
     if pol.mhp_supports_rule == "5.13":
@@ -78,7 +83,7 @@ def mhp_supports_memmap_on_memory(m, size: int) -> bool:
         return False
     if memmap_pages == m.memory_block_size_bytes >> a.page_shift:
         return False
-    return m.arch_ops.arch_supports_memmap_on_memory(m, vmemmap_size)
+    return arch_supports_memmap_on_memory(a, vmemmap_size, pol.name)
 
 
 def check_hotplug_memory_range(m, start: int, size: int) -> None:
