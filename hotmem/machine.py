@@ -17,10 +17,7 @@ import re
 from hotmem import _backend
 from hotmem.accounting import Owners, Slab
 from hotmem.arch import get_arch
-from hotmem.arch import x86_e820 as e820
 from hotmem.arch import x86_init_64
-from hotmem.arch.x86_64 import probe_memory_block_size
-from hotmem.arch.x86_init import init_memory_mapping as _boot_init_memory_mapping
 from hotmem.drivers.base.memory import MemoryGroup, MemorySubsys
 from hotmem.errors import HotplugError
 from hotmem.kernel import get_policy
@@ -43,12 +40,6 @@ QEMU_PC_EXTRA_RESERVED_PAGES = 15078
 #: and alignment gaps: 1012K + 2036K + 2820K + 2040K + 1124K in its boot log), i.e. after the boot
 #: watermarks were computed and never recomputed for: they explain the baseline's watermarks.
 QEMU_PC_LATE_FREED_PAGES = (1012 + 2036 + 2820 + 2040 + 1124) // 4
-#: Debian 6.1.176's image: Kernel code 0x1000000 .. Kernel bss end 0x43fffff (/proc/iomem)
-KERNEL_IMAGE = (0x1000000, 0x4400000)
-#: x86 6.1 always reserves the first 1 MiB (arch/x86/kernel/setup.c)
-LOW_RESERVED = 1 * MiB
-
-ZONE_LIMITS = {ZONE_DMA: (16 * MiB) >> 12, ZONE_DMA32: (4 * GiB) >> 12}
 
 
 def parse_size(v) -> int:
@@ -284,29 +275,19 @@ class Machine(_MachineAPI):
 
     # -- boot ----------------------------------------------------------------------------------
     def _boot(self, boot_reserved_pages, boot_late_freed_pages) -> None:
-        a = self.arch
-        if self.e820_ranges is not None:
-            layout = e820.explicit_layout(self.e820_ranges)
-            qemu = False
-        else:
-            layout = e820.qemu_pc_layout(self.boot_memory)
-            qemu = True
-        self.e820 = layout
-        nodes = sorted(set(self.boot_memory) | set(self.cpu_nodes)
-                       | {e.nid for e in layout if e.type == e820.E820_TYPE_RAM})
+        a, ops = self.arch, self.arch_ops
+        ram, reserved, calibrated = ops.boot_layout(self)
+        nodes = sorted(set(self.boot_memory) | set(self.cpu_nodes) | {nid for _, _, nid in ram})
         mb = self.memblock = Memblock()
-        for e in layout:
-            if e.type == e820.E820_TYPE_RAM:
-                mb.add_node(e.start, e.end - e.start, e.nid)
+        for start, end, nid in ram:
+            mb.add_node(start, end - start, nid)
         if not mb.memory:
             raise HotplugError(errno.EINVAL, "boot memory layout has no RAM")
-        mb.reserve(0, LOW_RESERVED, "low 1M")
+        for start, size, name in reserved:
+            mb.reserve(start, size, name)
         ram_end = max(r.end for r in mb.memory)
-        if ram_end > KERNEL_IMAGE[1]:
-            mb.reserve(KERNEL_IMAGE[0], KERNEL_IMAGE[1] - KERNEL_IMAGE[0], "kernel image")
         self.max_pfn = ram_end >> a.page_shift
-        self.memory_block_size_bytes = probe_memory_block_size(
-            self.max_pfn << a.page_shift, hypervisor="hypervisor" in self.cpu_flags)
+        self.memory_block_size_bytes = ops.memory_block_size_bytes(self)
 
         self.ms = self.core.MemSections(
             a.NR_SECTION_ROOTS, a.SECTIONS_PER_ROOT, a.PFN_SECTION_SHIFT, a.pageblock_order,
@@ -325,18 +306,16 @@ class Machine(_MachineAPI):
 
         # kernel page tables: the PGD, the boot direct map and vmemmap, all from memblock
         pgd = self._memblock_page(0, "pgtable PGD")
-        self.pgtables = self.core.PageTables(a.paging_levels, pgd)
+        self.pgtables = ops.new_page_tables(self, pgd)
         boot_table = lambda level, node: self._memblock_page(node, f"pgtable {level}")
         for s, e, _ in list(mb.mem_pfn_ranges(a.page_shift)):
-            _boot_init_memory_mapping(self.pgtables, s << a.page_shift, e << a.page_shift,
-                                      pse=self.has_pse, gbpages=self.direct_gbpages,
-                                      alloc_table=boot_table, node=0)
+            ops.boot_map_memory(self, s << a.page_shift, e << a.page_shift, boot_table)
         self._sparse_init()
         self._free_area_init()
         if boot_reserved_pages is None:
-            boot_reserved_pages = QEMU_PC_EXTRA_RESERVED_PAGES if qemu else 0
+            boot_reserved_pages = QEMU_PC_EXTRA_RESERVED_PAGES if calibrated else 0
         if boot_late_freed_pages is None:
-            boot_late_freed_pages = QEMU_PC_LATE_FREED_PAGES if qemu else 0
+            boot_late_freed_pages = QEMU_PC_LATE_FREED_PAGES if calibrated else 0
         nid0 = min(n for n in self.boot_memory if self.boot_memory[n])
         late = []
         for what, n in (("boot allocations", boot_reserved_pages),
@@ -366,7 +345,7 @@ class Machine(_MachineAPI):
             self.owners.memblock.pop(late.start, None)
         self._warm_pcp_lists()
         self._memory_dev_init()
-        self._boot_resources(qemu)
+        ops.boot_resources(self)
 
     def _memblock_page(self, nid: int, what: str) -> int:
         a = self.arch
@@ -414,9 +393,9 @@ class Machine(_MachineAPI):
             for nr in sections:
                 ms.alloc_memmap(nr)
                 pfn = a.section_nr_to_pfn(nr)
-                rc = self.pgtables.vmemmap_populate_hugepages(
-                    a.pfn_to_page(pfn), a.pfn_to_page(pfn + a.PAGES_PER_SECTION), nid, take,
-                    table, None)
+                rc = self.arch_ops.boot_vmemmap_populate(
+                    self, a.pfn_to_page(pfn), a.pfn_to_page(pfn + a.PAGES_PER_SECTION), nid, take,
+                    table)
                 if rc:
                     raise HotplugError(-rc, f"boot vmemmap population of section {nr} failed")
                 ms.set_section_flags(nr, core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY)
@@ -425,7 +404,8 @@ class Machine(_MachineAPI):
         """mm/page_alloc.c:free_area_init + memmap_init (6.1): zone spans from the memblock ranges,
         every struct page of a present section initialised (holes reserved)."""
         a = self.arch
-        max_zone = [ZONE_LIMITS[ZONE_DMA], ZONE_LIMITS[ZONE_DMA32], self.max_pfn, self.max_pfn, 0]
+        dma, dma32 = self.arch_ops.zone_dma_limits(self)
+        max_zone = [dma, dma32, self.max_pfn, self.max_pfn, 0]
         low = 0
         zone_ranges = []
         for idx in range(MAX_NR_ZONES):
@@ -540,25 +520,6 @@ class Machine(_MachineAPI):
             if s < end and e > start:
                 return nid
         return min(self.pgdats)
-
-    def _boot_resources(self, qemu: bool) -> None:
-        """/proc/iomem at boot: e820 entries (System RAM busy, Reserved) and, on the QEMU pc
-        machine, its fixed devices; the kernel image under System RAM."""
-        rt = self.resources
-        for e in self.e820:
-            if e.type == e820.E820_TYPE_RAM:
-                rt.insert(Resource(e.start, e.end - 1, "System RAM",
-                                   IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
-            else:
-                rt.insert(Resource(e.start, e.end - 1, "Reserved", IORESOURCE_BUSY))
-        if qemu:
-            total = sum(self.boot_memory.values())
-            for s, e, name, nest in e820.qemu_pc_devices(total, self.maxmem, self.slots):
-                rt.insert(Resource(s, e, name), nest=nest)
-        ks, ke = KERNEL_IMAGE
-        for s, e, name in DEBIAN_KERNEL_RESOURCES:
-            if any(r.base <= s and e < r.end for r in self.memblock.memory):
-                rt.insert(Resource(s, e, name, IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
 
     # -- allocation helpers used by the mm code ------------------------------------------------
     def numa_node_id(self) -> int:
@@ -763,12 +724,3 @@ class Machine(_MachineAPI):
 
     def log(self, msg: str) -> None:
         self.log_lines.append(msg)
-
-
-DEBIAN_KERNEL_RESOURCES = [
-    (0x01000000, 0x01E01D31, "Kernel code"),
-    (0x02000000, 0x028E6FFF, "Kernel rodata"),
-    (0x02A00000, 0x02C489BF, "Kernel data"),
-    (0x0330D000, 0x043FFFFF, "Kernel bss"),
-]
-

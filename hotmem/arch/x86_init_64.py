@@ -10,10 +10,85 @@ from __future__ import annotations
 
 import errno
 
+from hotmem.arch import x86_e820 as e820
+from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
 from hotmem.mm.page_alloc import GFP_ATOMIC
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
 
+
+# -- boot (arch/x86/kernel/setup.c, e820.c, arch/x86/mm/init.c) -------------------------------
+
+#: Debian 6.1.176's image: Kernel code 0x1000000 .. Kernel bss end 0x43fffff (/proc/iomem)
+KERNEL_IMAGE = (0x1000000, 0x4400000)
+KERNEL_RESOURCES = [(0x01000000, 0x01E01D31, "Kernel code"), (0x02000000, 0x028E6FFF, "Kernel rodata"),
+                    (0x02A00000, 0x02C489BF, "Kernel data"), (0x0330D000, 0x043FFFFF, "Kernel bss")]
+#: x86 6.1 always reserves the first 1 MiB (arch/x86/kernel/setup.c)
+LOW_RESERVED = 1 << 20
+
+
+def boot_layout(m):
+    """The boot RAM ranges (start, end, nid), memblock reservations (start, size, name), and
+    whether the layout is the QEMU pc reference (whose early reservations are calibrated)."""
+    if m.e820_ranges is not None:
+        layout, qemu = e820.explicit_layout(m.e820_ranges), False
+    else:
+        layout, qemu = e820.qemu_pc_layout(m.boot_memory), True
+    m.e820 = layout
+    ram = [(e.start, e.end, e.nid) for e in layout if e.type == e820.E820_TYPE_RAM]
+    reserved = [(0, LOW_RESERVED, "low 1M")]
+    if ram and max(e for _, e, _ in ram) > KERNEL_IMAGE[1]:
+        reserved.append((KERNEL_IMAGE[0], KERNEL_IMAGE[1] - KERNEL_IMAGE[0], "kernel image"))
+    return ram, reserved, qemu
+
+
+def memory_block_size_bytes(m) -> int:
+    """arch/x86/mm/init_64.c:probe_memory_block_size with the CPU's hypervisor flag."""
+    return probe_memory_block_size(m.max_pfn << m.arch.page_shift,
+                                   hypervisor="hypervisor" in m.cpu_flags)
+
+
+def zone_dma_limits(m):
+    """arch/x86/mm/init.c:zone_sizes_init: ZONE_DMA below 16 MiB, ZONE_DMA32 below 4 GiB (pfns)."""
+    return (16 << 20) >> m.arch.page_shift, (4 << 30) >> m.arch.page_shift
+
+
+def new_page_tables(m, pgd_pfn: int):
+    return m.core.PageTables(m.arch.paging_levels, pgd_pfn)
+
+
+def boot_map_memory(m, start: int, end: int, alloc_table) -> None:
+    """init_mem_mapping for one boot RAM range (without boot's page-size upgrades)."""
+    _init_memory_mapping(m.pgtables, start, end, pse=m.has_pse, gbpages=m.direct_gbpages,
+                         alloc_table=alloc_table, node=0)
+
+
+def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_table) -> int:
+    """sparse_init's vmemmap_populate: PMD blocks from the memblock sparse buffer."""
+    return m.pgtables.vmemmap_populate_hugepages(start, end, nid, alloc_block, alloc_table, None)
+
+
+def boot_resources(m) -> None:
+    """/proc/iomem at boot: e820 entries (System RAM busy, Reserved), on the QEMU pc machine its
+    fixed devices, and the kernel image under System RAM."""
+    from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
+    rt = m.resources
+    for e in m.e820:
+        if e.type == e820.E820_TYPE_RAM:
+            rt.insert(Resource(e.start, e.end - 1, "System RAM",
+                               IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+        else:
+            rt.insert(Resource(e.start, e.end - 1, "Reserved", IORESOURCE_BUSY))
+    if m.e820_ranges is None:
+        total = sum(m.boot_memory.values())
+        for s, e, name, nest in e820.qemu_pc_devices(total, m.maxmem, m.slots):
+            rt.insert(Resource(s, e, name), nest=nest)
+    for s, e, name in KERNEL_RESOURCES:
+        if any(r.base <= s and e < r.end for r in m.memblock.memory):
+            rt.insert(Resource(s, e, name, IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+
+
+# -- hotplug ----------------------------------------------------------------------------------
 
 def alloc_low_page(m, level: str, node: int) -> int:
     """arch/x86/mm/init.c:alloc_low_page after boot: one zeroed GFP_ATOMIC page, -1 on failure."""
