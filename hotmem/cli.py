@@ -1,9 +1,13 @@
-"""Command line: ``hotmem [costs] [--paging-levels 4|5]``.
+"""Command line: ``hotmem [compare|lsmem|costs|validate|simulate] ...``.
 
-``costs`` (the default) prints, for every memory block size of the architecture,
-the memmap a block needs, whether 6.1's memmap_on_memory alignment tests pass, and
-the page-table pages a hot-add of such a block costs -- all from the arch
-profile's formulas, no simulation.
+``compare`` (the default) runs the main job: a hot-add plan with memmap on memory and with a
+regular memmap, what each costs (hotmem/report.py; ``--json``, ``--plot FILE.png``). ``lsmem``
+lists the memory blocks after a plan like util-linux lsmem (hotmem/lsmem.py). ``costs`` prints,
+for every memory block size of the architecture, the memmap a block needs, whether 6.1's
+memmap_on_memory alignment tests pass, and the page-table pages a hot-add of such a block costs
+-- all from the arch profile's formulas, no simulation. ``validate SCENARIO.toml`` diffs the
+model with a real kernel booted in QEMU (hotmem/validate); ``simulate SCENARIO.toml`` runs a
+scenario in the model only.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("costs",)
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate")
 
 
 def iec(n: int) -> str:
@@ -100,6 +104,75 @@ def render_costs(arch: ArchProfile) -> str:
     return "\n".join(out) + "\n"
 
 
+# -- compare and lsmem: a machine and a hot-add plan from the command line ------------------------
+
+def _machine_arguments(p: argparse.ArgumentParser) -> None:
+    """The machine and hot-add plan options shared by ``compare`` and ``lsmem``."""
+    p.add_argument("--dimms", default="128M,128M,128M,128M",
+                   help="comma-separated ACPI DIMM sizes, hot-added one after the other above "
+                   "boot RAM (default: %(default)s)")
+    p.add_argument("--nodes", default="0", help="comma-separated node of each DIMM, cycled; a "
+                   "node without boot memory is memoryless (default: %(default)s)")
+    p.add_argument("--boot-memory", default="1G", metavar="SIZES",
+                   help="boot RAM of node 0,1,... (default: %(default)s)")
+    p.add_argument("--block-size", default=None, metavar="SIZE",
+                   help="memory block size; boot RAM is raised until x86_64 probes it")
+    p.add_argument("--online-type", default="online_movable",
+                   choices=("online", "online_kernel", "online_movable", "offline"),
+                   help="how each hot-added block is onlined (default: %(default)s)")
+    p.add_argument("--kernel", default="6.1", help="kernel version (default: %(default)s)")
+    p.add_argument("--arch", default="x86_64", help="architecture (default: %(default)s)")
+    p.add_argument("--paging-levels", type=int, default=None, help="page-table levels")
+    p.add_argument("--backend", choices=("compiled", "python"), default=None,
+                   help="core backend (default: compiled, or $HOTMEM_BACKEND)")
+
+
+def _plan(args, **kw):
+    from hotmem.report import Plan
+    return Plan(dimms=tuple(s for s in args.dimms.split(",") if s),
+                nodes=tuple(int(n) for n in args.nodes.split(",")),
+                boot_memory=tuple(args.boot_memory.split(",")), block_size=args.block_size,
+                kernel=args.kernel, arch=args.arch, paging_levels=args.paging_levels,
+                online_type=args.online_type, memmap_on_memory=args.memmap_on_memory,
+                backend=args.backend, **kw)
+
+
+def _compare(args) -> None:
+    """``hotmem compare``: the report as a table, JSON, and optionally a plot."""
+    from hotmem import report
+    if args.online_type == "offline":
+        raise HotplugError(22, "compare onlines every block: --online-type offline is for lsmem")
+    costs_for = args.costs_for or ("1G,2G,4G,8G,16G" if args.plot else "16G")
+    cmp = report.compare(_plan(args, fragment=not args.no_fragment,
+                               costs_for=tuple(s for s in costs_for.split(",") if s)))
+    sys.stdout.write(report.to_json(cmp) if args.json else report.render_text(cmp))
+    if args.plot:
+        report.plot(cmp, args.plot)
+        print(f"hotmem: plot written to {args.plot}", file=sys.stderr)
+
+
+def _lsmem(args) -> None:
+    """``hotmem lsmem``: hot-add the plan's DIMMs, online them, and list the memory blocks."""
+    from hotmem.lsmem import parse_columns, render_lsmem
+    from hotmem.report import progress
+    columns = parse_columns(args.output)
+    plan = _plan(args)
+    m = plan.machine(args.memmap_on_memory not in ("0", "n", "N", "off"))
+    addr, bs = plan.first_address(m), m.memory_block_size_bytes
+    bar = progress(len(plan.dimms), "hotmem lsmem")
+    for i, size in enumerate(plan.sizes()):
+        m.acpi_memory_hotplug(addr, size, node=plan.node_of(i))
+        if args.online_type != "offline":
+            for b in range(addr // bs, (addr + size) // bs):
+                m.sysfs.write(f"/sys/devices/system/memory/memory{b}/state", args.online_type)
+        addr += size
+        bar.update()
+    bar.close()
+    sys.stdout.write(render_lsmem(m, columns, list_all=args.all, bytes=args.bytes,
+                                  json=args.json, noheadings=args.noheadings,
+                                  summary="never" if args.json else args.summary))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hotmem", description="A byte-accurate model of Linux memory hotplug "
@@ -108,16 +181,106 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     compare = sub.add_parser("compare", help="a hot-add plan with memmap on memory and with a "
                              "regular memmap, side by side (the default command)")
-    compare.add_argument("--dimms", default="128M,128M,128M,128M",
-                         help="comma-separated DIMM sizes hot-added at 4 GiB (default: %(default)s)")
-    compare.add_argument("--backend", choices=("compiled", "python"), default=None,
-                         help="core backend (default: compiled, or $HOTMEM_BACKEND)")
+    _machine_arguments(compare)
+    compare.add_argument("--memmap-on-memory", default="1", metavar="1|force",
+                         help="the altmap side's memory_hotplug.memmap_on_memory (force: 6.6+)")
+    compare.add_argument("--costs-for", default=None, metavar="SIZES",
+                         help="sizes for 'what hot-adding N costs' (default: 16G; with --plot: "
+                         "1G,2G,4G,8G,16G)")
+    compare.add_argument("--no-fragment", action="store_true",
+                         help="skip the fragmented-node runs (drawback c)")
+    compare.add_argument("--json", action="store_true", help="print the report as JSON")
+    compare.add_argument("--plot", metavar="FILE.png",
+                         help="also draw overhead vs size and memmap per node (needs matplotlib)")
+    lsmem = sub.add_parser("lsmem", help="the memory blocks after a hot-add plan, like "
+                           "util-linux lsmem (with NODE, ZONES and MEMMAP-ON-MEMORY)")
+    _machine_arguments(lsmem)
+    lsmem.add_argument("--memmap-on-memory", default="1", metavar="0|1|force",
+                       help="memory_hotplug.memmap_on_memory (default: %(default)s)")
+    lsmem.add_argument("-o", "--output", metavar="LIST",
+                       help="columns (RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES,"
+                       "MEMMAP-ON-MEMORY; '+LIST' adds to lsmem's defaults); default: all")
+    lsmem.add_argument("-a", "--all", action="store_true", help="list each memory block")
+    lsmem.add_argument("-b", "--bytes", action="store_true", help="SIZE in bytes")
+    lsmem.add_argument("-J", "--json", action="store_true", help="JSON output")
+    lsmem.add_argument("-n", "--noheadings", action="store_true", help="no headings")
+    lsmem.add_argument("--summary", nargs="?", const="only", default="always",
+                       choices=("always", "never", "only"), help="summary lines")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
     costs.add_argument("--paging-levels", type=int, default=4, choices=(4, 5),
                        help="x86_64 paging levels (default: %(default)s)")
+    validate = sub.add_parser(
+        "validate", help="run a scenario on a real Linux in QEMU and in the model; diff them",
+        description="Boot a real kernel in QEMU (TCG), run the scenario there and in the model, "
+        "and print the diff of every observable. Exits 1 on any exact mismatch. SCENARIO may "
+        "also be a recording (--record output): then the model is diffed with it, no QEMU.")
+    validate.add_argument("scenario", metavar="SCENARIO", help="scenario .toml (or recorded .json)")
+    validate.add_argument("--kernel", metavar="PATH", help="bzImage to boot (default: Debian's "
+                          "linux-image-6.1.0-*-amd64-unsigned, fetched with apt-get download)")
+    validate.add_argument("--record", metavar="DIR", help="store the real readings as JSON here")
+    validate.add_argument("--install", action="store_true",
+                          help="apt-get install missing QEMU/busybox-static/cpio (root)")
+    validate.add_argument("--strict", action="store_true",
+                          help="count boot-description differences as mismatches too")
+    validate.add_argument("-v", "--verbose", action="store_true",
+                          help="list every observable, equal ones included")
+    simulate = sub.add_parser("simulate", help="run a scenario in the model only and print the "
+                              "readings after each step")
+    simulate.add_argument("scenario", metavar="SCENARIO", help="scenario .toml")
+    simulate.add_argument("--full", action="store_true",
+                          help="print /proc files and node meminfo in full")
+    simulate.add_argument("--json", metavar="FILE",
+                          help="also write the readings as JSON (the --record format)")
     return parser
+
+
+def _validate(args) -> int:
+    from hotmem.validate import (ScenarioError, calibrated_model, diff_runs, load_scenario,
+                                 render_report, run_qemu)
+    from hotmem.validate import record
+    from hotmem.validate.assets import SetupError
+    from hotmem.validate.qemu import GuestError
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    try:
+        if args.scenario.endswith(".json"):
+            sc, real = record.load(args.scenario)
+        else:
+            sc = load_scenario(args.scenario)
+    except (ScenarioError, ValueError, OSError) as exc:
+        print(f"hotmem: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not args.scenario.endswith(".json"):
+            real = run_qemu(sc, kernel=args.kernel, log=log, install=args.install)
+            if args.record:
+                text = open(args.scenario).read()
+                log(f"hotmem validate: recorded {record.save(args.record, sc, real, text)}")
+    except (SetupError, GuestError, OSError) as exc:
+        print(f"hotmem validate: cannot run the real kernel: {exc}", file=sys.stderr)
+        return 3
+    model = calibrated_model(sc, real)
+    diff = diff_runs(sc, model, real)
+    sys.stdout.write(render_report(sc, model, real, diff, verbose=args.verbose,
+                                   strict=args.strict))
+    return 0 if diff.ok(args.strict) else 1
+
+
+def _simulate(args) -> int:
+    from hotmem.validate import ScenarioError, load_scenario, run_model
+    from hotmem.validate import record
+    from hotmem.validate.simulate import render_simulation
+    try:
+        sc = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"hotmem: {exc}", file=sys.stderr)
+        return 2
+    run = run_model(sc)
+    sys.stdout.write(render_simulation(sc, run, full=args.full))
+    if args.json:
+        record.save(args.json, sc, run, open(args.scenario).read())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,11 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "compare":
-            from hotmem.report import render_comparison
-            sys.stdout.write(render_comparison(tuple(args.dimms.split(",")), backend=args.backend))
+            _compare(args)
+        elif args.command == "lsmem":
+            _lsmem(args)
         elif args.command == "costs":
             arch = get_arch(args.arch, paging_levels=args.paging_levels)
             sys.stdout.write(render_costs(arch))
+        elif args.command == "validate":
+            return _validate(args)
+        elif args.command == "simulate":
+            return _simulate(args)
     except HotplugError as exc:
         print(f"hotmem: {exc}", file=sys.stderr)
         return 1
