@@ -12,6 +12,7 @@ QEMU ``pc`` reference machine; every figure after boot is exact.
 from __future__ import annotations
 
 import errno
+import functools
 import re
 
 from hotmem import _backend
@@ -51,6 +52,14 @@ def parse_size(v) -> int:
         raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T")
     return int(mt.group(1), 0) * _UNITS[mt.group(2).upper()]
 
+
+
+@functools.lru_cache(maxsize=4096)
+def _init_per_zone_wmark_min_cached(state):
+    """hotmem.mm.watermark.init_per_zone_wmark_min is a pure function of its (frozen, hashable)
+    state: the same counts after the same history give the same watermarks, so repeated hotplug
+    cycles pay for each distinct state once."""
+    return wm.init_per_zone_wmark_min(state)
 
 
 class _MachineAPI:
@@ -644,7 +653,7 @@ class Machine(_MachineAPI):
                                         local_nid=self.numa_node_id())
         else:
             self._wstate_sync()
-            self.wstate = wm.init_per_zone_wmark_min(self.wstate)
+            self.wstate = _init_per_zone_wmark_min_cached(self.wstate)
         self._wstate_apply()
 
     def hotadd_init_pgdat(self, nid: int) -> None:
