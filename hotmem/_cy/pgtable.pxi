@@ -1,6 +1,7 @@
-# init_mm's kernel page tables on x86-64, Linux 6.1 (compiled). Twin: hotmem/_py/pgtable.py,
-# which also defines the constants (shared data, so both backends agree on every bit) and
-# describes the storage and the sub-PMD bookkeeping.
+# init_mm's kernel page tables, Linux 6.1: x86-64 and arm64 (compiled). Twin:
+# hotmem/_py/pgtable.py, which also defines the constants and PageTableGeometry (shared data, so
+# both backends agree on every bit) and describes the storage, the geometry and the sub-PMD
+# bookkeeping.
 import heapq as _pgt_heapq
 import operator as _pgt_operator
 
@@ -9,7 +10,9 @@ from hotmem._py.pgtable import (
     _PAGE_PSE, _PAGE_GLOBAL, _PAGE_PROTNONE, _PAGE_NX, _PAGE_KNL_ERRATUM_MASK, PAGE_KERNEL,
     PAGE_KERNEL_LARGE, _KERNPG_TABLE, _PAGE_TABLE, PTE_PFN_MASK, PHYSICAL_PMD_PAGE_MASK,
     PHYSICAL_PUD_PAGE_MASK, PAGE_UNUSED, __PAGE_OFFSET_BASE_L4, __PAGE_OFFSET_BASE_L5,
-    __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5, PGTABLE_LEVEL_NAMES,
+    __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5, PGTABLE_LEVEL_NAMES, PageTableGeometry,
+    NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, MAX_TABLE_ENTRIES,
+    _geometry_for as _pgt_geometry_for, _X86_GEOMETRY as _PGT_X86_GEOMETRY_PY,
 )
 
 # C-level copies of the bits the walks need (must equal the twin's values).
@@ -26,7 +29,6 @@ cdef uint64_t _PGT_PUD_PAGE_MASK = 0x000FFFFFC0000000ULL
 cdef uint64_t _PGT_PTE_FLAGS_MASK = 0xFFF0000000000FFFULL
 cdef uint64_t _PGT_PMD_SIZE = 1 << 21
 cdef uint64_t _PGT_PUD_SIZE = 1 << 30
-cdef uint64_t _PGT_VA_TOP = 0xFFFFFFFFFFFFF000ULL
 cdef int64_t _PGT_MAX_PFN = 1LL << 40
 cdef int _PGT_P4D_SHIFT = 39
 cdef int _PGT_CHUNK_SHIFT = 6
@@ -35,6 +37,9 @@ cdef int _PGT_LEVEL_2M = 1 << 2
 cdef int _PGT_LEVEL_1G = 1 << 3
 cdef dict _PGT_LEVEL_ID = {n: i for i, n in enumerate(PGTABLE_LEVEL_NAMES)}
 cdef dict _PGT_COUNT_INDEX = {"4K": 0, "2M": 1, "1G": 2}
+cdef int _PGT_PHYS_BITS = 52
+cdef int _PGT_NO_BLOCK = 1                               # NO_BLOCK_MAPPINGS
+cdef dict _PGT_X86_GEOMETRY = dict(_PGT_X86_GEOMETRY_PY)
 
 
 cdef inline object _pgt_einval(str msg):
@@ -63,17 +68,37 @@ cdef inline bint _pgt_callable_or_none(f):
     return f is None or callable(f)
 
 
+cdef inline bint _pgt_range_aligned(uint64_t start, uint64_t end, uint64_t floor,
+                                    uint64_t ceiling, uint64_t mask) noexcept nogil:
+    """arch/arm64/mm/mmu.c:pgtable_range_aligned (6.1)."""
+    start &= mask
+    if start < floor:
+        return False
+    if ceiling:
+        ceiling &= mask
+        if not ceiling:
+            return False
+    return end - 1 <= ceiling - 1
+
+
 cdef class PageTables:
-    """Models init_mm.pgd and the x86-64 kernel page-table code of Linux 6.1.
+    """Models init_mm.pgd and the kernel page-table code of Linux 6.1 (x86-64 and arm64).
 
     Compiled twin of hotmem/_py/pgtable.py:PageTables (same methods, results and state).
     """
-    cdef readonly int levels, pgdir_shift, max_physmem_bits
+    cdef readonly int levels, pgdir_shift, max_physmem_bits, page_shift
     cdef readonly int64_t pgd_pfn
     cdef readonly uint64_t page_offset, vmemmap_start
+    cdef readonly object geometry
     cdef int _nlev
     cdef int _shifts[5]
+    cdef uint64_t _masks[5]
     cdef int _lids[5]
+    cdef int _lid_ptrs[5]
+    cdef int _width, _pmd_shift, _pud_shift
+    cdef bint _x86
+    cdef uint64_t _page_size, _pfn_mask, _va_top
+    cdef int64_t _max_pfn
     cdef uint64_t _kernel_va_start
     cdef object _ent_arr, _child_arr, _pfn_arr, _lvl_arr
     cdef uint64_t[:, ::1] _ent
@@ -87,32 +112,35 @@ cdef class PageTables:
     cdef uint64_t _unused_pmd_start
     cdef dict _unused
 
-    def __init__(self, levels, pgd_pfn):
+    def __init__(self, levels, pgd_pfn, geometry=None):
         cdef int d
-        if levels not in (4, 5):
-            raise _pgt_einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
-        if not 0 <= pgd_pfn < _PGT_MAX_PFN:
+        g = _PGT_X86_GEOMETRY.get(levels) if geometry is None else None
+        if g is None:
+            g = _pgt_geometry_for(levels, geometry)
+        max_pfn = 1 << (_PGT_PHYS_BITS - g.page_shift)
+        if not 0 <= pgd_pfn < max_pfn:
             raise _pgt_einval(f"pgd pfn {pgd_pfn:#x} outside the 52-bit physical space")
+        self.geometry = g
         self.levels = levels
         self._nlev = levels
         self.pgd_pfn = pgd_pfn
-        if levels == 4:
-            for d, v in enumerate((39, 30, 21, 12)):
-                self._shifts[d] = v
-            for d, v in enumerate((0, 2, 3, 4)):
-                self._lids[d] = v
-            self.page_offset = 0xFFFF888000000000ULL
-            self.vmemmap_start = 0xFFFFEA0000000000ULL
-            self.max_physmem_bits = 46
-            self._kernel_va_start = 0xFFFF800000000000ULL
-        else:
-            for d, v in enumerate((48, 39, 30, 21, 12)):
-                self._shifts[d] = v
-                self._lids[d] = d
-            self.page_offset = 0xFF11000000000000ULL
-            self.vmemmap_start = 0xFFD4000000000000ULL
-            self.max_physmem_bits = 52
-            self._kernel_va_start = 0xFF00000000000000ULL
+        self.page_shift = g.page_shift
+        self.page_offset = g.page_offset
+        self.vmemmap_start = g.vmemmap_start
+        self.max_physmem_bits = g.max_physmem_bits
+        self._kernel_va_start = g.kernel_va_start
+        self._x86 = g.arch == "x86_64"
+        shifts, masks, lids, lid_ptrs, self._width, self._pmd_shift, self._pud_shift = g._layout
+        for d in range(5):
+            self._lid_ptrs[d] = lid_ptrs[d]
+        for d in range(levels):
+            self._shifts[d] = shifts[d]
+            self._masks[d] = masks[d]
+            self._lids[d] = lids[d]
+        self._page_size = (<uint64_t> 1) << self.page_shift
+        self._pfn_mask = (((<uint64_t> 1) << _PGT_PHYS_BITS) - 1) & ~(self._page_size - 1)
+        self._max_pfn = max_pfn
+        self._va_top = ~(self._page_size - 1)
         self.pgdir_shift = self._shifts[0]
         self._alloc_arrays(16)
         self._slot_of = {}
@@ -125,8 +153,8 @@ cdef class PageTables:
 
     # ------------------------------------------------------------------ table pages
     cdef _alloc_arrays(self, int64_t cap):
-        ent = np.zeros((cap, 512), np.uint64)
-        child = np.full((cap, 512), -1, np.int32)
+        ent = np.zeros((cap, self._width), np.uint64)
+        child = np.full((cap, self._width), -1, np.int32)
         pfns = np.full(cap, -1, np.int64)
         lvl = np.full(cap, -1, np.int8)
         if self._ent_arr is not None:
@@ -143,7 +171,7 @@ cdef class PageTables:
 
     cdef int64_t _new_table(self, pfn, int lid) except -1:
         cdef int64_t slot
-        if not 0 <= pfn < _PGT_MAX_PFN:
+        if not 0 <= pfn < self._max_pfn:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}")
         if pfn in self._slot_of:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}, already a page table")
@@ -169,7 +197,7 @@ cdef class PageTables:
 
     cdef inline void _link(self, int64_t slot, int i, int64_t child) noexcept:
         """p?d_populate(): point entry i of table ``slot`` at table ``child`` (_PAGE_TABLE)."""
-        self._ent[slot, i] = (<uint64_t> self._pfn[child] << 12) | _PGT_PAGE_TABLE
+        self._ent[slot, i] = (<uint64_t> self._pfn[child] << self.page_shift) | _PGT_PAGE_TABLE
         self._child[slot, i] = <int32_t> child
 
     cdef inline void _clear(self, int64_t slot, int i) noexcept:
@@ -177,8 +205,8 @@ cdef class PageTables:
         self._child[slot, i] = -1
 
     cdef bint _table_empty(self, int64_t slot) noexcept:
-        cdef int i
-        for i in range(512):
+        cdef int i, n = self._lid_ptrs[self._lvl[slot]]
+        for i in range(n):
             if not _pgt_none(self._ent[slot, i]):
                 return False
         return True
@@ -196,16 +224,22 @@ cdef class PageTables:
         """arch/x86/mm/pat/set_memory.c:update_page_count: unsigned long, wraps."""
         self._count[k] += pages
 
+    cdef _require_arch(self, str arch, str what):
+        if self.geometry.arch != arch:
+            raise _pgt_einval(f"{what}: {arch} page-table code on the {self.geometry.name} "
+                              "geometry")
+
     # ------------------------------------------------------------------ argument checks
     cdef tuple _check_va_range(self, start, end, str what):
         start, end = _pgt_as_ints(start, end, what)
-        if start & 0xFFF:
+        pm = self._page_size - 1
+        if start & pm:
             raise _pgt_einval(f"{what}: start {start:#x} not page-aligned")
-        if end & 0xFFF:
+        if end & pm:
             raise _pgt_einval(f"{what}: end {end:#x} not page-aligned")
         if end <= start:
             raise _pgt_einval(f"{what}: end {end:#x} <= start {start:#x}")
-        if start < self._kernel_va_start or end > _PGT_VA_TOP:
+        if start < self._kernel_va_start or end > self._va_top:
             raise _pgt_einval(f"{what}: [{start:#x}, {end:#x}) outside the kernel half of the "
                               f"{self.levels}-level address space")
         return start, end
@@ -219,7 +253,7 @@ cdef class PageTables:
         cdef int32_t c
         while addr < hi:
             nxt = _pgt_addr_end(addr, hi, sh)
-            i = (addr >> sh) & 511
+            i = (addr >> sh) & self._masks[d]
             e = self._ent[slot, i]
             c = self._child[slot, i]
             if not _pgt_none(e):
@@ -241,7 +275,7 @@ cdef class PageTables:
         cdef int d
         cdef uint64_t e
         for d in range(self._nlev - 2):
-            slot = self._child[slot, (va >> self._shifts[d]) & 511]
+            slot = self._child[slot, (va >> self._shifts[d]) & self._masks[d]]
             if slot < 0:
                 return False
         e = self._ent[slot, (va >> 21) & 511]
@@ -312,15 +346,15 @@ cdef class PageTables:
         """mm/sparse-vmemmap.c:vmemmap_pgd_populate .. vmemmap_pmd_populate (6.1): the slot of
         the table at ``depth`` mapping addr, missing tables allocated on the way; -1 on failure.
         4-level: pgd_none() is always false and the "p4d" step fills the PGD entry with a PUD
-        table -- the same allocations as this walk."""
+        table -- the same allocations as this walk. A folded level allocates nothing."""
         cdef int64_t slot = 0, c
         cdef int d, i
         cdef uint64_t e
-        cdef bint none
+        cdef bint none, x86_l5 = self._x86 and self._nlev == 5
         for d in range(depth):
-            i = (addr >> self._shifts[d]) & 511
+            i = (addr >> self._shifts[d]) & self._masks[d]
             e = self._ent[slot, i]
-            none = (e == 0) if (d == 0 and self._nlev == 5) else _pgt_none(e)
+            none = (e == 0) if (d == 0 and x86_l5) else _pgt_none(e)
             if none:
                 pfn = _pgt_operator.index(
                     alloc_table(PGTABLE_LEVEL_NAMES[self._lids[d + 1]], node))
@@ -336,22 +370,22 @@ cdef class PageTables:
     cdef int _populate_basepages(self, uint64_t start, uint64_t end, node, alloc_page,
                                  alloc_table) except? -1:
         """mm/sparse-vmemmap.c:vmemmap_populate_range with reuse NULL (6.1)."""
-        cdef int depth = self._nlev - 1, i
-        cdef uint64_t addr = start
+        cdef int depth = self._nlev - 1, i, ps = self.page_shift
+        cdef uint64_t addr = start, mask = self._masks[self._nlev - 1]
         cdef int64_t t, pfn
         while addr < end:
             t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
             if t < 0:
                 return -_errno.ENOMEM
-            i = (addr >> 12) & 511
+            i = (addr >> ps) & mask
             if _pgt_none(self._ent[t, i]):
                 pfn = _pgt_operator.index(alloc_page(1, node))
                 if pfn < 0:
                     return -_errno.ENOMEM
-                if pfn >= _PGT_MAX_PFN:
+                if pfn >= self._max_pfn:
                     raise RuntimeError(f"page allocator returned pfn {pfn:#x}")
-                self._ent[t, i] = (<uint64_t> pfn << 12) | _PGT_PAGE_KERNEL
-            addr += 4096
+                self._ent[t, i] = (<uint64_t> pfn << ps) | _PGT_PAGE_KERNEL
+            addr += self._page_size
         return 0
 
     def vmemmap_populate_basepages(self, start, end, node, alloc_page, alloc_table):
@@ -370,10 +404,11 @@ cdef class PageTables:
     def vmemmap_populate_hugepages(self, start, end, node, alloc_block, alloc_table,
                                    fallback_alloc_page, alloc_page=None):
         """arch/x86/mm/init_64.c:vmemmap_populate_hugepages (6.1); see the twin for details.
-        Returns 0 or -ENOMEM; the kernel does not unwind, nor does this."""
+        Returns 0 or -ENOMEM; the kernel does not unwind, nor does this. x86 only."""
         cdef uint64_t addr, nxt, e, c_end
         cdef int64_t t, pfn
         cdef int depth = self._nlev - 2, i, found
+        self._require_arch("x86_64", "vmemmap_populate_hugepages")
         start, end = self._check_va_range(start, end, "vmemmap_populate_hugepages")
         if not (callable(alloc_block) and callable(alloc_table)
                 and _pgt_callable_or_none(fallback_alloc_page)
@@ -424,10 +459,11 @@ cdef class PageTables:
 
     # ------------------------------------------------------------------ removal
     def remove_pagetable(self, start, end, direct, free_data, free_table, free_pud_tables):
-        """arch/x86/mm/init_64.c:remove_pagetable (6.1); see the twin for details."""
+        """arch/x86/mm/init_64.c:remove_pagetable (6.1); see the twin for details. x86 only."""
         cdef uint64_t addr, nxt, c_end
         cdef int sh = self.pgdir_shift, i
         cdef bint c_direct, c_free_pud
+        self._require_arch("x86_64", "remove_pagetable")
         start, end = self._check_va_range(start, end, "remove_pagetable")
         if not callable(free_table) or not _pgt_callable_or_none(free_data) or \
                 (free_data is None and not direct):
@@ -562,8 +598,9 @@ cdef class PageTables:
     def kernel_physical_mapping_init(self, paddr_start, paddr_end, page_size, alloc_table, node):
         """arch/x86/mm/init_64.c:kernel_physical_mapping_init (6.1, after boot) for one run of
         split_mem_range; see the twin. Returns the last mapped physical address; a table
-        allocation failure raises HotplugError(ENOMEM) (6.1 would oops)."""
+        allocation failure raises HotplugError(ENOMEM) (6.1 would oops). x86 only."""
         cdef int mask
+        self._require_arch("x86_64", "kernel_physical_mapping_init")
         if page_size == 4096:
             mask = 0
         elif page_size == _PGT_PMD_SIZE:
@@ -739,9 +776,287 @@ cdef class PageTables:
         self._update_page_count(0, pages)
         return paddr_last
 
+    # ------------------------------------------------------------------ arm64 (6.1)
+    cdef inline bint _arm64_block_ok(self, int d) noexcept:
+        """init_pmd (any PMD entry) / alloc_init_pud (PUD entries with 4K pages) may put a
+        block here (arch/arm64/mm/mmu.c, 6.1)."""
+        cdef int sh
+        if d >= self._nlev - 1:
+            return False
+        sh = self._shifts[d]
+        return sh == self._pmd_shift or (self.page_shift == 12 and sh == self._pud_shift)
+
+    cdef inline uint64_t _arm64_leaf(self, int d, uint64_t phys) noexcept:
+        if d == self._nlev - 1:
+            return (phys & self._pfn_mask) | _PGT_PAGE_KERNEL
+        return (phys & self._pfn_mask) | _PGT_PAGE_KERNEL_LARGE
+
+    cdef tuple _check_arm64_range(self, start, end, uint64_t lo, uint64_t hi, str what,
+                                  str where):
+        cdef uint64_t s, e
+        start, end = self._check_va_range(start, end, what)
+        s = start
+        e = end
+        if s < lo or e - 1 > hi - 1:
+            raise _pgt_einval(f"{what}: [{start:#x}, {end:#x}) outside the {where} "
+                              f"[{lo:#x}, {hi:#x})")
+        return start, end
+
+    def arm64_vmemmap_populate(self, start, end, node, alloc_block, alloc_table,
+                               section_memmap_size):
+        """arch/arm64/mm/mmu.c:vmemmap_populate (6.1); see the twin for details."""
+        cdef uint64_t addr, nxt, c_end, mask, size
+        cdef int64_t t, pfn, nr
+        cdef int depth, sh, i
+        self._require_arch("arm64", "arm64_vmemmap_populate")
+        g = self.geometry
+        start, end = self._check_arm64_range(start, end, g.vmemmap_start, g.vmemmap_end,
+                                             "arm64_vmemmap_populate", "vmemmap")
+        if not isinstance(section_memmap_size, int) or section_memmap_size <= 0:
+            raise _pgt_einval(f"arm64_vmemmap_populate: section memmap size "
+                              f"{section_memmap_size!r}")
+        size = section_memmap_size
+        if not callable(alloc_block) or not callable(alloc_table):
+            raise _pgt_einval("arm64_vmemmap_populate: alloc_block and alloc_table must be "
+                              "callable")
+        if self.page_shift != 12 or end - start < size:
+            if self._scan(0, 0, start, end) & 3:
+                raise _pgt_einval(f"arm64_vmemmap_populate: [{start:#x}, {end:#x}) is mapped by "
+                                  "a block; vmemmap_populate_basepages would use it as a page "
+                                  "table")
+            return self._populate_basepages(start, end, node, alloc_block, alloc_table)
+        if self._scan(0, 0, start, end) & 1:
+            raise _pgt_einval(f"arm64_vmemmap_populate: [{start:#x}, {end:#x}) crosses a PUD "
+                              "block")
+        depth = self._nlev - 2
+        sh = self._shifts[depth]
+        mask = self._masks[depth]
+        nr = (<int64_t> 1) << (sh - self.page_shift)
+        addr = start
+        c_end = end
+        while addr < c_end:
+            nxt = _pgt_addr_end(addr, c_end, sh)
+            t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
+            if t < 0:
+                return -_errno.ENOMEM
+            i = (addr >> sh) & mask
+            if _pgt_none(self._ent[t, i]):
+                pfn = _pgt_operator.index(alloc_block(nr, node))
+                if pfn < 0:
+                    if self._populate_basepages(addr, nxt, node, alloc_block, alloc_table):
+                        return -_errno.ENOMEM
+                    addr = nxt
+                    continue
+                if pfn >= self._max_pfn or pfn & (nr - 1):
+                    raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
+                self._ent[t, i] = (<uint64_t> pfn << self.page_shift) | _PGT_PAGE_KERNEL_LARGE
+            addr = nxt
+        return 0
+
+    def arm64_create_pgd_mapping(self, phys, virt, size, flags, alloc_table, node):
+        """arch/arm64/mm/mmu.c:__create_pgd_mapping (6.1) as arch_add_memory calls it; see the
+        twin for details."""
+        cdef uint64_t c_addr, c_end, c_phys
+        cdef int c_flags
+        self._require_arch("arm64", "arm64_create_pgd_mapping")
+        try:
+            phys, virt, size, flags = (_pgt_operator.index(phys), _pgt_operator.index(virt),
+                                       _pgt_operator.index(size), _pgt_operator.index(flags))
+        except TypeError:
+            raise _pgt_einval("arm64_create_pgd_mapping: phys, virt, size and flags must be "
+                              "integers") from None
+        pm = self._page_size - 1
+        if (phys ^ virt) & pm:
+            raise _pgt_einval(f"arm64_create_pgd_mapping: phys {phys:#x} and virt {virt:#x} "
+                              "differ in their page offset (the kernel WARNs and maps nothing)")
+        if size <= 0 or phys < 0 or \
+                ((phys + size + pm) & ~pm) > ((<object> 1) << self.max_physmem_bits):
+            raise _pgt_einval(f"arm64_create_pgd_mapping: [{phys:#x}, +{size:#x}) empty or "
+                              f"beyond MAX_PHYSMEM_BITS {self.max_physmem_bits}")
+        if not 0 <= flags < 8:
+            raise _pgt_einval(f"arm64_create_pgd_mapping: flags {flags:#x}")
+        if not callable(alloc_table):
+            raise _pgt_einval("arm64_create_pgd_mapping: alloc_table must be callable")
+        phys &= ~pm
+        addr = virt & ~pm
+        end = (virt + size + pm) & ~pm
+        addr, end = self._check_va_range(addr, end, "arm64_create_pgd_mapping")
+        c_addr = addr
+        c_end = end
+        c_phys = phys
+        c_flags = flags
+        self._arm64_map_check(0, 0, c_addr, c_end, c_phys, c_flags)
+        self._arm64_map(0, 0, c_addr, c_end, c_phys, c_flags, alloc_table, node)
+
+    cdef int _arm64_map_check(self, int64_t slot, int d, uint64_t addr, uint64_t end,
+                              uint64_t phys, int flags) except -1:
+        """What __create_pgd_mapping would BUG on, over existing tables (see the twin)."""
+        cdef int sh = self._shifts[d], i
+        cdef uint64_t mask = self._masks[d], nxt, e
+        cdef int32_t c
+        while addr < end:
+            nxt = _pgt_addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = self._ent[slot, i]
+            if not _pgt_none(e):
+                if d == self._nlev - 1:
+                    if e != self._arm64_leaf(d, phys):
+                        raise _pgt_einval(f"arm64_create_pgd_mapping: {addr:#x} is mapped to "
+                                          "another page (6.1 BUG_ON in init_pte)")
+                elif not (self._arm64_block_ok(d) and not flags & _PGT_NO_BLOCK
+                          and not (addr | nxt | phys) & (((<uint64_t> 1) << sh) - 1)):
+                    c = self._child[slot, i]
+                    if c < 0:
+                        raise _pgt_einval(f"arm64_create_pgd_mapping: {addr:#x} is inside a "
+                                          "block where a table is needed (6.1 BUG_ON(p?d_sect))")
+                    self._arm64_map_check(c, d + 1, addr, nxt, phys, flags)
+            phys += nxt - addr
+            addr = nxt
+        return 0
+
+    cdef int _arm64_map(self, int64_t slot, int d, uint64_t addr, uint64_t end, uint64_t phys,
+                        int flags, alloc_table, node) except -1:
+        """arch/arm64/mm/mmu.c:alloc_init_pud / alloc_init_cont_pmd / init_pmd /
+        alloc_init_cont_pte / init_pte (6.1), one depth of the walk."""
+        cdef int sh = self._shifts[d], i, lid
+        cdef uint64_t mask = self._masks[d], nxt, e, ps = self._page_size
+        cdef int64_t c, pfn
+        cdef uint64_t[:, ::1] ent = self._ent
+        if d == self._nlev - 1:                                            # init_pte
+            with nogil:
+                while addr < end:
+                    ent[slot, (addr >> sh) & mask] = (phys & self._pfn_mask) | _PGT_PAGE_KERNEL
+                    phys += ps
+                    addr += ps
+            return 0
+        while addr < end:
+            nxt = _pgt_addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = ent[slot, i]
+            if self._arm64_block_ok(d) and not flags & _PGT_NO_BLOCK and \
+                    not (addr | nxt | phys) & (((<uint64_t> 1) << sh) - 1):
+                if _pgt_none(e):                                           # p?d_set_huge
+                    ent[slot, i] = self._arm64_leaf(d, phys)
+                    self._child[slot, i] = -1
+            else:
+                if _pgt_none(e):
+                    lid = self._lids[d + 1]
+                    pfn = _pgt_operator.index(alloc_table(PGTABLE_LEVEL_NAMES[lid], node))
+                    if pfn < 0:
+                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc for a "
+                                           f"{PGTABLE_LEVEL_NAMES[lid]} table failed: 6.1 "
+                                           "would BUG")
+                    c = self._new_table(pfn, lid)
+                    ent = self._ent                       # the arrays may have grown
+                    self._link(slot, i, c)                                  # __p?d_populate
+                else:
+                    c = self._child[slot, i]
+                self._arm64_map(c, d + 1, addr, nxt, phys, flags, alloc_table, node)
+                ent = self._ent
+            phys += nxt - addr
+            addr = nxt
+        return 0
+
+    def arm64_unmap_hotplug_range(self, start, end, free_mapped, free_data):
+        """arch/arm64/mm/mmu.c:unmap_hotplug_range (6.1); see the twin for details."""
+        self._require_arch("arm64", "arm64_unmap_hotplug_range")
+        start, end = self._check_va_range(start, end, "arm64_unmap_hotplug_range")
+        if free_mapped and not callable(free_data):
+            raise _pgt_einval("arm64_unmap_hotplug_range: free_data must be callable when "
+                              "free_mapped")
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+
+    cdef int _arm64_unmap(self, int64_t slot, int d, uint64_t addr, uint64_t end,
+                          bint free_mapped, free_data) except -1:
+        """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
+        cdef int sh = self._shifts[d], i, ps = self.page_shift
+        cdef uint64_t mask = self._masks[d], nxt, e
+        cdef int32_t c
+        while addr < end:
+            nxt = _pgt_addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = self._ent[slot, i]
+            if not _pgt_none(e):
+                c = self._child[slot, i]
+                if c >= 0:
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                else:                                       # pte, or pud_sect / pmd_sect
+                    self._clear(slot, i)
+                    if free_mapped:
+                        free_data((e & self._pfn_mask) >> ps, (<int64_t> 1) << (sh - ps))
+            addr = nxt
+        return 0
+
+    def arm64_free_empty_tables(self, start, end, floor, ceiling, free_table):
+        """arch/arm64/mm/mmu.c:free_empty_tables (6.1); see the twin for details."""
+        self._require_arch("arm64", "arm64_free_empty_tables")
+        start, end = self._check_va_range(start, end, "arm64_free_empty_tables")
+        floor, ceiling = _pgt_as_ints(floor, ceiling, "arm64_free_empty_tables")
+        if not 0 <= floor <= 0xFFFFFFFFFFFFFFFF or not 0 <= ceiling <= 0xFFFFFFFFFFFFFFFF:
+            raise _pgt_einval(f"arm64_free_empty_tables: floor {floor:#x} / ceiling "
+                              f"{ceiling:#x}")
+        if not callable(free_table):
+            raise _pgt_einval("arm64_free_empty_tables: free_table must be callable")
+        if self._scan(0, 0, start, end) & 3:
+            raise _pgt_einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a "
+                              "block mapping (unmap_hotplug_range first)")
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+
+    cdef int _arm64_free_empty(self, int64_t slot, int d, uint64_t addr, uint64_t end,
+                               uint64_t floor, uint64_t ceiling, free_table) except -1:
+        """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): children first, then
+        each child table that is empty and wholly inside [floor, ceiling)."""
+        cdef int sh, i, lid
+        cdef uint64_t mask, nxt, span_mask
+        cdef int32_t c
+        if d == self._nlev - 1:
+            return 0
+        sh = self._shifts[d]
+        mask = self._masks[d]
+        span_mask = ~(((<uint64_t> 1) << sh) - 1)
+        lid = self._lids[d + 1]
+        while addr < end:
+            nxt = _pgt_addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            c = self._child[slot, i]
+            if c >= 0:
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                if lid != 1 and _pgt_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
+                        self._table_empty(c):
+                    self._clear(slot, i)                                    # p?d_clear
+                    free_table(self._pfn[c], PGTABLE_LEVEL_NAMES[lid])
+                    self._release_table(c)
+            addr = nxt
+        return 0
+
+    def arm64_vmemmap_free(self, start, end, free_data, free_table):
+        """arch/arm64/mm/mmu.c:vmemmap_free (6.1); see the twin for details."""
+        self._require_arch("arm64", "arm64_vmemmap_free")
+        g = self.geometry
+        start, end = self._check_arm64_range(start, end, g.vmemmap_start, g.vmemmap_end,
+                                             "arm64_vmemmap_free", "vmemmap")
+        if not callable(free_data) or not callable(free_table):
+            raise _pgt_einval("arm64_vmemmap_free: free_data and free_table must be callable")
+        self._arm64_unmap(0, 0, start, end, True, free_data)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+
+    def arm64_remove_pgd_mapping(self, start, size, free_table):
+        """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1); see the twin for details."""
+        self._require_arch("arm64", "arm64_remove_pgd_mapping")
+        g = self.geometry
+        start, size = _pgt_as_ints(start, size, "arm64_remove_pgd_mapping")
+        start, end = self._check_arm64_range(start, start + size, g.page_offset, g.page_end,
+                                             "arm64_remove_pgd_mapping", "linear map")
+        if not callable(free_table):
+            raise _pgt_einval("arm64_remove_pgd_mapping: free_table must be callable")
+        self._arm64_unmap(0, 0, start, end, False, None)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):
-        """arch/x86/mm/pat/set_memory.c:direct_pages_count[PG_LEVEL_4K/2M/1G] ("4K"/"2M"/"1G")."""
+        """arch/x86/mm/pat/set_memory.c:direct_pages_count[PG_LEVEL_4K/2M/1G] ("4K"/"2M"/"1G").
+        x86 only: arm64 keeps no such counters."""
+        self._require_arch("x86_64", "direct_pages_count")
         k = _PGT_COUNT_INDEX.get(level)
         if k is None:
             raise _pgt_einval(f"direct_pages_count: level {level!r}: expected '4K', '2M' or '1G'")
@@ -764,7 +1079,7 @@ cdef class PageTables:
         c_va = va
         out = []
         for d in range(self._nlev):
-            i = (c_va >> self._shifts[d]) & 511
+            i = (c_va >> self._shifts[d]) & self._masks[d]
             e = self._ent[slot, i]
             out.append((PGTABLE_LEVEL_NAMES[self._lids[d]], self._pfn[slot], i, e))
             c = self._child[slot, i]
@@ -801,20 +1116,25 @@ cdef class PageTables:
         return sorted([self._pfn[s] for s in range(self._nr_slots) if self._lvl[s] == lid])
 
     def entries(self, table_pfn):
-        """A copy of the 512 entries of table page ``table_pfn``."""
+        """A copy of the entries (PTRS_PER_<level> of them) of table page ``table_pfn``."""
+        cdef int64_t s
         slot = self._slot_of.get(table_pfn)
         if slot is None:
             raise _pgt_einval(f"entries: pfn {table_pfn:#x} is not a page table")
-        return self._ent_arr[slot].copy()
+        s = slot
+        return self._ent_arr[s, :self._lid_ptrs[self._lvl[s]]].copy()
 
     def state(self):
         """A canonical, comparable snapshot (same layout as the twin's)."""
         cdef int64_t s
+        cdef int n
         tables = []
         for pfn in sorted(self._slot_of):
             s = self._slot_of[pfn]
-            tables.append((pfn, PGTABLE_LEVEL_NAMES[self._lvl[s]], self._ent_arr[s].tobytes(),
-                           np.packbits(self._child_arr[s] >= 0).tobytes()))
+            n = self._lid_ptrs[self._lvl[s]]
+            tables.append((pfn, PGTABLE_LEVEL_NAMES[self._lvl[s]],
+                           self._ent_arr[s, :n].tobytes(),
+                           np.packbits(self._child_arr[s, :n] >= 0).tobytes()))
         unused = []
         for va in sorted(self._unused):
             rec = self._unused[va]
@@ -824,10 +1144,12 @@ cdef class PageTables:
             starts = np.flatnonzero(d == 1) << _PGT_CHUNK_SHIFT
             ends = np.flatnonzero(d == -1) << _PGT_CHUNK_SHIFT
             unused.append((va, tuple(zip(starts.tolist(), ends.tolist()))))
-        return (self.levels, self.pgd_pfn, tuple(tables),
+        geo = self.levels if self._x86 else (self.levels, self.geometry)
+        return (geo, self.pgd_pfn, tuple(tables),
                 (self._count[0], self._count[1], self._count[2]),
                 self._unused_pmd_start, tuple(unused))
 
     def __repr__(self):
-        return (f"PageTables(levels={self.levels}, pgd_pfn={self.pgd_pfn:#x}, "
+        geo = "" if self._x86 else f", geometry={self.geometry.name}"
+        return (f"PageTables(levels={self.levels}, pgd_pfn={self.pgd_pfn:#x}{geo}, "
                 f"tables={len(self._slot_of)})")

@@ -1,33 +1,52 @@
-"""init_mm's kernel page tables on x86-64, Linux 6.1: pure-Python twin of hotmem/_cy/pgtable.pxi.
+"""init_mm's kernel page tables, Linux 6.1: pure-Python twin of hotmem/_cy/pgtable.pxi.
 
 Every table is a physical page of the model: its pfn comes from a caller-supplied allocator and
-its 512 entries are kept exactly as x86 encodes them, ``(pfn << 12) | flags``. Storage: a growable
-[slot, 512] uint64 array of entries, a parallel int32 array of child-table slots (-1: none or a
-leaf), slot -> pfn / level arrays and a pfn -> slot map. Free slots are reused lowest first.
+its entries are kept in the model's own encoding, x86-style ``(pfn << PAGE_SHIFT) | flags``
+(present, PSE = leaf above the PTE level; page-table contents are not observable, only which
+tables exist, what they map and who pays for them). Storage: a growable [slot, width] uint64
+array of entries (width = the largest table of the geometry; a table of a smaller level uses the
+first PTRS_PER_<level> entries of its row), a parallel int32 array of child-table slots (-1: none
+or a leaf), slot -> pfn / level arrays and a pfn -> slot map. Free slots are reused lowest first.
 
-Sub-PMD vmemmap bookkeeping (arch/x86/mm/init_64.c, 6.1): the static ``unused_pmd_start`` and,
-per PMD leaf, which bytes hold PAGE_UNUSED (0xFD). Every memset the kernel does there starts and
-ends on a multiple of 64 (page-aligned ranges and the one ``sizeof(struct page)`` = 64 bytes
-zeroed by __vmemmap_use_sub_pmd), so one flag per 64-byte chunk (32768 per 2 MiB) is exact.
-A freshly allocated 2 MiB block is taken to hold no 0xFD byte (buddy pages are zeroed with
-init_on_alloc; altmap memory is treated the same); a record lives as long as its PMD leaf.
+Geometry: ``PageTables(levels, pgd_pfn)`` is x86-64 with 4- or 5-level paging, as before;
+``PageTables(levels, pgd_pfn, geometry=g)`` takes any :class:`PageTableGeometry` (arm64 4K/16K/64K,
+powerpc radix 64K, ...): per unfolded level its name, entry shift and entries per table, plus the
+address bases. A folded level simply is not listed (asm-generic/pgtable-nop4d.h, -nopud.h,
+-nopmd.h): the entry above it points straight at the table below.
+
+x86 code (arch/x86/mm/init_64.c, 6.1): vmemmap_populate_hugepages with the sub-PMD bookkeeping,
+remove_pagetable, kernel_physical_mapping_init, the DirectMap counters. Sub-PMD bookkeeping: the
+static ``unused_pmd_start`` and, per PMD leaf, which bytes hold PAGE_UNUSED (0xFD). Every memset
+the kernel does there starts and ends on a multiple of 64 (page-aligned ranges and the one
+``sizeof(struct page)`` = 64 bytes zeroed by __vmemmap_use_sub_pmd), so one flag per 64-byte chunk
+(32768 per 2 MiB) is exact. A freshly allocated 2 MiB block is taken to hold no 0xFD byte (buddy
+pages are zeroed with init_on_alloc; altmap memory is treated the same); a record lives as long
+as its PMD leaf.
+
+arm64 code (arch/arm64/mm/mmu.c, 6.1): vmemmap_populate, __create_pgd_mapping as
+arch_add_memory calls it, unmap_hotplug_range, free_empty_tables, vmemmap_free and
+__remove_pgd_mapping, as the ``arm64_*`` methods. Contiguous-bit (PTE_CONT) hints are not
+modelled: they change no table and no page, only TLB behaviour. arm64 keeps no DirectMap
+counters (no arch_report_meminfo), so the linear map counts nothing.
 """
 import errno as _errno
 import heapq
 import operator
+from dataclasses import dataclass
 
 import numpy as np
 
 from hotmem.errors import HotplugError
 
 __all__ = [
-    "PageTables",
+    "PageTables", "PageTableGeometry",
     "_PAGE_PRESENT", "_PAGE_RW", "_PAGE_USER", "_PAGE_PWT", "_PAGE_PCD", "_PAGE_ACCESSED",
     "_PAGE_DIRTY", "_PAGE_PSE", "_PAGE_GLOBAL", "_PAGE_PROTNONE", "_PAGE_NX",
     "_PAGE_KNL_ERRATUM_MASK", "PAGE_KERNEL", "PAGE_KERNEL_LARGE", "_KERNPG_TABLE", "_PAGE_TABLE",
     "PTE_PFN_MASK", "PHYSICAL_PMD_PAGE_MASK", "PHYSICAL_PUD_PAGE_MASK", "PAGE_UNUSED",
     "__PAGE_OFFSET_BASE_L4", "__PAGE_OFFSET_BASE_L5", "__VMEMMAP_BASE_L4", "__VMEMMAP_BASE_L5",
-    "PGTABLE_LEVEL_NAMES",
+    "PGTABLE_LEVEL_NAMES", "NO_BLOCK_MAPPINGS", "NO_CONT_MAPPINGS", "NO_EXEC_MAPPINGS",
+    "MAX_TABLE_ENTRIES",
 ]
 
 # arch/x86/include/asm/pgtable_types.h (6.1); SME/encryption (_ENC) bits left out.
@@ -61,6 +80,12 @@ PGTABLE_LEVEL_NAMES = ("PGD", "P4D", "PUD", "PMD", "PTE")
 # unmangled aliases for use inside the class body
 _PAGE_OFFSET_L4, _PAGE_OFFSET_L5 = __PAGE_OFFSET_BASE_L4, __PAGE_OFFSET_BASE_L5
 _VMEMMAP_BASE_L4, _VMEMMAP_BASE_L5 = __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5
+# arch/arm64/mm/mmu.c (6.1): the flags of __create_pgd_mapping
+NO_BLOCK_MAPPINGS = 1 << 0
+NO_CONT_MAPPINGS = 1 << 1
+NO_EXEC_MAPPINGS = 1 << 2
+#: Largest table the model stores (arm64 64K pages: 8192 entries, powerpc radix 64K PGD: 8192).
+MAX_TABLE_ENTRIES = 8192
 
 _M64 = (1 << 64) - 1
 _PTE_FLAGS_MASK = _M64 & ~PTE_PFN_MASK
@@ -74,8 +99,8 @@ _PG_LEVEL_2M = 1 << 2                  # page_size_mask bits (asm/pgtable_types.
 _PG_LEVEL_1G = 1 << 3
 _LEVEL_ID = {n: i for i, n in enumerate(PGTABLE_LEVEL_NAMES)}
 _COUNT_INDEX = {"4K": 0, "2M": 1, "1G": 2}
-_MAX_PFN = 1 << 40                     # __PHYSICAL_MASK_SHIFT 52
-_VA_TOP = _M64 & ~0xFFF                # last page start; end may not pass it
+_PHYS_BITS = 52                        # the model's entries hold 52-bit physical addresses
+_MAX_PFN = 1 << 40                     # x86: __PHYSICAL_MASK_SHIFT 52
 
 
 def _einval(msg):
@@ -104,43 +129,188 @@ def _is_callable_or_none(f):
     return f is None or callable(f)
 
 
-class PageTables:
-    """Models init_mm.pgd and the x86-64 kernel page-table code of Linux 6.1.
+def _pgtable_range_aligned(start, end, floor, ceiling, mask):
+    """arch/arm64/mm/mmu.c:pgtable_range_aligned (6.1): the span of the table (start & mask) lies
+    at or above floor and the range ends at or below ceiling & mask (ceiling 0: no limit)."""
+    start &= mask
+    if start < floor:
+        return False
+    if ceiling:
+        ceiling &= mask
+        if not ceiling:
+            return False
+    return ((end - 1) & _M64) <= ((ceiling - 1) & _M64)
 
-    ``PageTables(levels, pgd_pfn)``: 4- or 5-level paging, the PGD page being the model page
-    ``pgd_pfn``. With 4 levels the P4D is folded: a PGD entry points straight at a PUD table.
+
+# ---------------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class PageTableGeometry:
+    """The shape of a kernel page table: what ``PageTables(geometry=...)`` walks.
+
+    ``levels``: the unfolded levels from the top, each ``(name, shift, ptrs)`` -- the level's
+    name ("PGD", "P4D", "PUD", "PMD", "PTE"), the log2 of the bytes one of its entries maps
+    (PGDIR_SHIFT .. PAGE_SHIFT) and its entries per table (PTRS_PER_*). The first level is the
+    PGD, the last the PTE; a folded level is left out. ``page_shift`` is PAGE_SHIFT (a table is
+    one page of the model whatever its size). Bases: ``page_offset``/``page_end`` bound the
+    direct (linear) map, ``vmemmap_start``/``vmemmap_end`` the vmemmap (the floor and ceiling of
+    arm64's free_empty_tables), ``kernel_va_start`` is the lowest address the model accepts,
+    ``max_physmem_bits`` MAX_PHYSMEM_BITS. ``arch`` picks which kernel code applies: "x86_64"
+    (the x86 methods), "arm64" (the ``arm64_*`` methods) or anything else (generic walks only).
+    """
+
+    name: str
+    arch: str
+    page_shift: int
+    levels: tuple
+    page_offset: int
+    page_end: int
+    vmemmap_start: int
+    vmemmap_end: int
+    kernel_va_start: int
+    max_physmem_bits: int
+
+    def __post_init__(self):
+        bad = f"geometry {self.name!r}"
+        try:
+            levels = tuple((str(n), operator.index(s), operator.index(p))
+                           for n, s, p in self.levels)
+        except (TypeError, ValueError):
+            raise _einval(f"{bad}: levels must be (name, shift, ptrs) triples") from None
+        object.__setattr__(self, "levels", levels)
+        if not 2 <= len(levels) <= 5:
+            raise _einval(f"{bad}: {len(levels)} levels, expected 2..5")
+        names = [n for n, _, _ in levels]
+        if names[0] != "PGD" or names[-1] != "PTE" or \
+                any(n not in _LEVEL_ID for n in names) or \
+                [_LEVEL_ID[n] for n in names] != sorted({_LEVEL_ID[n] for n in names}):
+            raise _einval(f"{bad}: level names {names} must run PGD .. PTE in order")
+        if not 9 <= self.page_shift <= 16 or levels[-1][1] != self.page_shift:
+            raise _einval(f"{bad}: PTE shift {levels[-1][1]} must be PAGE_SHIFT {self.page_shift}"
+                          " (9..16)")
+        for d, (n, s, p) in enumerate(levels):
+            if p < 1 or p & (p - 1) or p > MAX_TABLE_ENTRIES:
+                raise _einval(f"{bad}: {n} has {p} entries: a power of two up to "
+                              f"{MAX_TABLE_ENTRIES}")
+            if d + 1 < len(levels):
+                below = levels[d + 1]
+                if s != below[1] + below[2].bit_length() - 1:
+                    raise _einval(f"{bad}: {n} shift {s} != {below[0]} shift {below[1]} + "
+                                  f"log2({below[2]} entries)")
+        if levels[0][1] + levels[0][2].bit_length() - 1 > 64:
+            raise _einval(f"{bad}: the PGD maps more than 64 bits")
+        for f in ("page_offset", "page_end", "vmemmap_start", "vmemmap_end", "kernel_va_start"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or not 0 <= v <= _M64 or v & ((1 << self.page_shift) - 1):
+                raise _einval(f"{bad}: {f} {v!r} is not a page-aligned 64-bit address")
+        if not (self.page_offset < self.page_end or self.page_end == 0) or \
+                not (self.vmemmap_start < self.vmemmap_end or self.vmemmap_end == 0):
+            raise _einval(f"{bad}: empty linear map or vmemmap range")
+        if not self.page_shift < self.max_physmem_bits <= _PHYS_BITS:
+            raise _einval(f"{bad}: max_physmem_bits {self.max_physmem_bits} outside "
+                          f"{self.page_shift + 1}..{_PHYS_BITS}")
+        # what PageTables needs, computed once: (shifts, masks, level ids, ptrs per level id,
+        # widest table, PMD_SHIFT, PUD_SHIFT)
+        lid_ptrs = [0] * 5
+        for n, _, p in levels:
+            lid_ptrs[_LEVEL_ID[n]] = p
+        object.__setattr__(self, "_layout", (
+            tuple(s for _, s, _ in levels), tuple(p - 1 for _, _, p in levels),
+            tuple(_LEVEL_ID[n] for n, _, _ in levels), tuple(lid_ptrs),
+            max(p for _, _, p in levels), self.shift_of("PMD"), self.shift_of("PUD")))
+
+    @property
+    def nr_levels(self):
+        return len(self.levels)
+
+    def shift_of(self, level):
+        """log2 of the bytes one entry of ``level`` maps; a folded level takes the shift of the
+        nearest unfolded level above it (asm-generic/pgtable-nop*.h: PMD_SHIFT = PUD_SHIFT ...)."""
+        lid = _LEVEL_ID[level]
+        return [s for n, s, _ in self.levels if _LEVEL_ID[n] <= lid][-1]
+
+    def ptrs_of(self, level):
+        """Entries per table of ``level`` (1 if folded)."""
+        for n, _, p in self.levels:
+            if n == level:
+                return p
+        return 1
+
+    @classmethod
+    def x86_64(cls, levels=4):
+        """x86-64 4- or 5-level paging (arch/x86/include/asm/pgtable_64_types.h, 6.1, nokaslr):
+        512 entries per table; direct map 64 TiB / 32 PiB, vmemmap 1 TiB / 512 TiB of VA."""
+        if levels == 4:
+            return cls("x86_64-4level", "x86_64", 12,
+                       (("PGD", 39, 512), ("PUD", 30, 512), ("PMD", 21, 512), ("PTE", 12, 512)),
+                       _PAGE_OFFSET_L4, _PAGE_OFFSET_L4 + (1 << 46), _VMEMMAP_BASE_L4,
+                       _VMEMMAP_BASE_L4 + (1 << 40), 0xFFFF800000000000, 46)
+        if levels == 5:
+            return cls("x86_64-5level", "x86_64", 12,
+                       (("PGD", 48, 512), ("P4D", 39, 512), ("PUD", 30, 512), ("PMD", 21, 512),
+                        ("PTE", 12, 512)),
+                       _PAGE_OFFSET_L5, _PAGE_OFFSET_L5 + (1 << 55), _VMEMMAP_BASE_L5,
+                       _VMEMMAP_BASE_L5 + (1 << 49), 0xFF00000000000000, 52)
+        raise _einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
+
+
+_X86_GEOMETRY = {4: PageTableGeometry.x86_64(4), 5: PageTableGeometry.x86_64(5)}
+
+
+def _geometry_for(levels, geometry):
+    """The geometry PageTables(levels, pgd_pfn, geometry) describes (x86-64 by default)."""
+    if geometry is None:
+        if levels not in (4, 5):
+            raise _einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
+        return _X86_GEOMETRY[levels]
+    if not isinstance(geometry, PageTableGeometry):
+        raise _einval(f"geometry {geometry!r} is not a PageTableGeometry")
+    if levels != geometry.nr_levels:
+        raise _einval(f"paging levels {levels!r}: geometry {geometry.name!r} has "
+                      f"{geometry.nr_levels}")
+    if geometry.arch == "x86_64" and geometry != _X86_GEOMETRY.get(levels):
+        raise _einval(f"geometry {geometry.name!r}: an x86_64 geometry must be "
+                      "PageTableGeometry.x86_64(4 or 5)")
+    return geometry
+
+
+class PageTables:
+    """Models init_mm.pgd and the kernel page-table code of Linux 6.1 (x86-64 and arm64).
+
+    ``PageTables(levels, pgd_pfn)``: x86-64 4- or 5-level paging, the PGD page being the model
+    page ``pgd_pfn``. With 4 levels the P4D is folded: a PGD entry points straight at a PUD table.
+    ``PageTables(levels, pgd_pfn, geometry=g)``: any :class:`PageTableGeometry` with ``levels``
+    unfolded levels.
     Callbacks: ``alloc_table(level_name, node) -> pfn | -1`` (a zeroed table page of that level),
-    ``alloc_block(nr_pages, node) -> first pfn | -1`` (vmemmap_alloc_block_buf; 512 for a PMD
+    ``alloc_block(nr_pages, node) -> first pfn | -1`` (vmemmap_alloc_block_buf; 512 for an x86 PMD
     leaf, 1 for a base page), ``free_table(pfn, level_name)`` (free_pagetable of a table page),
     ``free_data(pfn, nr_pages)`` (free_pagetable / free_hugepage_table of mapped data).
     """
 
-    def __init__(self, levels, pgd_pfn):
-        if levels not in (4, 5):
-            raise _einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
-        if not 0 <= pgd_pfn < _MAX_PFN:
+    def __init__(self, levels, pgd_pfn, geometry=None):
+        g = _geometry_for(levels, geometry)
+        max_pfn = 1 << (_PHYS_BITS - g.page_shift)
+        if not 0 <= pgd_pfn < max_pfn:
             raise _einval(f"pgd pfn {pgd_pfn:#x} outside the 52-bit physical space")
+        self.geometry = g
         self.levels = levels
         self.pgd_pfn = pgd_pfn
-        if levels == 4:
-            self._shifts = (39, 30, 21, 12)
-            self._lids = (0, 2, 3, 4)
-            self.page_offset = _PAGE_OFFSET_L4
-            self.vmemmap_start = _VMEMMAP_BASE_L4
-            self.max_physmem_bits = 46
-            self._kernel_va_start = 0xFFFF800000000000
-        else:
-            self._shifts = (48, 39, 30, 21, 12)
-            self._lids = (0, 1, 2, 3, 4)
-            self.page_offset = _PAGE_OFFSET_L5
-            self.vmemmap_start = _VMEMMAP_BASE_L5
-            self.max_physmem_bits = 52
-            self._kernel_va_start = 0xFF00000000000000
+        self.page_shift = g.page_shift
+        self.page_offset = g.page_offset
+        self.vmemmap_start = g.vmemmap_start
+        self.max_physmem_bits = g.max_physmem_bits
+        self._kernel_va_start = g.kernel_va_start
+        self._x86 = g.arch == "x86_64"
+        (self._shifts, self._masks, self._lids, self._lid_ptrs, self._width, self._pmd_shift,
+         self._pud_shift) = g._layout
+        self._page_size = 1 << g.page_shift
+        self._pfn_mask = ((1 << _PHYS_BITS) - 1) & ~(self._page_size - 1)
+        self._max_pfn = max_pfn
+        self._va_top = _M64 & ~(self._page_size - 1)
         self.pgdir_shift = self._shifts[0]
         self._nlev = levels
         cap = 16
-        self._ent = np.zeros((cap, 512), np.uint64)
-        self._child = np.full((cap, 512), -1, np.int32)
+        self._ent = np.zeros((cap, self._width), np.uint64)
+        self._child = np.full((cap, self._width), -1, np.int32)
         self._pfn = np.full(cap, -1, np.int64)
         self._lvl = np.full(cap, -1, np.int8)
         self._slot_of = {}
@@ -153,7 +323,7 @@ class PageTables:
 
     # ------------------------------------------------------------------ table pages
     def _new_table(self, pfn, lid):
-        if not 0 <= pfn < _MAX_PFN:
+        if not 0 <= pfn < self._max_pfn:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}")
         if pfn in self._slot_of:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}, already a page table")
@@ -164,9 +334,9 @@ class PageTables:
             self._nr_slots += 1
             cap = self._pfn.shape[0]
             if slot >= cap:
-                ent = np.zeros((2 * cap, 512), np.uint64)
+                ent = np.zeros((2 * cap, self._width), np.uint64)
                 ent[:cap] = self._ent
-                child = np.full((2 * cap, 512), -1, np.int32)
+                child = np.full((2 * cap, self._width), -1, np.int32)
                 child[:cap] = self._child
                 pfns = np.full(2 * cap, -1, np.int64)
                 pfns[:cap] = self._pfn
@@ -188,7 +358,7 @@ class PageTables:
 
     def _link(self, slot, i, child):
         """p?d_populate(): point entry i of table ``slot`` at table ``child`` (_PAGE_TABLE)."""
-        self._ent[slot, i] = (int(self._pfn[child]) << 12) | _PAGE_TABLE
+        self._ent[slot, i] = (int(self._pfn[child]) << self.page_shift) | _PAGE_TABLE
         self._child[slot, i] = child
 
     def _clear(self, slot, i):
@@ -196,7 +366,8 @@ class PageTables:
         self._child[slot, i] = -1
 
     def _table_empty(self, slot):
-        return not np.any(self._ent[slot] & np.uint64(_M64 & ~_PAGE_KNL_ERRATUM_MASK))
+        n = self._lid_ptrs[int(self._lvl[slot])]
+        return not np.any(self._ent[slot, :n] & np.uint64(_M64 & ~_PAGE_KNL_ERRATUM_MASK))
 
     def _alloc_low_page(self, lid, node, alloc_table):
         """arch/x86/mm/init.c:alloc_low_page after boot (GFP_ATOMIC | __GFP_ZERO)."""
@@ -211,33 +382,40 @@ class PageTables:
         """arch/x86/mm/pat/set_memory.c:update_page_count: unsigned long, wraps."""
         self._count[k] = (self._count[k] + pages) & _M64
 
+    def _require_arch(self, arch, what):
+        if self.geometry.arch != arch:
+            raise _einval(f"{what}: {arch} page-table code on the {self.geometry.name} geometry")
+
     # ------------------------------------------------------------------ argument checks
     def _check_va_range(self, start, end, what):
         start, end = _as_ints(start, end, what)
-        if start & 0xFFF:
+        pm = self._page_size - 1
+        if start & pm:
             raise _einval(f"{what}: start {start:#x} not page-aligned")
-        if end & 0xFFF:
+        if end & pm:
             raise _einval(f"{what}: end {end:#x} not page-aligned")
         if end <= start:
             raise _einval(f"{what}: end {end:#x} <= start {start:#x}")
-        if start < self._kernel_va_start or end > _VA_TOP:
+        if start < self._kernel_va_start or end > self._va_top:
             raise _einval(f"{what}: [{start:#x}, {end:#x}) outside the kernel half of the "
                           f"{self.levels}-level address space")
         return start, end
 
     def _scan(self, start, end):
         """Leaves and tables met at PUD level and above (bit 0), PMD leaves (bit 1) and PMD
-        tables (bit 2) over [start, end), existing tables only."""
+        tables (bit 2) over [start, end), existing tables only. "PMD" is the level above the
+        PTE tables (depth levels - 2)."""
         found = 0
         pmd_depth = self._nlev - 2
         stack = [(0, 0, start, end)]
         while stack:
             slot, d, lo, hi = stack.pop()
             sh = self._shifts[d]
+            mask = self._masks[d]
             addr = lo
             while addr < hi:
                 nxt = _addr_end(addr, hi, sh)
-                i = (addr >> sh) & 511
+                i = (addr >> sh) & mask
                 e = int(self._ent[slot, i])
                 c = int(self._child[slot, i])
                 if not _entry_none(e):
@@ -257,14 +435,13 @@ class PageTables:
     def _pmd_leaf_at(self, va):
         slot = 0
         for d in range(self._nlev - 2):
-            i = (va >> self._shifts[d]) & 511
+            i = (va >> self._shifts[d]) & self._masks[d]
             slot = int(self._child[slot, i])
             if slot < 0:
                 return False
         i = (va >> 21) & 511
         e = int(self._ent[slot, i])
         return not _entry_none(e) and bool(e & _PAGE_PSE)
-
     def _memset_vmemmap(self, start, end, unused):
         """memset(start, PAGE_UNUSED or 0, end - start) inside one PMD leaf, in 64-byte chunks.
         Writes to anything but a PMD leaf are not tracked (no check ever reads them)."""
@@ -321,17 +498,20 @@ class PageTables:
         if end & (_PMD_SIZE - 1):
             self._unused_pmd_start = end
 
+
     # ------------------------------------------------------------------ vmemmap populate
     def _vmemmap_populate_tables(self, addr, depth, node, alloc_table):
         """mm/sparse-vmemmap.c:vmemmap_pgd_populate .. vmemmap_pmd_populate (6.1): the slot of
         the table at ``depth`` mapping addr, missing tables allocated on the way; -1 on failure.
-        4-level: pgd_none() is always false and the "p4d" step fills the PGD entry with a PUD
-        table -- the same allocations as this walk."""
+        A folded level allocates nothing (its p?d_none() is 0): the entry above it gets the
+        table below. x86 4-level: pgd_none() is always false and the "p4d" step fills the PGD
+        entry with a PUD table -- the same allocations as this walk."""
         slot = 0
+        x86_l5 = self._x86 and self._nlev == 5
         for d in range(depth):
-            i = (addr >> self._shifts[d]) & 511
+            i = (addr >> self._shifts[d]) & self._masks[d]
             e = int(self._ent[slot, i])
-            none = (e == 0) if (d == 0 and self._nlev == 5) else _entry_none(e)
+            none = (e == 0) if (d == 0 and x86_l5) else _entry_none(e)
             if none:
                 pfn = operator.index(alloc_table(PGTABLE_LEVEL_NAMES[self._lids[d + 1]], node))
                 if pfn < 0:
@@ -347,24 +527,26 @@ class PageTables:
         """mm/sparse-vmemmap.c:vmemmap_populate_range with reuse NULL (6.1)."""
         depth = self._nlev - 1
         ent = self._ent
-        for addr in range(start, end, _PAGE_SIZE):
+        ps = self.page_shift
+        mask = self._masks[depth]
+        for addr in range(start, end, self._page_size):
             t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
             if t < 0:
                 return -_errno.ENOMEM
-            i = (addr >> 12) & 511
+            i = (addr >> ps) & mask
             if _entry_none(int(ent[t, i])):
                 pfn = operator.index(alloc_page(1, node))
                 if pfn < 0:
                     return -_errno.ENOMEM
-                if pfn >= _MAX_PFN:
+                if pfn >= self._max_pfn:
                     raise RuntimeError(f"page allocator returned pfn {pfn:#x}")
-                ent[t, i] = (pfn << 12) | PAGE_KERNEL
+                ent[t, i] = (pfn << ps) | PAGE_KERNEL
         return 0
 
     def vmemmap_populate_basepages(self, start, end, node, alloc_page, alloc_table):
-        """mm/sparse-vmemmap.c:vmemmap_populate_basepages (6.1): map [start, end) with 4 KiB
-        pages from ``alloc_page(1, node)``; page tables from ``alloc_table``. 0 or -ENOMEM
-        (partial state is left in place, as the kernel leaves it)."""
+        """mm/sparse-vmemmap.c:vmemmap_populate_basepages (6.1): map [start, end) with base pages
+        from ``alloc_page(1, node)``; page tables from ``alloc_table``. 0 or -ENOMEM (partial
+        state is left in place, as the kernel leaves it). Any geometry."""
         start, end = self._check_va_range(start, end, "vmemmap_populate_basepages")
         if not callable(alloc_page) or not callable(alloc_table):
             raise _einval("vmemmap_populate_basepages: alloc_page and alloc_table must be callable")
@@ -383,7 +565,8 @@ class PageTables:
         be had, ``fallback_alloc_page`` None means -ENOMEM (6.1 with an altmap), else base pages
         for the step from it. PMD a leaf: vmemmap_use_sub_pmd. PMD a PTE table: base pages from
         ``alloc_page`` (default ``fallback_alloc_page``; 6.1: the buddy, 6.6+: the altmap).
-        Returns 0 or -ENOMEM; the kernel does not unwind, nor does this."""
+        Returns 0 or -ENOMEM; the kernel does not unwind, nor does this. x86 geometries only."""
+        self._require_arch("x86_64", "vmemmap_populate_hugepages")
         start, end = self._check_va_range(start, end, "vmemmap_populate_hugepages")
         if not (callable(alloc_block) and callable(alloc_table)
                 and _is_callable_or_none(fallback_alloc_page) and _is_callable_or_none(alloc_page)):
@@ -436,7 +619,8 @@ class PageTables:
         (kernel_physical_mapping_remove; leaves cleared, DirectMap counters lowered); False:
         the vmemmap (vmemmap_free; mapped data handed to ``free_data(pfn, nr_pages)``). Empty
         PTE/PMD tables go to ``free_table(pfn, level)``; PUD tables only if ``free_pud_tables``
-        (6.1: 5-level paging); P4D tables and PGD entries never."""
+        (6.1: 5-level paging); P4D tables and PGD entries never. x86 geometries only."""
+        self._require_arch("x86_64", "remove_pagetable")
         start, end = self._check_va_range(start, end, "remove_pagetable")
         if not callable(free_table) or not _is_callable_or_none(free_data) or \
                 (free_data is None and not direct):
@@ -563,7 +747,8 @@ class PageTables:
         leaves are counted into direct_pages_count. Returns the last mapped physical address as
         the kernel does. A table allocation failure raises HotplugError(ENOMEM): 6.1 does not
         check alloc_low_page() and would oops; what was written until then (and tables allocated
-        but not yet linked) stays, as in the crashed kernel."""
+        but not yet linked) stays, as in the crashed kernel. x86 geometries only."""
+        self._require_arch("x86_64", "kernel_physical_mapping_init")
         if page_size == 4096:
             mask = 0
         elif page_size == _PMD_SIZE:
@@ -725,9 +910,283 @@ class PageTables:
         self._update_page_count(0, pages)
         return paddr_last
 
+
+    # ------------------------------------------------------------------ arm64 (6.1)
+    def _arm64_block_ok(self, d):
+        """May entry depth d hold a block (section) mapping? arch/arm64/mm/mmu.c:init_pmd (any
+        PMD entry) and alloc_init_pud (a PUD entry only with pud_sect_supported(): 4K pages)."""
+        if d >= self._nlev - 1:
+            return False
+        sh = self._shifts[d]
+        return sh == self._pmd_shift or (self.page_shift == 12 and sh == self._pud_shift)
+
+    def _check_arm64_range(self, start, end, lo, hi, what, where):
+        start, end = self._check_va_range(start, end, what)
+        if start < lo or ((end - 1) & _M64) > ((hi - 1) & _M64):
+            # the kernel WARNs and carries on; the model refuses
+            raise _einval(f"{what}: [{start:#x}, {end:#x}) outside the {where} "
+                          f"[{lo:#x}, {hi:#x})")
+        return start, end
+
+    def arm64_vmemmap_populate(self, start, end, node, alloc_block, alloc_table,
+                               section_memmap_size):
+        """arch/arm64/mm/mmu.c:vmemmap_populate (6.1) for [start, end) of the vmemmap.
+
+        ``alloc_block(nr_pages, node)`` is vmemmap_alloc_block_buf with the caller's altmap (or
+        none): it serves both the PMD blocks (PMD_SIZE >> PAGE_SHIFT pages) and the base pages
+        (1), since arm64 passes the altmap to both. ``alloc_table`` gives the zeroed buddy pages
+        of vmemmap_p?d_populate (never the altmap). ``section_memmap_size`` is PAGES_PER_SECTION *
+        sizeof(struct page). 16K/64K pages (no ARM64_KERNEL_USES_PMD_MAPS) or a range shorter
+        than a section's memmap: vmemmap_populate_basepages(altmap). 4K, per PMD: empty -> a
+        block from alloc_block, or, if that fails, base pages for the step from alloc_block(1);
+        not empty (a block or a PTE table) -> vmemmap_verify only, nothing allocated.
+        Returns 0 or -ENOMEM; nothing is unwound (the caller's section_deactivate does that)."""
+        self._require_arch("arm64", "arm64_vmemmap_populate")
+        g = self.geometry
+        start, end = self._check_arm64_range(start, end, g.vmemmap_start, g.vmemmap_end,
+                                             "arm64_vmemmap_populate", "vmemmap")
+        if not isinstance(section_memmap_size, int) or section_memmap_size <= 0:
+            raise _einval(f"arm64_vmemmap_populate: section memmap size "
+                          f"{section_memmap_size!r}")
+        size = section_memmap_size
+        if not callable(alloc_block) or not callable(alloc_table):
+            raise _einval("arm64_vmemmap_populate: alloc_block and alloc_table must be callable")
+        if self.page_shift != 12 or end - start < size:
+            found = self._scan(start, end)
+            if found & 3:
+                raise _einval(f"arm64_vmemmap_populate: [{start:#x}, {end:#x}) is mapped by a "
+                              "block; vmemmap_populate_basepages would use it as a page table")
+            return self._populate_basepages(start, end, node, alloc_block, alloc_table)
+        if self._scan(start, end) & 1:
+            raise _einval(f"arm64_vmemmap_populate: [{start:#x}, {end:#x}) crosses a PUD block")
+        ent = self._ent
+        depth = self._nlev - 2
+        sh = self._shifts[depth]
+        mask = self._masks[depth]
+        nr = 1 << (sh - self.page_shift)
+        addr = start
+        while addr < end:
+            nxt = _addr_end(addr, end, sh)
+            t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
+            if t < 0:
+                return -_errno.ENOMEM
+            i = (addr >> sh) & mask
+            if _entry_none(int(ent[t, i])):
+                pfn = operator.index(alloc_block(nr, node))
+                if pfn < 0:
+                    if self._populate_basepages(addr, nxt, node, alloc_block, alloc_table):
+                        return -_errno.ENOMEM
+                    addr = nxt
+                    continue
+                if pfn >= self._max_pfn or pfn & (nr - 1):
+                    raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
+                ent[t, i] = (pfn << self.page_shift) | PAGE_KERNEL_LARGE   # pmd_set_huge
+            addr = nxt
+        return 0
+
+    def arm64_create_pgd_mapping(self, phys, virt, size, flags, alloc_table, node):
+        """arch/arm64/mm/mmu.c:__create_pgd_mapping (6.1) into swapper_pg_dir, as
+        arch_add_memory calls it: ``flags`` NO_EXEC_MAPPINGS, plus NO_BLOCK_MAPPINGS |
+        NO_CONT_MAPPINGS when can_set_direct_map(). Tables from ``alloc_table`` =
+        __pgd_pgtable_alloc (__get_free_page(GFP_PGTABLE_KERNEL) on the running CPU's node,
+        ``node``; no pgtable ctor). Blocks where aligned and allowed: 1 GiB PUD blocks (4K pages
+        only), PMD blocks; else PTEs. An existing entry where a block would go is left as it is
+        (pmd_set_huge/pud_set_huge refuse an unsafe change). The kernel BUGs on a block where it
+        needs a table and on a PTE that would change: refused here (EINVAL) before anything is
+        written. A table allocation failure raises ENOMEM (6.1 BUG_ON(!ptr)); what was built
+        until then stays. NO_CONT_MAPPINGS: contiguous hints are not modelled either way."""
+        self._require_arch("arm64", "arm64_create_pgd_mapping")
+        try:
+            phys, virt, size, flags = (operator.index(phys), operator.index(virt),
+                                       operator.index(size), operator.index(flags))
+        except TypeError:
+            raise _einval("arm64_create_pgd_mapping: phys, virt, size and flags must be "
+                          "integers") from None
+        pm = self._page_size - 1
+        if (phys ^ virt) & pm:
+            raise _einval(f"arm64_create_pgd_mapping: phys {phys:#x} and virt {virt:#x} differ "
+                          "in their page offset (the kernel WARNs and maps nothing)")
+        if size <= 0 or phys < 0 or ((phys + size + pm) & ~pm) > (1 << self.max_physmem_bits):
+            raise _einval(f"arm64_create_pgd_mapping: [{phys:#x}, +{size:#x}) empty or beyond "
+                          f"MAX_PHYSMEM_BITS {self.max_physmem_bits}")
+        if not 0 <= flags < 8:
+            raise _einval(f"arm64_create_pgd_mapping: flags {flags:#x}")
+        if not callable(alloc_table):
+            raise _einval("arm64_create_pgd_mapping: alloc_table must be callable")
+        phys &= ~pm
+        addr = virt & ~pm
+        end = (virt + size + pm) & ~pm
+        addr, end = self._check_va_range(addr, end, "arm64_create_pgd_mapping")
+        self._arm64_map_check(0, 0, addr, end, phys, flags)
+        self._arm64_map(0, 0, addr, end, phys, flags, alloc_table, node)
+
+    def _arm64_leaf(self, d, phys):
+        if d == self._nlev - 1:
+            return (phys & self._pfn_mask) | PAGE_KERNEL
+        return (phys & self._pfn_mask) | PAGE_KERNEL_LARGE
+
+    def _arm64_map_check(self, slot, d, addr, end, phys, flags):
+        """What would BUG in __create_pgd_mapping (alloc_init_cont_pmd/pte: BUG_ON(p?d_sect);
+        init_pte: BUG_ON(!pgattr_change_is_safe)), over existing tables only."""
+        sh = self._shifts[d]
+        mask = self._masks[d]
+        while addr < end:
+            nxt = _addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = int(self._ent[slot, i])
+            if not _entry_none(e):
+                if d == self._nlev - 1:
+                    if e != self._arm64_leaf(d, phys):
+                        raise _einval(f"arm64_create_pgd_mapping: {addr:#x} is mapped to another "
+                                      "page (6.1 BUG_ON in init_pte)")
+                elif not (self._arm64_block_ok(d) and not flags & NO_BLOCK_MAPPINGS
+                          and not (addr | nxt | phys) & ((1 << sh) - 1)):
+                    c = int(self._child[slot, i])
+                    if c < 0:
+                        raise _einval(f"arm64_create_pgd_mapping: {addr:#x} is inside a block "
+                                      "where a table is needed (6.1 BUG_ON(p?d_sect))")
+                    self._arm64_map_check(c, d + 1, addr, nxt, phys, flags)
+            phys += nxt - addr
+            addr = nxt
+
+    def _arm64_map(self, slot, d, addr, end, phys, flags, alloc_table, node):
+        """arch/arm64/mm/mmu.c:alloc_init_pud / alloc_init_cont_pmd / init_pmd /
+        alloc_init_cont_pte / init_pte (6.1), one depth of the walk."""
+        sh = self._shifts[d]
+        mask = self._masks[d]
+        last = self._nlev - 1
+        while addr < end:
+            nxt = _addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = int(self._ent[slot, i])
+            if d == last:                                                  # init_pte
+                self._ent[slot, i] = self._arm64_leaf(d, phys)
+            elif self._arm64_block_ok(d) and not flags & NO_BLOCK_MAPPINGS and \
+                    not (addr | nxt | phys) & ((1 << sh) - 1):
+                if _entry_none(e):                                         # p?d_set_huge
+                    self._ent[slot, i] = self._arm64_leaf(d, phys)
+                    self._child[slot, i] = -1
+            else:
+                if _entry_none(e):
+                    pfn = operator.index(alloc_table(PGTABLE_LEVEL_NAMES[self._lids[d + 1]], node))
+                    if pfn < 0:
+                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc for a "
+                                           f"{PGTABLE_LEVEL_NAMES[self._lids[d + 1]]} table "
+                                           "failed: 6.1 would BUG")
+                    c = self._new_table(pfn, self._lids[d + 1])
+                    self._link(slot, i, c)                                  # __p?d_populate
+                else:
+                    c = int(self._child[slot, i])
+                self._arm64_map(c, d + 1, addr, nxt, phys, flags, alloc_table, node)
+            phys += nxt - addr
+            addr = nxt
+
+    def arm64_unmap_hotplug_range(self, start, end, free_mapped, free_data):
+        """arch/arm64/mm/mmu.c:unmap_hotplug_range (6.1): clear every PTE and block in
+        [start, end) (a block is cleared whole even if the range covers only part of it); with
+        ``free_mapped`` hand what they mapped to ``free_data(pfn, nr_pages)`` =
+        free_hotplug_page_range (altmap: vmem_altmap_free(nr_pages); else free_pages). Tables
+        stay (free_empty_tables frees them)."""
+        self._require_arch("arm64", "arm64_unmap_hotplug_range")
+        start, end = self._check_va_range(start, end, "arm64_unmap_hotplug_range")
+        if free_mapped and not callable(free_data):
+            raise _einval("arm64_unmap_hotplug_range: free_data must be callable when "
+                          "free_mapped")
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+
+    def _arm64_unmap(self, slot, d, addr, end, free_mapped, free_data):
+        """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
+        sh = self._shifts[d]
+        mask = self._masks[d]
+        ps = self.page_shift
+        while addr < end:
+            nxt = _addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            e = int(self._ent[slot, i])
+            if not _entry_none(e):
+                c = int(self._child[slot, i])
+                if c >= 0:
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                else:                                   # pte, or pud_sect / pmd_sect
+                    self._clear(slot, i)
+                    if free_mapped:
+                        free_data((e & self._pfn_mask) >> ps, 1 << (sh - ps))
+            addr = nxt
+
+    def arm64_free_empty_tables(self, start, end, floor, ceiling, free_table):
+        """arch/arm64/mm/mmu.c:free_empty_tables (6.1): after unmap_hotplug_range, free each
+        PTE/PMD/PUD table met in [start, end) whose entries are all none and whose span lies in
+        [floor, ceiling) (pgtable_range_aligned; ceiling 0 = no limit), children first, via
+        ``free_table(pfn, level)`` = free_hotplug_pgtable_page (free_pages). P4D tables and the
+        PGD are never freed. A block left in the range is refused (EINVAL): the kernel would
+        WARN and walk the mapped data as a table."""
+        self._require_arch("arm64", "arm64_free_empty_tables")
+        start, end = self._check_va_range(start, end, "arm64_free_empty_tables")
+        floor, ceiling = _as_ints(floor, ceiling, "arm64_free_empty_tables")
+        if not 0 <= floor <= _M64 or not 0 <= ceiling <= _M64:
+            raise _einval(f"arm64_free_empty_tables: floor {floor:#x} / ceiling {ceiling:#x}")
+        if not callable(free_table):
+            raise _einval("arm64_free_empty_tables: free_table must be callable")
+        if self._scan(start, end) & 3:
+            raise _einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a block "
+                          "mapping (unmap_hotplug_range first)")
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+
+    def _arm64_free_empty(self, slot, d, addr, end, floor, ceiling, free_table):
+        """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): walk the entries of table
+        ``slot`` (depth d) over [addr, end); each child table is walked first, then freed if
+        pgtable_range_aligned(its clipped range, its span) and all its entries are none."""
+        if d == self._nlev - 1:
+            return
+        sh = self._shifts[d]
+        mask = self._masks[d]
+        span_mask = _M64 & ~((1 << sh) - 1)
+        while addr < end:
+            nxt = _addr_end(addr, end, sh)
+            i = (addr >> sh) & mask
+            c = int(self._child[slot, i])
+            if c >= 0:
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                if self._lids[d + 1] != 1 and \
+                        _pgtable_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
+                        self._table_empty(c):
+                    self._clear(slot, i)                       # p?d_clear
+                    free_table(int(self._pfn[c]), PGTABLE_LEVEL_NAMES[self._lids[d + 1]])
+                    self._release_table(c)
+            addr = nxt
+
+    def arm64_vmemmap_free(self, start, end, free_data, free_table):
+        """arch/arm64/mm/mmu.c:vmemmap_free (6.1): unmap_hotplug_range(start, end, true,
+        altmap) -- every mapped page or block to ``free_data`` -- then free_empty_tables(start,
+        end, VMEMMAP_START, VMEMMAP_END)."""
+        self._require_arch("arm64", "arm64_vmemmap_free")
+        g = self.geometry
+        start, end = self._check_arm64_range(start, end, g.vmemmap_start, g.vmemmap_end,
+                                             "arm64_vmemmap_free", "vmemmap")
+        if not callable(free_data) or not callable(free_table):
+            raise _einval("arm64_vmemmap_free: free_data and free_table must be callable")
+        self._arm64_unmap(0, 0, start, end, True, free_data)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+
+    def arm64_remove_pgd_mapping(self, start, size, free_table):
+        """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1) on swapper_pg_dir: unmap the linear
+        map of [start, start + size) without freeing what it maps, then free_empty_tables(start,
+        end, PAGE_OFFSET, PAGE_END)."""
+        self._require_arch("arm64", "arm64_remove_pgd_mapping")
+        g = self.geometry
+        start, size = _as_ints(start, size, "arm64_remove_pgd_mapping")
+        start, end = self._check_arm64_range(start, start + size, g.page_offset, g.page_end,
+                                             "arm64_remove_pgd_mapping", "linear map")
+        if not callable(free_table):
+            raise _einval("arm64_remove_pgd_mapping: free_table must be callable")
+        self._arm64_unmap(0, 0, start, end, False, None)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):
-        """arch/x86/mm/pat/set_memory.c:direct_pages_count[PG_LEVEL_4K/2M/1G] ("4K"/"2M"/"1G")."""
+        """arch/x86/mm/pat/set_memory.c:direct_pages_count[PG_LEVEL_4K/2M/1G] ("4K"/"2M"/"1G").
+        x86 only: arm64 keeps no such counters (no DirectMap lines in its /proc/meminfo)."""
+        self._require_arch("x86_64", "direct_pages_count")
         k = _COUNT_INDEX.get(level)
         if k is None:
             raise _einval(f"direct_pages_count: level {level!r}: expected '4K', '2M' or '1G'")
@@ -746,7 +1205,7 @@ class PageTables:
         out = []
         slot = 0
         for d in range(self._nlev):
-            i = (va >> self._shifts[d]) & 511
+            i = (va >> self._shifts[d]) & self._masks[d]
             e = int(self._ent[slot, i])
             out.append((PGTABLE_LEVEL_NAMES[self._lids[d]], int(self._pfn[slot]), i, e))
             c = int(self._child[slot, i])
@@ -778,21 +1237,23 @@ class PageTables:
         return sorted(int(p) for p in self._pfn[:self._nr_slots][sel])
 
     def entries(self, table_pfn):
-        """A copy of the 512 entries of table page ``table_pfn``."""
+        """A copy of the entries (PTRS_PER_<level> of them) of table page ``table_pfn``."""
         slot = self._slot_of.get(table_pfn)
         if slot is None:
             raise _einval(f"entries: pfn {table_pfn:#x} is not a page table")
-        return self._ent[slot].copy()
+        return self._ent[slot, :self._lid_ptrs[int(self._lvl[slot])]].copy()
 
     def state(self):
-        """A canonical, comparable snapshot: geometry, every table (pfn, level, entries,
-        which entries link a table), the DirectMap counters, unused_pmd_start and the
-        PAGE_UNUSED byte ranges of each PMD leaf."""
+        """A canonical, comparable snapshot: geometry (``levels`` for x86, else ``(levels,
+        geometry)``), every table (pfn, level, entries, which entries link a table), the
+        DirectMap counters, unused_pmd_start and the PAGE_UNUSED byte ranges of each PMD leaf."""
         tables = []
         for pfn in sorted(self._slot_of):
             s = self._slot_of[pfn]
-            tables.append((pfn, PGTABLE_LEVEL_NAMES[int(self._lvl[s])], self._ent[s].tobytes(),
-                           np.packbits(self._child[s] >= 0).tobytes()))
+            lid = int(self._lvl[s])
+            n = self._lid_ptrs[lid]
+            tables.append((pfn, PGTABLE_LEVEL_NAMES[lid], self._ent[s, :n].tobytes(),
+                           np.packbits(self._child[s, :n] >= 0).tobytes()))
         unused = []
         for va in sorted(self._unused):
             rec = self._unused[va]
@@ -802,9 +1263,11 @@ class PageTables:
             starts = np.flatnonzero(d == 1) << _CHUNK_SHIFT
             ends = np.flatnonzero(d == -1) << _CHUNK_SHIFT
             unused.append((va, tuple(zip(starts.tolist(), ends.tolist()))))
-        return (self.levels, self.pgd_pfn, tuple(tables), tuple(self._count),
+        geo = self.levels if self._x86 else (self.levels, self.geometry)
+        return (geo, self.pgd_pfn, tuple(tables), tuple(self._count),
                 self._unused_pmd_start, tuple(unused))
 
     def __repr__(self):
-        return (f"PageTables(levels={self.levels}, pgd_pfn={self.pgd_pfn:#x}, "
+        geo = "" if self._x86 else f", geometry={self.geometry.name}"
+        return (f"PageTables(levels={self.levels}, pgd_pfn={self.pgd_pfn:#x}{geo}, "
                 f"tables={len(self._slot_of)})")
