@@ -19,9 +19,6 @@ class KernelPolicy:
     name: str
     #: where the behaviour was read
     source: str = ""
-    #: MAX_ORDER as a count of buddy orders (11 on x86_64: orders 0..10; 6.4+ names the largest
-    #: order MAX_ORDER and 6.8 MAX_PAGE_ORDER, the allocator is the same)
-    max_order: int = 11
     #: how memory_hotplug.memmap_on_memory is given: "none" (v2: no switch, the flag alone
     #: decides), "bool" (5.13..6.5) or "tristate" (6.6+: N / Y / force)
     memmap_on_memory_param: str = "bool"

@@ -54,6 +54,27 @@ def parse_size(v) -> int:
 
 
 
+def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu):
+    """The architecture profile and the module of its hotplug hooks (hotmem/arch/*_init*.py)."""
+    from hotmem.arch import arm64_init
+    if arch == "x86_64":
+        if page_size not in (None, "4K"):
+            raise HotplugError(errno.EINVAL, f"x86_64 has 4K pages, not {page_size!r}")
+        return get_arch("x86_64", paging_levels=paging_levels), x86_init_64
+    if arch == "arm64":
+        profile = get_arch("arm64", page_size=page_size or "4K")
+        if profile.SUBSECTIONS_PER_SECTION > 64:
+            raise HotplugError(errno.EOPNOTSUPP, f"arm64 {page_size} pages: a section of "
+                               f"{profile.SUBSECTIONS_PER_SECTION} subsections needs a multi-word "
+                               "subsection_map, which the model does not keep yet")
+        return profile, arm64_init
+    profile = get_arch(arch, **({"mmu": mmu or "radix", "page_size": page_size or "64K"}
+                                if arch == "powerpc64" else {}))
+    raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
+                       "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "
+                       "questions")
+
+
 @functools.lru_cache(maxsize=4096)
 def _init_per_zone_wmark_min_cached(state):
     """hotmem.mm.watermark.init_per_zone_wmark_min is a pure function of its (frozen, hashable)
@@ -206,11 +227,12 @@ class Machine(_MachineAPI):
                  cmdline: str = "", paging_levels: int = 4, cpus: int = 1,
                  cpu_flags=("pse", "hypervisor"), e820_ranges=None,
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
-                 maxmem="16G", slots: int = 8, backend: str | None = None):
+                 maxmem="16G", slots: int = 8, page_size: str | None = None,
+                 mmu: str | None = None, backend: str | None = None):
         self.core = _backend.load(backend)
         self.policy = get_policy(kernel)
-        self.arch = get_arch(arch, paging_levels=paging_levels)
-        self.arch_ops = x86_init_64
+        self.arch, self.arch_ops = _arch_and_ops(arch, paging_levels, page_size, mmu)
+        self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
         self.cpu_flags = frozenset(cpu_flags)
         self.log_lines: list[str] = []
         self.warnings: list[str] = []
@@ -244,6 +266,7 @@ class Machine(_MachineAPI):
     # -- command line ------------------------------------------------------------------------
     def _parse_cmdline(self, cmdline: str) -> None:
         self.cmdline = cmdline
+        self.cmdline_params = {w.partition("=")[0]: w.partition("=")[2] for w in cmdline.split()}
         self.memmap_on_memory = False
         self.memmap_on_memory_force = False
         self.unknown_params: list[str] = []
@@ -302,9 +325,10 @@ class Machine(_MachineAPI):
             a.NR_SECTION_ROOTS, a.SECTIONS_PER_ROOT, a.PFN_SECTION_SHIFT, a.pageblock_order,
             a.page_flags.NODES_PGSHIFT, a.page_flags.ZONES_PGSHIFT, a.page_flags.ZONES_WIDTH,
             a.PFN_SUBSECTION_SHIFT)
-        self.allocator = self.core.PageAllocator(self.ms, self.policy.max_order, a.pageblock_order,
+        self.allocator = self.core.PageAllocator(self.ms, self.max_order, a.pageblock_order,
                                                  self.nr_cpus)
-        self.pgdats = {nid: new_pgdat(nid, self.allocator) for nid in nodes}
+        self.pgdats = {nid: new_pgdat(nid, self.allocator, a.page_flags.ZONES_WIDTH,
+                                      a.page_flags.max_nr_zones) for nid in nodes}
         for pgdat in self.pgdats.values():          # zone_pcp_init: every zone on the boot pageset
             for z in pgdat.node_zones:
                 for cpu in range(self.nr_cpus):
@@ -432,7 +456,7 @@ class Machine(_MachineAPI):
             nstart, nend = mine[0][0], max(e for _, e in mine)
             pgdat.node_start_pfn = nstart
             pgdat.node_spanned_pages = nend - nstart
-            for idx, (zlo, zhi) in enumerate(zone_ranges):
+            for idx, (zlo, zhi) in enumerate(zone_ranges[:len(pgdat.node_zones)]):
                 z = pgdat.node_zones[idx]
                 zs, ze = max(nstart, zlo), min(nend, zhi)
                 if zs >= ze:
@@ -484,7 +508,7 @@ class Machine(_MachineAPI):
         """mm/memblock.c:memblock_free_all → __free_pages_memory (6.1): every free range to the
         buddy in naturally aligned chunks of at most MAX_ORDER − 1."""
         a = self.arch
-        max_chunk = self.policy.max_order - 1
+        max_chunk = self.max_order - 1
         for b, e, _ in self.memblock.free_ranges():
             start, end = (b + a.PAGE_SIZE - 1) >> a.page_shift, e >> a.page_shift
             while start < end:
@@ -589,7 +613,8 @@ class Machine(_MachineAPI):
     def page_zone(self, pfn: int):
         """page_zone(pfn_to_page(pfn))."""
         zid = self.ms.page_zoneid(pfn)
-        return self.pgdats[zid >> 3].node_zones[zid & 7]
+        sh = self.arch.page_flags.ZONES_WIDTH
+        return self.pgdats[zid >> sh].node_zones[zid & ((1 << sh) - 1)]
 
     # -- watermarks and per-CPU pagesets (hotmem/mm/watermark.py holds the kernel's arithmetic)
     def _wstate_counts(self) -> dict:
@@ -617,6 +642,8 @@ class Machine(_MachineAPI):
         self.min_free_kbytes = self.wstate.min_free_kbytes
         for node in self.wstate.nodes:
             for wz in node.zones:
+                if wz.idx >= len(self.pgdats[wz.nid].node_zones):
+                    continue                    # a zone this build does not have (ZONE_DEVICE)
                 z = self.pgdats[wz.nid].node_zones[wz.idx]
                 z._watermark = list(wz.watermark)
                 z.watermark_boost = wz.watermark_boost
@@ -726,6 +753,9 @@ class Machine(_MachineAPI):
     def clear_injections(self) -> None:
         self.injections.clear()
         self.notifier_errors.clear()
+
+    def oom(self, msg: str) -> HotplugError:
+        return HotplugError(errno.ENOMEM, msg)
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)

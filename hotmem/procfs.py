@@ -39,13 +39,15 @@ class ProcFs:
         available = max(0, free - m.wstate.totalreserve_pages)
         pt = m.pgtables
         kb = m.arch.PAGE_SIZE >> 10
+        x86 = m.arch.name == "x86_64"
         return MemInfo(
             MemTotal=totalram * kb, MemFree=free * kb, MemAvailable=available * kb,
             CommitLimit=totalram * 50 // 100 * kb,
             VmallocTotal=_VMALLOC_TOTAL_KB[m.arch.paging_levels],
-            DirectMap4k=pt.direct_pages_count("4K") * 4,
-            DirectMap2M=pt.direct_pages_count("2M") * 2048,
-            DirectMap1G=pt.direct_pages_count("1G") * (1 << 20) if m.direct_gbpages else None)
+            DirectMap4k=pt.direct_pages_count("4K") * 4 if x86 else None,
+            DirectMap2M=pt.direct_pages_count("2M") * 2048 if x86 else None,
+            DirectMap1G=pt.direct_pages_count("1G") * (1 << 20)
+            if x86 and m.direct_gbpages else None)
 
     def meminfo(self) -> str:
         return render_meminfo(self.meminfo_values())
@@ -66,11 +68,12 @@ class ProcFs:
                 zones.append(ZoneInfo(
                     name=z.name, free=z.nr_free_pages, min=z.min_wmark, low=z.low_wmark,
                     high=z.high_wmark, spanned=z.spanned_pages, present=z.present_pages,
-                    managed=z.managed_pages, protection=tuple(z.lowmem_reserve),
+                    managed=z.managed_pages,
+                    protection=tuple(z.lowmem_reserve[:len(pgdat.node_zones)]),
                     stats=ZoneStat(nr_free_pages=z.nr_free_pages), pagesets=pagesets,
                     start_pfn=z.zone_start_pfn,
                     free_area=tuple(m.allocator.nr_free(z.zoneid, o)
-                                    for o in range(m.policy.max_order))))
+                                    for o in range(m.max_order))))
             nodes.append(NodeInfo(nid=nid, zones=zones))
         return nodes
 
@@ -104,7 +107,7 @@ class ProcFs:
     def kpageflags(self, pfn: int, count: int = 1):
         """fs/proc/page.c:kpageflags_read (6.1): one u64 per pfn (short read past max_pfn)."""
         pfn, n = self._range(pfn, count)
-        return self.m.core.kpageflags(self.m.ms, pfn, n, self.m.policy.max_order)
+        return self.m.core.kpageflags(self.m.ms, pfn, n, self.m.max_order)
 
     def kpagecount(self, pfn: int, count: int = 1):
         """fs/proc/page.c:kpagecount_read (6.1)."""

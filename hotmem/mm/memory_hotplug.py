@@ -97,6 +97,8 @@ def check_hotplug_memory_range(m, start: int, size: int) -> None:
 def mhp_range_allowed(m, start: int, size: int) -> bool:
     """mm/memory_hotplug.c:mhp_range_allowed (6.1): within [0, PHYSMEM_END] (x86 has no
     arch_get_mappable_range)."""
+    if hasattr(m.arch_ops, "mhp_range_allowed"):
+        return size > 0 and m.arch_ops.mhp_range_allowed(m, start, size)
     return 0 <= start and start + size - 1 <= m.arch.physmem_end and size > 0
 
 
@@ -377,7 +379,7 @@ def online_pages_range(m, start_pfn: int, nr_pages: int) -> None:
     """mm/memory_hotplug.c:online_pages_range (6.1): the range in MAX_ORDER−1-capped, naturally
     aligned chunks to generic_online_page; then the touched sections online."""
     end_pfn = start_pfn + nr_pages
-    max_chunk = m.policy.max_order - 1
+    max_chunk = m.max_order - 1
     pfn = start_pfn
     while pfn < end_pfn:
         order = min(max_chunk, (pfn & -pfn).bit_length() - 1 if pfn else max_chunk)

@@ -44,6 +44,8 @@ class Zone:
     stat_threshold: int = 0
     #: the core page allocator (managed pages and NR_FREE_PAGES live there)
     allocator: object = None
+    #: ZONES_SHIFT of the build (page_zone_id = nid << ZONES_SHIFT | zone)
+    zones_shift: int = ZONES_SHIFT
 
     @property
     def name(self) -> str:
@@ -51,7 +53,7 @@ class Zone:
 
     @property
     def zoneid(self) -> int:
-        return zoneid(self.node, self.idx)
+        return (self.node << self.zones_shift) | self.idx
 
     @property
     def zone_end_pfn(self) -> int:
@@ -140,8 +142,11 @@ class PglistData:
                 tuple(z.snapshot() for z in self.node_zones))
 
 
-def new_pgdat(nid: int, allocator) -> PglistData:
-    """A node with its MAX_NR_ZONES empty zones (free_area_init_node before any memory)."""
+def new_pgdat(nid: int, allocator, zones_shift: int = ZONES_SHIFT,
+              nr_zones: int = MAX_NR_ZONES) -> PglistData:
+    """A node with its empty zones (free_area_init_node before any memory); ``nr_zones`` is the
+    build's MAX_NR_ZONES (x86_64 Debian 5 with ZONE_DEVICE, arm64 Debian 4)."""
     pgdat = PglistData(node_id=nid)
-    pgdat.node_zones = [Zone(node=nid, idx=i, allocator=allocator) for i in range(MAX_NR_ZONES)]
+    pgdat.node_zones = [Zone(node=nid, idx=i, allocator=allocator, zones_shift=zones_shift)
+                        for i in range(nr_zones)]
     return pgdat

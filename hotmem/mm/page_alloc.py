@@ -108,7 +108,7 @@ def alloc_pages_node(machine, nid: int, gfp: Gfp, order: int, cpu: int = 0):
     zones = machine.zonelists.zonelist(nid, gfp.highest_zoneidx)
     if not zones:
         return -1, None
-    max_order = machine.policy.max_order
+    max_order = machine.max_order
     nofrag = ALLOC_NOFRAGMENT if alloc_flags_nofragment(machine, zones[0]) else 0
     passes = ([(WMARK_LOW, nofrag, False)] if nofrag else []) + \
         [(WMARK_LOW, 0, False), (WMARK_MIN, 0, True)]

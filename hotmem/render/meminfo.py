@@ -73,8 +73,8 @@ def render_meminfo(mi: MemInfo) -> str:
     out = []
     for name, prefix, width, suffix in _LINES:
         value = getattr(mi, name)
-        if value is None and name == "DirectMap1G":
-            continue
+        if value is None and name.startswith("DirectMap"):
+            continue                    # not x86 (no arch_report_meminfo), or no gbpages
         out.append(f"{prefix}{value:>{width}}{suffix}")
     return "".join(out)
 
