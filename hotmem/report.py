@@ -136,6 +136,8 @@ class Plan:
         up to 1 GiB and to the block size (QEMU pc's device memory base on x86_64)."""
         if self.start is not None:
             return parse_size(self.start)
+        if hasattr(m.arch_ops, "device_memory_base"):          # arm64: QEMU virt
+            return m.arch_ops.device_memory_base(m)
         align = max(GiB, m.memory_block_size_bytes)
         end = max(4 * GiB, m.max_pfn << m.arch.page_shift)
         return -(-end // align) * align
@@ -236,6 +238,8 @@ def _memtotal_kb(m: Machine) -> int:
 
 
 def _directmap_kb(m: Machine) -> int:
+    if m.arch.name != "x86_64":
+        return 0                    # DirectMap lines exist on x86 only (arch_report_meminfo)
     pt = m.pgtables
     return (pt.direct_pages_count("4K") * 4 + pt.direct_pages_count("2M") * 2048
             + pt.direct_pages_count("1G") * (1 << 20))
@@ -528,7 +532,7 @@ def render_text(cmp: Comparison) -> str:
     lines = [
         f"hotmem: memmap on memory (altmap) vs regular memmap — {mi['arch']}, "
         f"Linux {mi['kernel']}, {mi['paging_levels']}-level paging",
-        f"machine: QEMU pc, boot memory {boot}, memory block size {iec(mi['memory_block_size'])}, "
+        f"machine: QEMU {'virt' if mi['arch'] == 'arm64' else 'pc'}, boot memory {boot}, memory block size {iec(mi['memory_block_size'])}, "
         f"PAGE_SIZE {page} B, sizeof(struct page) {mi['struct_page_size']} B",
         f"plan: {len(alt.dimms)} ACPI DIMM(s) of {', '.join(map(str, plan.dimms))} at "
         f"{mi['first_dimm_address']:#x} ({iec(total)}) on node {','.join(map(str, nodes))}, each "
