@@ -1,0 +1,176 @@
+"""The real components of ``hotmem validate``: QEMU, a Debian 6.1 kernel and a busybox initramfs.
+
+Everything is installed through Debian's ordinary clients (``apt-get install`` for the tools,
+``apt-get download`` + ``dpkg -x`` for the kernel) and cached outside the repository, in
+``$HOTMEM_CACHE`` or ``~/.cache/hotmem``.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hotmem.validate.guest import INIT_SCRIPT
+
+#: Debian packages that provide the host tools (command -> package).
+TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio"}
+#: The kernel package the recorded readings were taken with (Debian 6.1.176); if the archive no
+#: longer has it, the newest linux-image-6.1.0-NN-amd64-unsigned is used.
+DEFAULT_KERNEL_PACKAGE = "linux-image-6.1.0-50-amd64-unsigned"
+_KERNEL_RE = re.compile(r"^linux-image-6\.1\.0-(\d+)-amd64-unsigned$")
+
+
+class SetupError(RuntimeError):
+    """A component is missing and cannot be installed here (the message says what to do)."""
+
+
+def cache_dir() -> Path:
+    """Where kernels and initramfs images are kept (created on demand)."""
+    root = os.environ.get("HOTMEM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hotmem")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(argv, cwd=None, timeout=600) -> str:
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        raise SetupError(f"{' '.join(argv)} failed ({proc.returncode}): "
+                         f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+    return proc.stdout
+
+
+def missing_tools() -> dict[str, str]:
+    """The host tools that are not on PATH: command -> Debian package."""
+    return {cmd: pkg for cmd, pkg in TOOLS.items() if shutil.which(cmd) is None}
+
+
+def can_install() -> bool:
+    """apt-get is there and we are root."""
+    return shutil.which("apt-get") is not None and os.geteuid() == 0
+
+
+def _apt_get(*args: str, timeout=900) -> str:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(["apt-get", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode:
+        raise SetupError(f"apt-get {' '.join(args)} failed: {proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+def install_tools(log=print) -> None:
+    """apt-get install the missing host tools (root only); apt-get update first if needed."""
+    missing = missing_tools()
+    if not missing:
+        return
+    pkgs = sorted(set(missing.values()))
+    if not can_install():
+        raise SetupError(f"missing {', '.join(sorted(missing))}: install the Debian packages "
+                         f"{' '.join(pkgs)} (apt-get install, as root)")
+    log(f"hotmem validate: installing {' '.join(pkgs)}")
+    try:
+        _apt_get("install", "-y", "--no-install-recommends", *pkgs)
+    except SetupError:
+        _apt_get("update")
+        _apt_get("install", "-y", "--no-install-recommends", *pkgs)
+    still = missing_tools()
+    if still:
+        raise SetupError(f"still missing after apt-get install: {', '.join(sorted(still))}")
+
+
+def _kernel_candidates() -> list[str]:
+    """linux-image-6.1.0-NN-amd64-unsigned packages apt knows about, newest first."""
+    if shutil.which("apt-cache") is None:
+        return []
+    out = subprocess.run(["apt-cache", "pkgnames", "linux-image-6.1.0-"], capture_output=True,
+                         text=True).stdout.split()
+    names = [n for n in out if _KERNEL_RE.match(n)]
+    return sorted(names, key=lambda n: -int(_KERNEL_RE.match(n).group(1)))
+
+
+def choose_kernel_package(log=print) -> str:
+    """DEFAULT_KERNEL_PACKAGE if apt has it, else the newest 6.1.0-NN (apt-get update once if
+    apt knows none)."""
+    names = _kernel_candidates()
+    if not names and can_install():
+        log("hotmem validate: apt-get update (no 6.1 kernel package known)")
+        _apt_get("update")
+        names = _kernel_candidates()
+    if DEFAULT_KERNEL_PACKAGE in names:
+        return DEFAULT_KERNEL_PACKAGE
+    if names:
+        return names[0]
+    raise SetupError("no linux-image-6.1.0-*-amd64-unsigned package is known to apt "
+                     "(run apt-get update), and no --kernel was given")
+
+
+def fetch_kernel(package: str | None = None, log=print) -> Path:
+    """The bzImage of a Debian kernel package, downloaded with ``apt-get download`` and unpacked
+    with ``dpkg -x`` into the cache (done once)."""
+    package = package or choose_kernel_package(log)
+    dest = cache_dir() / "kernels" / package
+    found = sorted(dest.glob("boot/vmlinuz-*"))
+    if found:
+        return found[0]
+    for tool in ("apt-get", "dpkg"):
+        if shutil.which(tool) is None:
+            raise SetupError(f"{tool} is needed to fetch {package}; or pass --kernel bzImage")
+    log(f"hotmem validate: fetching {package}")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        try:
+            _run(["apt-get", "download", package], cwd=tmp)
+        except SetupError:
+            if not can_install():
+                raise
+            _apt_get("update")
+            _run(["apt-get", "download", package], cwd=tmp)
+        debs = list(Path(tmp).glob("*.deb"))
+        if not debs:
+            raise SetupError(f"apt-get download {package} left no .deb")
+        unpack = Path(tmp) / "x"
+        _run(["dpkg-deb", "-x", str(debs[0]), str(unpack)])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        (dest / "boot").mkdir(parents=True, exist_ok=True)
+        for f in (unpack / "boot").iterdir():      # the modules are not needed
+            shutil.copy2(f, dest / "boot" / f.name)
+    return sorted(dest.glob("boot/vmlinuz-*"))[0]
+
+
+def build_initramfs(log=print) -> Path:
+    """A gzip'd newc cpio with busybox-static and the harness's /init (cached by content)."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise SetupError("busybox (Debian busybox-static) is missing")
+    if shutil.which("cpio") is None:
+        raise SetupError("cpio is missing")
+    with open(busybox, "rb") as f:
+        digest = hashlib.sha256(f.read() + INIT_SCRIPT.encode()).hexdigest()[:16]
+    out = cache_dir() / f"initramfs-{digest}.cpio.gz"
+    if out.exists():
+        return out
+    log("hotmem validate: building the initramfs")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        root = Path(tmp) / "root"
+        for d in ("bin", "dev", "proc", "sys", "tmp"):
+            (root / d).mkdir(parents=True)
+        shutil.copy2(busybox, root / "bin" / "busybox")
+        (root / "init").write_text(INIT_SCRIPT)
+        os.chmod(root / "init", 0o755)
+        files = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
+                              input=("\n".join(files) + "\n").encode(), cwd=root,
+                              capture_output=True)
+        if cpio.returncode:
+            raise SetupError(f"cpio failed: {cpio.stderr.decode(errors='replace')}")
+        part = out.with_suffix(".part")
+        with gzip.GzipFile(part, "wb", mtime=0) as f:
+            f.write(cpio.stdout)
+        part.rename(out)
+    return out

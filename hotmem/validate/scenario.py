@@ -1,0 +1,274 @@
+"""Scenario files (TOML) shared by the model and the real kernel.
+
+    name = "d_mom1_128M_online_movable"
+    description = "one 128 MiB DIMM, memmap on memory, onlined movable, full cycle"
+
+    [machine]
+    boot_memory = "1G"            # or a table per node: boot_memory = { 0 = "1G", 1 = "0" }
+    cmdline = "memory_hotplug.memmap_on_memory=1"
+    paging_levels = 4             # 5: QEMU gets la57 (add no5lvl to the cmdline to refuse it)
+    cpus = 1                      # or a table per node: cpus = { 0 = 1 }
+    slots = 8                     # QEMU -m ...,slots=,maxmem=
+    maxmem = "16G"
+
+    [[steps]]
+    op = "hotplug"                # a pc-dimm: QMP object-add + device_add; the model's ACPI add
+    dimm = "d1"
+    size = "128M"
+    node = 0
+    # addr = 0x100000000          # default: QEMU's first fit in the device memory region
+
+    [[steps]]
+    op = "online"                 # write memoryN/state for every block of the DIMM
+    dimm = "d1"
+    how = "online_movable"
+
+    [[steps]]
+    op = "write"                  # any sysfs write
+    path = "/sys/devices/system/memory/memory32/state"
+    value = "offline"
+    read = false                  # no reading after this step (default true)
+
+    [[steps]]
+    op = "eject"                  # QMP device_del: the ACPI eject
+    dimm = "d1"
+
+A reading is taken after boot (step "baseline") and after every step unless ``read = false``.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotmem.machine import parse_size
+
+GiB, MiB = 1 << 30, 1 << 20
+OPS = ("hotplug", "online", "offline", "write", "eject", "read")
+ALIASES = {"add": "hotplug", "remove": "eject"}
+ONLINE_HOW = ("online", "online_kernel", "online_movable", "offline")
+MEMORY = "/sys/devices/system/memory"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that does not describe a valid run (the message names the value)."""
+
+
+@dataclass
+class MachineSpec:
+    """What both the model and QEMU boot with."""
+    boot_memory: dict[int, int] = field(default_factory=lambda: {0: GiB})
+    cmdline: str = ""
+    paging_levels: int = 4
+    cpu_nodes: dict[int, int] = field(default_factory=lambda: {0: 1})
+    slots: int = 8
+    maxmem: int = 16 * GiB
+
+    @property
+    def nr_cpus(self) -> int:
+        return sum(self.cpu_nodes.values())
+
+    @property
+    def boot_total(self) -> int:
+        return sum(self.boot_memory.values())
+
+
+@dataclass
+class Step:
+    """One step; ``name`` is unique in the scenario ("add_d1", "online_d1", "write_3", ...)."""
+    op: str
+    name: str
+    dimm: str | None = None
+    size: int = 0
+    node: int = 0
+    addr: int | None = None
+    how: str | None = None
+    path: str | None = None
+    value: str | None = None
+    read: bool = True
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    machine: MachineSpec
+    steps: list[Step]
+    noise_pages: int = 256
+    source: str | None = None
+
+    def dimm_layout(self) -> dict[str, tuple[int, int, int]]:
+        """dimm -> (addr, size, node) of every DIMM the scenario plugs (addresses resolved)."""
+        return {s.dimm: (s.addr, s.size, s.node) for s in self.steps if s.op == "hotplug"}
+
+    def to_dict(self) -> dict:
+        m = self.machine
+        return {"name": self.name, "description": self.description,
+                "machine": {"boot_memory": {str(k): v for k, v in m.boot_memory.items()},
+                            "cmdline": m.cmdline, "paging_levels": m.paging_levels,
+                            "cpus": {str(k): v for k, v in m.cpu_nodes.items()},
+                            "slots": m.slots, "maxmem": m.maxmem},
+                "noise_pages": self.noise_pages,
+                "steps": [{k: v for k, v in vars(s).items() if v is not None} for s in self.steps]}
+
+
+def _size(value, what: str) -> int:
+    try:
+        return parse_size(value)
+    except Exception as exc:
+        raise ScenarioError(f"{what}: {exc}") from None
+
+
+def _per_node(value, what: str, conv) -> dict[int, int]:
+    if isinstance(value, dict):
+        try:
+            return {int(k): conv(v, f"{what}.{k}") for k, v in value.items()}
+        except ValueError as exc:
+            raise ScenarioError(f"{what}: node ids must be integers ({exc})") from None
+    return {0: conv(value, what)}
+
+
+def _int(v, what):
+    if not isinstance(v, int) or v < 0:
+        raise ScenarioError(f"{what} = {v!r}: expected a non-negative integer")
+    return v
+
+
+def _machine(t: dict) -> MachineSpec:
+    unknown = set(t) - {"boot_memory", "cmdline", "paging_levels", "cpus", "slots", "maxmem"}
+    if unknown:
+        raise ScenarioError(f"[machine]: unknown keys {sorted(unknown)}")
+    m = MachineSpec(
+        boot_memory=_per_node(t.get("boot_memory", "1G"), "machine.boot_memory", _size),
+        cmdline=str(t.get("cmdline", "")),
+        paging_levels=t.get("paging_levels", 4),
+        cpu_nodes=_per_node(t.get("cpus", 1), "machine.cpus", _int),
+        slots=_int(t.get("slots", 8), "machine.slots"),
+        maxmem=_size(t.get("maxmem", "16G"), "machine.maxmem"))
+    if m.paging_levels not in (4, 5):
+        raise ScenarioError(f"machine.paging_levels = {m.paging_levels!r}: expected 4 or 5")
+    if m.nr_cpus < 1:
+        raise ScenarioError("machine.cpus: at least one CPU")
+    if not m.boot_total:
+        raise ScenarioError("machine.boot_memory: no boot memory")
+    if m.maxmem <= m.boot_total:
+        raise ScenarioError(f"machine.maxmem {m.maxmem:#x} must exceed the boot memory")
+    return m
+
+
+_STEP_KEYS = {"hotplug": {"dimm", "size", "node", "addr"}, "online": {"dimm", "how"},
+              "offline": {"dimm"}, "write": {"path", "value"}, "eject": {"dimm"}, "read": set()}
+
+
+def _step(i: int, t: dict, dimms: dict) -> Step:
+    op = ALIASES.get(t.get("op"), t.get("op"))
+    where = f"steps[{i}]"
+    if op not in OPS:
+        raise ScenarioError(f"{where}.op = {t.get('op')!r}: expected one of {', '.join(OPS)}")
+    unknown = set(t) - _STEP_KEYS[op] - {"op", "name", "read"}
+    if unknown:
+        raise ScenarioError(f"{where} ({op}): unknown keys {sorted(unknown)}")
+    s = Step(op=op, name="", read=bool(t.get("read", True)))
+    if op in ("hotplug", "online", "offline", "eject"):
+        s.dimm = t.get("dimm")
+        if not isinstance(s.dimm, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", s.dimm):
+            raise ScenarioError(f"{where}.dimm = {s.dimm!r}: expected an identifier like 'd1'")
+        if op == "hotplug":
+            if s.dimm in dimms:
+                raise ScenarioError(f"{where}: DIMM {s.dimm!r} is plugged twice")
+            s.size = _size(t.get("size", "128M"), f"{where}.size")
+            s.node = _int(t.get("node", 0), f"{where}.node")
+            s.addr = None if t.get("addr") is None else _size(t["addr"], f"{where}.addr")
+        elif s.dimm not in dimms:
+            raise ScenarioError(f"{where}: DIMM {s.dimm!r} was never plugged")
+    if op == "online":
+        s.how = t.get("how", "online")
+        if s.how not in ONLINE_HOW:
+            raise ScenarioError(f"{where}.how = {s.how!r}: expected one of {', '.join(ONLINE_HOW)}")
+    if op == "write":
+        s.path, s.value = t.get("path"), t.get("value")
+        if not isinstance(s.path, str) or not s.path.startswith("/sys/"):
+            raise ScenarioError(f"{where}.path = {s.path!r}: expected a /sys path")
+        if not isinstance(s.value, str) or not re.fullmatch(r"[A-Za-z0-9_.,:=+-]+", s.value):
+            raise ScenarioError(f"{where}.value = {s.value!r}: expected a plain word")
+    default = {"hotplug": f"add_{s.dimm}", "online": f"online_{s.dimm}",
+               "offline": f"offline_{s.dimm}", "eject": f"remove_{s.dimm}",
+               "write": f"write_{i + 1}", "read": f"read_{i + 1}"}[op]
+    s.name = str(t.get("name", default))
+    return s
+
+
+def assign_addresses(sc: Scenario) -> None:
+    """Give every DIMM without ``addr`` the address QEMU would: the first gap that fits in the
+    device memory region (hw/mem/memory-device.c:memory_device_get_free_addr; the pc machine's
+    region starts at 4 GiB rounded up past the above-4G RAM; hw/i386/pc_piix.c:pc_init1 keeps
+    RAM below 4 GiB up to 3 GiB once it reaches 0xe0000000)."""
+    boot = sc.machine.boot_total
+    below = 3 * GiB if boot >= 0xE0000000 else boot
+    above = boot - below
+    base = -(-(4 * GiB + above) // GiB) * GiB
+    plugged: dict[str, tuple[int, int]] = {}
+    for s in sc.steps:
+        if s.op == "eject":
+            plugged.pop(s.dimm, None)
+        if s.op != "hotplug":
+            continue
+        if s.addr is None:
+            addr = base
+            for a, n in sorted(plugged.values()):
+                if addr + s.size <= a:
+                    break
+                addr = max(addr, a + n)
+            s.addr = addr
+        for other, (a, n) in plugged.items():
+            if a < s.addr + s.size and s.addr < a + n:
+                raise ScenarioError(f"step {s.name}: DIMM {s.dimm} at {s.addr:#x} overlaps {other}")
+        plugged[s.dimm] = (s.addr, s.size)
+
+
+def parse_scenario(text: str, source: str | None = None) -> Scenario:
+    """A scenario from TOML text (raises ScenarioError naming the bad value)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source or 'scenario'}: {exc}") from None
+    unknown = set(doc) - {"name", "description", "machine", "steps", "noise_pages"}
+    if unknown:
+        raise ScenarioError(f"unknown top-level keys {sorted(unknown)}")
+    steps_t = doc.get("steps", [])
+    if not isinstance(steps_t, list) or not all(isinstance(t, dict) for t in steps_t):
+        raise ScenarioError("steps must be an array of tables ([[steps]])")
+    dimms: dict[str, Step] = {}
+    steps = []
+    for i, t in enumerate(steps_t):
+        s = _step(i, t, dimms)
+        if s.op == "hotplug":
+            dimms[s.dimm] = s
+        steps.append(s)
+    names = [s.name for s in steps]
+    dup = sorted({n for n in names if names.count(n) > 1} | ({"baseline"} & set(names)))
+    if dup:
+        raise ScenarioError(f"step names must be unique and not 'baseline': {dup}")
+    default_name = Path(source).stem if source else "scenario"
+    sc = Scenario(name=str(doc.get("name", default_name)),
+                  description=str(doc.get("description", "")),
+                  machine=_machine(doc.get("machine", {})), steps=steps,
+                  noise_pages=_int(doc.get("noise_pages", 256), "noise_pages"), source=source)
+    assign_addresses(sc)
+    return sc
+
+
+def load_scenario(path) -> Scenario:
+    """parse_scenario of a file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: {exc.strerror}") from None
+    return parse_scenario(text, str(path))
+
+
+def blocks_of(addr: int, size: int, block_size: int) -> list[int]:
+    """The memory block ids a DIMM covers."""
+    return list(range(addr // block_size, (addr + size) // block_size))
