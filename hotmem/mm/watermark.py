@@ -45,11 +45,10 @@ pageblock_order = 9                         # HUGETLB_PAGE_ORDER on x86_64
 pageblock_nr_pages = 1 << pageblock_order
 MIGRATE_PCPTYPES = 3                        # Unmovable, Movable, Reclaimable
 
-ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, ZONE_DEVICE = range(5)
-MAX_NR_ZONES = 5
-ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable", "Device")
+from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_HIGH, WMARK_LOW, WMARK_MIN,  # noqa: E402
+                              WMARK_PROMO, ZONE_DEVICE, ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE,
+                              ZONE_NAMES, ZONE_NORMAL)
 
-WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = range(4)
 NR_WMARK = 4
 
 GFP_USER_ZONE = ZONE_NORMAL                 # gfp_zone(GFP_USER) == gfp_zone(GFP_KERNEL)

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import ClassVar, Iterable, Mapping
 
 # enum zone_type (include/linux/mmzone.h, 6.1) with ZONE_DMA, ZONE_DMA32, ZONE_DEVICE, no HIGHMEM.
-ZONE_NAMES: tuple[str, ...] = ("DMA", "DMA32", "Normal", "Movable", "Device")
-MAX_NR_ZONES = len(ZONE_NAMES)
+from hotmem.mm.mmzone import MAX_NR_ZONES, ZONE_NAMES  # noqa: E402
 # include/linux/mmzone.h (6.1): MAX_ORDER 11 (orders 0..10), as /proc/buddyinfo prints them.
 MAX_ORDER = 11
 
@@ -500,11 +499,10 @@ def iomem_root(children: Iterable[Resource] = ()) -> Resource:
 
 
 # include/linux/memory.h (6.1): memory_block states exposed to userspace.
-MEM_ONLINE = 1 << 0
-MEM_GOING_OFFLINE = 1 << 1
-MEM_OFFLINE = 1 << 2
+from hotmem.drivers.base.memory import MEM_GOING_OFFLINE, MEM_OFFLINE, MEM_ONLINE  # noqa: E402
 # include/linux/memory_hotplug.h (6.1): enum mmop.
-MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE = range(4)
+from hotmem.mm.memory_hotplug import (MMOP_OFFLINE, MMOP_ONLINE,  # noqa: E402
+                                      MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE)
 
 
 @dataclass
