@@ -19,16 +19,16 @@ from hotmem import _backend
 from hotmem.accounting import Owners, Slab
 from hotmem.arch import get_arch
 from hotmem.arch import x86_init_64
-from hotmem.drivers.base.memory import MemoryGroup, MemorySubsys
+from hotmem.drivers.base.memory import MemorySubsys
 from hotmem.errors import HotplugError
 from hotmem.kernel import get_policy
 from hotmem.mm import memory_hotplug as mh
 from hotmem.mm import watermark as wm
 from hotmem.mm.memblock import Memblock
-from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
-                              new_pgdat, zoneid)
+from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DMA, ZONE_MOVABLE, ZONE_NORMAL,
+                              new_pgdat)
 from hotmem.mm.page_alloc import GFP_KERNEL, ZoneLists, alloc_pages_node
-from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource, ResourceTree
+from hotmem.resource import IORESOURCE_SYSTEM_RAM, ResourceTree
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 _UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}

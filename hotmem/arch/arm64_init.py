@@ -10,7 +10,6 @@ firmware reservations) is zero unless ``boot_reserved_pages=`` says otherwise.
 """
 from __future__ import annotations
 
-import errno
 
 from hotmem.arch import arm64_mmu
 from hotmem.arch.arm64 import arch_get_mappable_range, memory_block_size_bytes as _block_size
