@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.mmzone import ZONE_MOVABLE, ZONE_NAMES
+from hotmem.mm.mmzone import ZONE_NAMES
 
 MEM_ONLINE, MEM_GOING_OFFLINE, MEM_OFFLINE = 1, 2, 4
 NUMA_NO_NODE = -1
