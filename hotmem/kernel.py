@@ -52,7 +52,9 @@ class KernelPolicy:
     #: create_memory_block_devices failure rolls back with the altmap (6.1.y stable; v2 and 5.13
     #: pass NULL, which hands altmap pages to free_pagetable)
     add_rollback_passes_altmap: bool = True
-    #: generic vmemmap_populate_hugepages falls back to base pages *with* the altmap (6.6+)
+    #: vmemmap_populate_hugepages maps the base pages under a PMD that is already a PTE table
+    #: from the altmap (6.6+ generic code) rather than from the buddy (6.1 x86); a failed altmap
+    #: block is -ENOMEM in both
     basepage_fallback_uses_altmap: bool = False
     #: WARN when a removed block's altmap still has pages allocated (6.6+)
     warn_altmap_not_freed: bool = False

@@ -219,19 +219,34 @@ def test_6_6_force_mode(backend):
     m.acpi_memory_eject(d)
 
 
-@pytest.mark.parametrize("kernel,ok", [("6.1", False), ("6.6", True)])
-def test_base_page_fallback_with_the_altmap(backend, kernel, ok):
-    """An altmap that cannot give a 512-aligned 2 MiB block: 6.1 x86 fails (-ENOMEM, no
-    fallback with an altmap); 6.6's generic vmemmap_populate_hugepages maps 512 base pages from
-    the altmap (plus a PTE table from the buddy)."""
+def test_altmap_block_failure_is_enomem_in_every_version(backend):
+    """An altmap that cannot give a 512-aligned 2 MiB block: -ENOMEM, no fallback (6.1 x86 and
+    the 6.6+ generic vmemmap_populate_hugepages alike)."""
+    from hotmem.mm.sparse_vmemmap import populate_section_memmap
+    for kernel in ("6.1", "6.6"):
+        m = machine(backend, kernel)
+        m.ms.sparse_index_init(32)
+        m.ms.alloc_memmap(32)
+        alt = m.core.VmemAltmap(base_pfn=PFN + 1, free=600)    # 511 pfns of padding + 512 > 600
+        assert populate_section_memmap(m, PFN, BLOCK, 0, alt) == -errno.ENOMEM
+        assert alt.alloc == 0
+
+
+@pytest.mark.parametrize("kernel,from_altmap", [("6.1", False), ("6.6", True)])
+def test_base_pages_under_an_existing_pte_table(backend, kernel, from_altmap):
+    """A PMD of the vmemmap that is already a PTE table (a sub-section was populated first):
+    6.1 x86 fills it from the buddy even with an altmap; 6.6+ generic code from the altmap."""
     from hotmem.mm.sparse_vmemmap import populate_section_memmap
     m = machine(backend, kernel)
     m.ms.sparse_index_init(32)
     m.ms.alloc_memmap(32)
-    alt = m.core.VmemAltmap(base_pfn=PFN + 1, free=600)      # 511 pfns of padding + 512 > 600
-    rc = populate_section_memmap(m, PFN, BLOCK, 0, alt)
-    if ok:
-        assert rc == 0 and alt.alloc == 512 and alt.align == 0
-        assert m.accounting()["page tables"]["vmemmap"] == {"PTE": 1}
-    else:
-        assert rc == -errno.ENOMEM and alt.alloc == 0
+    # one 2 MiB subsection = 512 struct pages = 32 KiB of vmemmap: base pages, PTE table
+    assert populate_section_memmap(m, PFN, 512, 0, None) == 0
+    assert m.accounting()["page tables"]["vmemmap"] == {"PTE": 1}
+    buddy0 = sum(1 for w, _, _ in m.owners.buddy.values() if w == "memmap")
+    alt = m.core.VmemAltmap(base_pfn=PFN, free=BLOCK)
+    # the whole section's memmap (2 MiB, so the hugepage path): its PMD is a PTE table, whose
+    # 8 present PTEs stay and 504 more base pages are mapped
+    assert populate_section_memmap(m, PFN, BLOCK, 0, alt) == 0
+    buddy = sum(1 for w, _, _ in m.owners.buddy.values() if w == "memmap") - buddy0
+    assert (alt.alloc, buddy) == ((504, 0) if from_altmap else (0, 504))

@@ -124,10 +124,11 @@ def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:
     elif m.has_pse:
         block = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap)
         buddy_page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, None)
-        if m.policy.basepage_fallback_uses_altmap:
-            # 6.6+ generic vmemmap_populate_hugepages: base pages from the altmap as well
-            fallback = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap)
-            rc = pt.vmemmap_populate_hugepages(start, end, node, block, table, fallback)
+        if altmap is not None and m.policy.basepage_fallback_uses_altmap:
+            # 6.6+ generic vmemmap_populate_hugepages: a failed altmap block is still -ENOMEM,
+            # but a PMD that is already a PTE table gets its base pages from the altmap
+            altmap_page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap)
+            rc = pt.vmemmap_populate_hugepages(start, end, node, block, table, None, altmap_page)
         elif altmap is not None:
             # 6.1: a failed altmap block is -ENOMEM; a PMD that is already a PTE table still
             # gets its base pages from the buddy (vmemmap_populate_basepages(.., NULL))
@@ -185,10 +186,9 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     rc = __add_pages(m, nid, start_pfn, nr_pages, altmap)
     if rc:
         m.warn(f"add_pages: __add_pages failed ({rc})")
-        return rc
-    # update_end_of_memory_vars: max_pfn only grows
+    # update_end_of_memory_vars runs whether or not __add_pages worked; max_pfn only grows
     m.max_pfn = max(m.max_pfn, start_pfn + nr_pages)
-    return 0
+    return rc
 
 
 def arch_remove_memory(m, start: int, size: int, altmap) -> None:

@@ -65,23 +65,47 @@ def acpi_memory_enable_device(m, dev: AcpiMemoryDevice) -> None:
 def acpi_memory_remove(m, dev: AcpiMemoryDevice) -> None:
     """The ACPI eject of a memory device (6.1): acpi_scan_try_to_offline offlines the bound blocks
     (all or nothing: on failure the ones it offlined are onlined again, -EBUSY, _OST 0x82); then
-    acpi_memory_device_remove → __remove_memory per enabled range."""
+    acpi_memory_device_remove → __remove_memory per enabled range.
+
+    acpi_scan_try_to_offline → acpi_bus_offline runs two passes: the first tries every bound
+    block and carries on past failures, the second retries the ones that failed; if one still
+    fails, acpi_bus_online onlines again (device_online, i.e. MMOP_ONLINE: the default zone) the
+    blocks the passes offlined, in bind order, ignoring errors, and the eject gets -EBUSY."""
     mem_blocks = []
     for start, length in dev.enabled:
         mem_blocks.extend(m.memory.blocks_in_range(start, length))
-    offlined = []
-    for mem in mem_blocks:
+    put_online = []
+    failed = []
+    for mem in mem_blocks:                       # first pass
         if mem.state == "offline":
-            continue
+            continue                             # device_offline returns 1: not put_online
         try:
             m.memory.device_offline(mem)
+            put_online.append(mem)
+        except HotplugError:
+            failed.append(mem)
+    errdev = err = None
+    for mem in failed:                           # second pass: only the failed ones
+        try:
+            if m.memory.device_offline(mem) == 0:
+                put_online.append(mem)
         except HotplugError as e:
-            # acpi_scan_try_to_offline's undo: device_online, i.e. MMOP_ONLINE (default zone)
-            for back in reversed(offlined):
-                m.memory.device_online(back)
-            raise HotplugError(errno.EBUSY, f"ACPI eject refused (_OST 0x82): memory{mem.block_id}"
-                               f" cannot be offlined: {e.message}") from None
-        offlined.append(mem)
+            errdev, err = mem, e
+            break
+    if errdev is not None:
+        for back in mem_blocks:                  # acpi_bus_online: errors are ignored
+            if back in put_online:
+                try:
+                    m.memory.device_online(back)
+                except HotplugError as e:
+                    m.log(f"acpi_bus_online: memory{back.block_id}: {e}")
+        raise HotplugError(errno.EBUSY, f"ACPI eject refused (_OST 0x82): memory"
+                           f"{errdev.block_id} cannot be offlined: {err.message}")
     for start, length in dev.enabled:
-        mh.try_remove_memory(m, start, length)   # __remove_memory: BUG() on failure
+        try:
+            mh.try_remove_memory(m, start, length)
+        except HotplugError as e:
+            # __remove_memory: BUG() when try_remove_memory fails
+            raise HotplugError(e.errno, f"__remove_memory({start:#x}, {length:#x}): "
+                               f"{e.message}; the kernel would BUG() here (would oops)") from None
     dev.enabled = []

@@ -310,7 +310,10 @@ def remove_memory_blocks_and_altmaps(m, start: int, size: int) -> None:
     """mm/memory_hotplug.c:remove_memory_blocks_and_altmaps (6.8): block by block."""
     bs = m.memory_block_size_bytes
     for cur in range(start, start + size, bs):
-        mem = m.memory.blocks[cur // bs]
+        mem = m.memory.blocks.get(cur // bs)
+        if mem is None:                     # WARN_ON_ONCE(!mem): continue
+            m.warn(f"remove_memory_blocks_and_altmaps: no memory block at {cur:#x}")
+            continue
         altmap, mem.altmap = mem.altmap, None
         m.memory.remove_memory_block_devices(cur, bs)
         m.arch_ops.arch_remove_memory(m, cur, bs, altmap)
@@ -550,9 +553,10 @@ def try_remove_memory(m, start: int, size: int) -> int:
     per_block = False
     if m.memmap_on_memory or pol.memmap_on_memory_param == "none":
         if pol.altmap_per_memory_block:
-            # 6.8 memory_blocks_have_altmaps: all or nothing
+            # 6.8 memory_blocks_have_altmaps: all or nothing, counted against the blocks the
+            # range should have (size / memory_block_size_bytes), not those that exist
             with_altmap = [b for b in blocks if b.altmap is not None]
-            if with_altmap and len(with_altmap) != len(blocks):
+            if with_altmap and len(with_altmap) != size // m.memory_block_size_bytes:
                 m.warn("memory_blocks_have_altmaps: only some blocks have an altmap")
                 raise _einval(f"range [{start:#x}, {start + size:#x}) mixes blocks with and "
                               "without memmap on memory")

@@ -1,0 +1,1894 @@
+"""Property-based testing of hotmem: a hotplug program driver, invariants, and a Hypothesis
+state machine (issue #6).
+
+- :class:`MachineConfig` describes a box (kernel version, boot memory and NUMA layout, paging
+  levels, CPUs and CPU flags, command line) and boots it.
+- :class:`Driver` runs a hotplug *program* — ACPI hot-add and eject, ``add_memory`` /
+  ``remove_memory`` at any granularity, sysfs writes with valid and invalid words, node
+  fragmentation, fault injection — on one Machine or, differentially, on the compiled core and
+  the pure-Python twin at once. It records every step as a line of Python, so that
+  ``driver.program()`` is a replayable script, and after each step it checks
+  :func:`check_invariants` and the error path: where the kernel unwinds a failed operation fully,
+  the Machine must be bit-identical to its state before it (``m.snapshot()``); where the kernel
+  keeps something on purpose, exactly that may differ. ``driver.teardown()`` removes everything
+  that was added and compares the Machine with its state before the first step.
+- :class:`HotplugStateMachine` is the reusable ``RuleBasedStateMachine``; ``fuzz_settings()``
+  gives the CI profile (derandomised) or the long one (``HOTMEM_FUZZ=long``).
+
+The invariants recount everything from the bottom layer of the state — struct pages, section
+flags and subsection maps, page-table entries reached from the root — and compare the recount
+with the counters and lists the kernel code keeps (free lists, per-CPU lists, zone counters,
+memory block devices, the owner ledger, iomem). They never use a counter to check itself.
+
+Replay a failure by running the program the failing example prints (it uses only this module
+and hotmem), e.g.::
+
+    from hotmem.testing import Driver, MachineConfig
+    d = Driver(MachineConfig(kernel='6.1', boot_memory='1G', cmdline='memory_hotplug.memmap_on_memory=1'))
+    d.acpi_hotplug(0x100000000, 0x8000000, node=0)     # -> 0
+    d.write(32, 'state', 'online_movable')              # -> 0
+    d.teardown()
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hotmem.errors import HotplugError
+
+MiB, GiB = 1 << 20, 1 << 30
+
+# -- kernel constants the invariants use, written out from the kernel headers (6.1) ----------------
+#: include/linux/page-flags.h (Debian 6.1 numbering): PG_owner_priv_1 = PageVmemmapSelfHosted
+PG_OWNER_PRIV_1, PG_RESERVED = 10, 12
+#: page_type: a type is set by clearing its bit under PAGE_TYPE_BASE
+PAGE_TYPE_BASE, PG_BUDDY = 0xF0000000, 0x00000080
+#: include/linux/mmzone.h section_mem_map flag bits
+SECTION_MARKED_PRESENT, SECTION_HAS_MEM_MAP, SECTION_IS_ONLINE, SECTION_IS_EARLY = 1, 2, 4, 8
+MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_ISOLATE = 0, 1, 2, 4
+#: mm/page_alloc.c: pcp lists 0..11 are orders 0..3 × 3 migratetypes, 12 and 13 pageblock_order
+NR_LOWORDER_PCP_LISTS = 12
+#: arch/x86/include/asm/pgtable_types.h
+_PAGE_PRESENT, _PAGE_PSE, _PAGE_KNL_ERRATUM_MASK = 1, 1 << 7, (1 << 5) | (1 << 6)
+PTE_PFN_MASK = ((1 << 52) - 1) & ~0xFFF
+STRUCT_PAGE_SIZE = 64
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable", "Device")
+
+KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8")
+ONLINE_WORDS = ("online", "online_kernel", "online_movable")
+STATE_WORDS = ONLINE_WORDS + ("offline",)
+INVALID_STATE_WORDS = ("", "on", "Online", "online_movable ", "offline\n", "1", "going-offline",
+                       "online_kernel,", "unplug", "\x00")
+ONLINE_ATTR_WORDS = ("1", "0", "y", "n", "Y", "N", "yes", "no", "on", "off", "true", "false",
+                     "2", "maybe", "", "online")
+
+#: warnings the model's kernel may print in a fuzzed program, and why they are expected
+EXPECTED_WARNINGS = (
+    "add_pages: __add_pages failed",              # WARN_ON_ONCE(ret) after an injected failure
+    "vmemmap_populate: no cpu support for altmap",  # no PSE and MHP_MEMMAP_ON_MEMORY (6.1 x86)
+    "memory_blocks_have_altmaps",                 # 6.8 refuses a range mixing both kinds
+    "__remove_section: section",                  # removing a range part of which is gone
+)
+
+
+#: model bugs the fuzzer found that are outside what this module may fix, with the sign that
+#: gives them away: a program that runs into one ends there (counted in STEPS["known"]) instead
+#: of failing, so that the rest keeps being fuzzed. tests/test_fuzz_regressions.py holds a
+#: strict-xfail test for each; remove the entry when that test passes.
+KNOWN_MODEL_ISSUES = {
+    "6.6-basepage-fallback-from-altmap": (
+        "vmemmap_free: free_pagetable of altmap-backed pfn",
+        "6.6/6.8 policy basepage_fallback_uses_altmap: the kernel's generic "
+        "vmemmap_populate_hugepages has no base-page fallback when an altmap is given "
+        "(-ENOMEM), so altmap pages never get PTE-mapped; the model maps them and cannot free "
+        "them again"),
+}
+
+
+class InvariantError(AssertionError):
+    """An invariant or an error-path check failed; the message says which and where."""
+
+
+def _ename(err: int) -> str:
+    return "0" if not err else _errno.errorcode.get(err, str(err))
+
+
+# -- machine configurations ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """A box to boot: every argument of hotmem.Machine that a fuzzed program varies."""
+    kernel: str = "6.1"
+    boot_memory: object = "1G"                 # "1G" or a tuple of (node, size) pairs
+    cmdline: str = "memory_hotplug.memmap_on_memory=1"
+    paging_levels: int = 4
+    cpus: object = 1                           # an int or a tuple of (node, cpus) pairs
+    cpu_flags: tuple = ("pse", "hypervisor")
+    arch: str = "x86_64"
+
+    def boot(self, backend: str | None = None):
+        import hotmem
+        boot_memory = dict(self.boot_memory) if isinstance(self.boot_memory, tuple) \
+            else self.boot_memory
+        cpus = dict(self.cpus) if isinstance(self.cpus, tuple) else self.cpus
+        return hotmem.Machine(arch=self.arch, kernel=self.kernel, boot_memory=boot_memory,
+                              cmdline=self.cmdline, paging_levels=self.paging_levels, cpus=cpus,
+                              cpu_flags=self.cpu_flags, backend=backend)
+
+    @property
+    def nodes(self) -> tuple:
+        if isinstance(self.boot_memory, tuple):
+            return tuple(sorted({n for n, _ in self.boot_memory}
+                                | ({n for n, _ in self.cpus} if isinstance(self.cpus, tuple)
+                                   else set())))
+        return (0,)
+
+
+# -- facts fixed at boot, and what the kernel keeps on purpose ---------------------------------------
+
+class BootFacts:
+    """What boot established and never changes afterwards (read once, right after boot): the
+    boot sections, the boot RAM (memblock.memory) and boot reservations (memblock.reserved) as
+    per-section page masks, the number of mem_section roots boot allocated."""
+
+    def __init__(self, m):
+        ms = m.ms
+        self.P = ms.pages_per_section
+        self.shift = ms.pfn_section_shift
+        self.boot_sections = frozenset(ms.present_sections())
+        self.boot_roots = ms.nr_roots_allocated()
+        self.ram_ranges = [(s, e) for s, e, _ in m.memblock.mem_pfn_ranges(m.arch.page_shift)]
+        self.ram_end = max(e for _, e in self.ram_ranges)
+        self.reserved_ranges = [(r.base >> 12, (r.base + r.size + 4095) >> 12, r.name)
+                                for r in m.memblock.reserved]
+        self.ram_mask, self.memblock_mask = {}, {}
+        for nr in self.boot_sections:
+            base = nr << self.shift
+            ram = np.zeros(self.P, bool)
+            for s, e in self.ram_ranges:
+                lo, hi = max(s, base), min(e, base + self.P)
+                if lo < hi:
+                    ram[lo - base:hi - base] = True
+            res = np.zeros(self.P, bool)
+            for s, e, _ in self.reserved_ranges:
+                lo, hi = max(s, base), min(e, base + self.P)
+                if lo < hi:
+                    res[lo - base:hi - base] = True
+            self.ram_mask[nr], self.memblock_mask[nr] = ram, res
+        self.memblock_tables = {p: w for p, (w, n, _) in m.owners.memblock.items()
+                                if "table" in w or w.startswith("pgtable")}
+        self.boot_memmap = [(p, p + n) for p, (w, n, _) in m.owners.memblock.items()
+                            if w == "memmap (boot)"]
+        self._masks = {}
+        #: per-section census results of the last check, keyed by the section's content
+        self.census_cache = {}
+        self.last_crcs = {}
+
+    def section_masks(self, nr, sub, sub_shift, early):
+        """(present-subsection mask or None when all present, RAM mask or None when all RAM,
+        boot-reservation mask, RAM pages, first RAM pfn offset, last + 1) of a section."""
+        key = (nr if early else -1, sub)
+        got = self._masks.get(key)
+        if got is None:
+            P = self.P
+            nsub = P >> sub_shift
+            full = sub == (1 << nsub) - 1
+            pmask = None if full else np.repeat(
+                np.array([(sub >> i) & 1 for i in range(nsub)], bool), 1 << sub_shift)
+            if early:
+                ram = self.ram_mask[nr] if pmask is None else self.ram_mask[nr] & pmask
+                boot_ok = self.memblock_mask[nr] | ~self.ram_mask[nr]
+            else:
+                ram, boot_ok = pmask, None
+            ridx = np.flatnonzero(ram) if ram is not None else np.arange(P)
+            got = (pmask, ram, boot_ok, len(ridx), int(ridx[0]) if len(ridx) else 0,
+                   int(ridx[-1]) + 1 if len(ridx) else 0)
+            self._masks[key] = got
+        return got
+
+
+@dataclass
+class Allowances:
+    """What the kernel keeps on purpose after a failed or odd operation, as the driver observed
+    it right after that operation (the invariants check everything else about these)."""
+    #: pfn ranges whose direct map a failed arch_add_memory left (6.1 has no rollback of
+    #: init_memory_mapping)
+    direct_map_residue: list = field(default_factory=list)
+    #: sections a failed __add_pages left present without a memory block (earlier sections stay)
+    orphan_sections: set = field(default_factory=set)
+    #: pfn ranges whose "System RAM" iomem resource release_mem_region_adjustable could not
+    #: release (a removal spanning two resources)
+    stale_iomem: list = field(default_factory=list)
+    #: why the final comparison with the boot state cannot hold (boot memory was removed, a
+    #: boot block could not go back to its boot zone); empty: it must hold
+    baseline_off: list = field(default_factory=list)
+    #: every section an operation of the program touched (where a leaked usage map could be)
+    touched_sections: set = field(default_factory=set)
+
+
+def _in_ranges(pfn: int, ranges) -> bool:
+    return any(s <= pfn < e for s, e in ranges)
+
+
+def _merge(intervals):
+    out = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def _covered(intervals, s, e) -> bool:
+    """[s, e) inside the union of the merged ``intervals``."""
+    for a, b in intervals:
+        if a <= s and e <= b:
+            return True
+    return False
+
+
+# -- invariants ------------------------------------------------------------------------------------
+
+def check_invariants(m, facts: BootFacts, allow: Allowances | None = None) -> dict:
+    """Check every invariant of the Machine ``m``; raise InvariantError listing the violations.
+    Returns the recounts (for tests and reports)."""
+    allow = allow or Allowances()
+    errs: list[str] = []
+    census = _check_sections_and_pages(m, facts, allow, errs)
+    _check_zones(m, facts, census, errs)
+    _check_pcp_and_isolation(m, census, errs)
+    pt = _check_page_tables(m, facts, allow, census, errs)
+    _check_blocks_and_altmaps(m, facts, allow, census, pt, errs)
+    _check_iomem(m, facts, allow, errs)
+    _check_slab(m, facts, allow, errs)
+    if errs:
+        more = f"\n  ... and {len(errs) - 25} more" if len(errs) > 25 else ""
+        raise InvariantError("invariants violated:\n  " + "\n  ".join(errs[:25]) + more)
+    return census
+
+
+def _zone_links(arr, zones_pgshift):
+    """page_zone_id of every struct page (page->flags >> ZONES_PGSHIFT), read through a 16-bit
+    view of the flags' top bytes when the zone and node bits lie there (as on x86)."""
+    if zones_pgshift >= 48 and arr.dtype.fields["flags"][0] == 0:
+        top = np.ndarray(shape=arr.shape, dtype="<u2", buffer=arr, offset=6,
+                         strides=arr.strides)
+        return top >> (zones_pgshift - 48)
+    return (arr["flags"] >> np.uint64(zones_pgshift)).astype(np.int64)
+
+
+def _section_census(nr, arr, online, items, sec_flags, sub, sub_shift, facts, zsh, max_order):
+    """The census of one present section (see _check_sections_and_pages): its errors, free
+    block keys, and per zone managed / present / early-present / free pages and RAM span, and
+    the (min, max) zone id of its RAM pages."""
+    P = facts.P
+    e_, fs_, fc_, mg_, pc_, ec_, sl_, sh_, sz_ = [], [], {}, {}, {}, {}, {}, {}, [None]
+    r_ = (e_, fs_, fc_, mg_, pc_, ec_, sl_, sh_, sz_)
+    base = nr << facts.shift
+    pflags = arr["flags"]
+    ptype = arr["page_type"]
+    buddy = (ptype & np.uint32(PAGE_TYPE_BASE | PG_BUDDY)) == np.uint32(PAGE_TYPE_BASE)
+    if not online:
+        if buddy.any():
+            p = base + int(np.flatnonzero(buddy)[0])
+            e_.append(f"pfn {p:#x}: PageBuddy in offline section {nr}")
+        for kind, (offs, ns) in ((k, v) for k, v in items.items() if k != "pcp zone"):
+            if kind != "altmap":
+                e_.append(f"{len(offs)} {kind} blocks (first pfn {base + int(offs[0]):#x})"
+                          f" lie in offline section {nr}")
+        return r_
+    early = bool(sec_flags & SECTION_IS_EARLY) and nr in facts.boot_sections
+    pmask, ram, boot_ok, nram, ram_lo, ram_hi = facts.section_masks(nr, sub, sub_shift, early)
+    nonres = (pflags & np.uint64(1 << PG_RESERVED)) == 0
+    heads = np.flatnonzero(buddy)
+    orders = arr["private"][heads].astype(np.int64)
+    bad = (orders >= max_order) | (heads & ((1 << orders) - 1) != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        e_.append(f"pfn {base + int(heads[i]):#x}: PageBuddy with order {int(orders[i])} "
+                  "(too big or misaligned)")
+        orders = np.minimum(orders, max_order - 1)
+    starts_l, ends_l = [heads], [np.minimum(heads + (1 << orders), P)]
+    for kind in ("pcp", "allocated"):
+        if kind in items:
+            offs, ns = items[kind]
+            starts_l.append(offs)
+            ends_l.append(np.minimum(offs + ns, P))
+    d = np.zeros(P + 1, np.int32)
+    np.add.at(d, np.concatenate(starts_l), 1)
+    np.add.at(d, np.concatenate(ends_l), -1)
+    fpa = np.cumsum(d[:-1], dtype=np.int32)    # free + pcp + allocated cover
+    zl_heads = (pflags[heads] >> np.uint64(zsh)).astype(np.int64)
+    fs_.append(((base + heads) << 20) | (orders << 13) | zl_heads)
+    if len(heads):
+        fc = np.bincount(zl_heads, weights=(np.int64(1) << orders))
+        for z in np.flatnonzero(fc).tolist():
+            fc_[z] = int(fc[z])
+    # a page not PG_reserved is free, on a pcp list or allocated, exactly once; a PG_reserved
+    # page is an altmap page or (boot sections) a boot reservation or a hole
+    want = nonres if pmask is None else nonres & pmask
+    wrong = fpa != want
+    if wrong.any():
+        idx = np.flatnonzero(wrong)
+        i = int(idx[0])
+        e_.append(f"section {nr}: {len(idx)} pfns not accounted exactly once, first "
+                  f"{base + i:#x} (free/pcp/allocated claims {int(fpa[i])}, reserved "
+                  f"{not bool(nonres[i])}, buddy {bool(buddy[i])}, refcount "
+                  f"{int(arr['_refcount'][i])})")
+    vmask = None
+    if "altmap" in items:
+        vmask = np.zeros(P, np.int32)
+        for off, k in zip(*(x.tolist() for x in items["altmap"])):
+            vmask[off:off + k] += 1
+        if (vmask > 1).any():
+            e_.append(f"section {nr}: altmap ranges overlap")
+        vmask = vmask > 0
+    res = ~nonres
+    if pmask is not None:
+        res &= pmask
+    if early:
+        unexplained = res & ~boot_ok
+        if vmask is not None:
+            unexplained &= ~vmask
+    else:
+        unexplained = res if vmask is None else res & ~vmask
+    if vmask is not None and (vmask & nonres).any():
+        i = int(np.flatnonzero(vmask & nonres)[0])
+        e_.append(f"pfn {base + i:#x}: altmap (vmemmap) page without PG_reserved")
+    if unexplained.any():
+        i = int(np.flatnonzero(unexplained)[0])
+        e_.append(f"section {nr}: {int(unexplained.sum())} PG_reserved pages nobody "
+                  f"reserved, first {base + i:#x}")
+    zl = _zone_links(arr, zsh)
+    zmin, zmax = int(zl.min()), int(zl.max())
+    if zmin == zmax:
+        z = zmin
+        mg_[z] = int(want.sum())
+        if nram:
+            pc_[z] = nram
+            if early:
+                ec_[z] = nram
+            sl_[z] = base + ram_lo
+            sh_[z] = base + ram_hi
+        sz_[0] = (zmin, zmax) if nram else None
+    else:
+        ramv = np.ones(P, bool) if ram is None else ram
+        mc = np.bincount(zl[want])
+        for z in np.flatnonzero(mc).tolist():
+            mg_[z] = int(mc[z])
+        zr = zl[ramv]
+        sz_[0] = (int(zr.min()), int(zr.max())) if len(zr) else None
+        rc = np.bincount(zr) if len(zr) else np.zeros(0, np.int64)
+        for z in np.flatnonzero(rc).tolist():
+            pc_[z] = int(rc[z])
+            if early:
+                ec_[z] = int(rc[z])
+            ridx = np.flatnonzero(ramv & (zl == z))
+            sl_[z] = base + int(ridx[0])
+            sh_[z] = base + int(ridx[-1]) + 1
+    # pcp pages: on their zone's list, refcount 0, no page type
+    if "pcp" in items:
+        offs = items["pcp"][0]
+        zids = items["pcp zone"]
+        wrong = (zl[offs] != zids) | (arr["_refcount"][offs] != 0) | \
+            (ptype[offs] != np.uint32(0xFFFFFFFF))
+        if wrong.any():
+            i = int(offs[np.flatnonzero(wrong)[0]])
+            e_.append(f"pcp page {base + i:#x}: zone {int(zl[i])}, refcount "
+                      f"{int(arr['_refcount'][i])}, page_type {int(ptype[i]):#x}")
+    return r_
+
+
+def _check_sections_and_pages(m, facts, allow, errs) -> dict:
+    """Sections and struct pages; every pfn accounted exactly once.
+
+    Claimants: free buddy blocks (found by scanning struct pages for PageBuddy heads), per-CPU
+    list pages, blocks the allocator handed out, altmap (vmemmap) ranges, and boot reservations
+    (PG_reserved pages of boot sections that memblock reserved or that are not boot RAM). In an
+    online section every pfn of a present subsection has exactly one claimant and no pfn of an
+    absent subsection has one; an offline section may only hold altmap pages; a section that is
+    not present holds nothing."""
+    ms, alloc = m.ms, m.allocator
+    P, shift = facts.P, facts.shift
+    zsh, nsh = ms.zones_pgshift, ms.nodes_pgshift
+    max_order = alloc.max_order
+    pb_order = alloc.pageblock_order
+    present = ms.present_sections()
+    present_set = set(present)
+    memmaps = set(ms.memmap_sections())
+    flags_of = {nr: ms.section_mem_map(nr) for nr in present}
+    for nr in memmaps - present_set:
+        errs.append(f"section {nr}: struct pages allocated but the section is not present")
+    online_secs = set()
+    for nr in present:
+        f = flags_of[nr]
+        if not f & SECTION_HAS_MEM_MAP or nr not in memmaps:
+            errs.append(f"section {nr}: present without a memmap (flags {f:#x})")
+        if not ms.has_usage(nr) or not ms.subsection_map(nr):
+            errs.append(f"section {nr}: present without a usage map / subsections")
+        if f & SECTION_IS_EARLY and nr not in facts.boot_sections:
+            errs.append(f"section {nr}: SECTION_IS_EARLY on a hot-added section")
+        if f & SECTION_IS_ONLINE:
+            online_secs.add(nr)
+    if present and m.highest_present_section_nr < present[-1]:
+        errs.append(f"__highest_present_section_nr {m.highest_present_section_nr} below "
+                    f"section {present[-1]}")
+
+    # claims by the lists the kernel keeps: (pfn, nr_pages) arrays per kind
+    pcp_total: dict[int, int] = {}
+    pcp_pfn, pcp_n, pcp_zone = [], [], []
+    for zid in alloc.zones():
+        for cpu in range(alloc.nr_cpus):
+            count = 0
+            for pindex, pfns in alloc.pcp_pages(zid, cpu):
+                order = pindex // 3 if pindex < NR_LOWORDER_PCP_LISTS else pb_order
+                pcp_pfn.extend(pfns)
+                pcp_n.extend([1 << order] * len(pfns))
+                pcp_zone.extend([zid] * len(pfns))
+                count += len(pfns) << order
+            info = alloc.pcp_info(zid, cpu)
+            if info[0] != count:
+                errs.append(f"zone {zid} cpu {cpu}: pcp->count {info[0]} but its lists hold "
+                            f"{count} pages")
+            pcp_total[zid] = pcp_total.get(zid, 0) + count
+    allocated = alloc.allocated()
+    owners = m.owners
+    ledger = {p: o for p, (_, o, _) in owners.buddy.items()}
+    if ledger != allocated:
+        extra = sorted(set(allocated.items()) - set(ledger.items()))[:4]
+        missing = sorted(set(ledger.items()) - set(allocated.items()))[:4]
+        errs.append(f"owner ledger != allocator's allocated blocks: allocated without owner "
+                    f"{[(hex(p), o) for p, o in extra]}, owned but not allocated "
+                    f"{[(hex(p), o) for p, o in missing]}")
+    kinds = {
+        "pcp": (np.array(pcp_pfn, np.int64), np.array(pcp_n, np.int64)),
+        "allocated": (np.array(list(allocated), np.int64),
+                      np.array([1 << o for o in allocated.values()], np.int64)),
+        "altmap": (np.array(list(owners.altmap), np.int64),
+                   np.array(list(owners.altmap.values()), np.int64)),
+    }
+    bucket: dict[int, dict] = {}
+    for kind, (pfns, ns) in kinds.items():
+        if not len(pfns):
+            continue
+        if ((pfns >> shift) != ((pfns + ns - 1) >> shift)).any():
+            errs.append(f"a {kind} block crosses a section boundary")
+        secs = pfns >> shift
+        for nr in np.unique(secs).tolist():
+            sel = secs == nr
+            bucket.setdefault(nr, {})[kind] = (pfns[sel] & (P - 1), ns[sel])
+            if kind == "pcp":
+                bucket[nr]["pcp zone"] = np.array(pcp_zone, np.int64)[sel]
+
+    free_scan = []
+    sec_zones = {}       # online section -> (min, max) zone id over its RAM pages
+    managed, present_cnt, early_cnt, free_cnt = {}, {}, {}, {}
+    span_lo, span_hi = {}, {}
+    cache = facts.census_cache
+    used = {}
+    crcs = {}
+    for nr in present:
+        arr = ms.memmap(nr)
+        if arr is None:
+            continue
+        items = bucket.pop(nr, {})
+        online = nr in online_secs
+        sub = ms.subsection_map(nr)
+        digest = zlib.crc32(b"".join(x.tobytes() for k in sorted(items) for x in
+                                     (items[k] if isinstance(items[k], tuple) else (items[k],))))
+        crc = zlib.crc32(arr)
+        crcs[nr] = crc
+        key = (nr, crc, online, flags_of[nr], sub, digest)
+        r = cache.get(key)
+        if r is None:
+            r = _section_census(nr, arr, online, items, flags_of[nr], sub,
+                                ms.pfn_subsection_shift, facts, zsh, max_order)
+        used[key] = r
+        e_, fs_, fc_, mg_, pc_, ec_, sl_, sh_, sz_ = r
+        errs.extend(e_)
+        free_scan.extend(fs_)
+        for dst, src in ((free_cnt, fc_), (managed, mg_), (present_cnt, pc_), (early_cnt, ec_)):
+            for z, v in src.items():
+                dst[z] = dst.get(z, 0) + v
+        for z, v in sl_.items():
+            span_lo[z] = min(span_lo.get(z, v), v)
+        for z, v in sh_.items():
+            span_hi[z] = max(span_hi.get(z, v), v)
+        if online:
+            sec_zones[nr] = sz_[0]
+    facts.census_cache = used
+    facts.last_crcs = crcs
+    for nr, items in bucket.items():
+        for kind, (offs, ns) in items.items():
+            if kind == "pcp zone":
+                continue
+            errs.append(f"{len(offs)} {kind} blocks (first pfn {(nr << shift) + int(offs[0]):#x})"
+                        f" lie in section {nr}, which is not present")
+    # free lists == struct-page scan
+    lists = []
+    for zid in alloc.zones():
+        for order in range(max_order):
+            for mt in range(5):
+                n = alloc.nr_free(zid, order, mt)
+                if not n:
+                    continue
+                pfns = alloc.free_list(zid, order, mt)
+                if len(pfns) != n:
+                    errs.append(f"zone {zid} order {order} mt {mt}: nr_free {n} but the list "
+                                f"holds {len(pfns)}")
+                if mt == MIGRATE_ISOLATE:
+                    errs.append(f"zone {zid}: {n} order-{order} blocks on MIGRATE_ISOLATE "
+                                "lists after the operation")
+                lists.append((np.array(pfns, np.int64) << 20) | (order << 13) | zid)
+    lists = np.sort(np.concatenate(lists)) if lists else np.zeros(0, np.int64)
+    scan = np.sort(np.concatenate(free_scan)) if free_scan else np.zeros(0, np.int64)
+    if len(lists) != len(scan) or (lists != scan).any():
+        dec = lambda k: (hex(int(k) >> 20), (int(k) >> 13) & 127, int(k) & 8191)
+        a = [dec(k) for k in np.setdiff1d(lists, scan)[:3]]
+        b = [dec(k) for k in np.setdiff1d(scan, lists)[:3]]
+        errs.append(f"free lists != PageBuddy scan of struct pages: listed but not PageBuddy "
+                    f"{a}, PageBuddy but not listed {b} (duplicates: "
+                    f"{len(lists) - len(np.unique(lists))})")
+    return {"present": present_set, "online": online_secs, "managed": managed,
+            "present_pages": present_cnt, "early": early_cnt, "free": free_cnt,
+            "span": {z: (span_lo[z], span_hi[z]) for z in span_lo}, "pcp": pcp_total,
+            "flags": flags_of, "sec_zones": sec_zones}
+
+
+def _check_zones(m, facts, c, errs) -> None:
+    """Zone and node counters against the struct-page recount: spanned ≥ present ≥ managed,
+    present/managed/NR_FREE_PAGES/present_early equal to the recount, the span exactly the
+    first..last present pfn, node present = Σ zones, node span = union of zone spans,
+    MemTotal = Σ managed, node states from present pages."""
+    total = 0
+    known = set()
+    for nid, pgdat in m.pgdats.items():
+        node_present = 0
+        spans = []
+        for z in pgdat.node_zones:
+            zid = z.zoneid
+            known.add(zid)
+            name = f"node {nid} {ZONE_NAMES[z.idx]}"
+            present = c["present_pages"].get(zid, 0)
+            managed = c["managed"].get(zid, 0)
+            free = c["free"].get(zid, 0)
+            got = (z.present_pages, z.managed_pages, z.nr_free_pages)
+            if got != (present, managed, free):
+                errs.append(f"{name}: present/managed/NR_FREE_PAGES {got} but struct pages "
+                            f"say {(present, managed, free)}")
+            if z.present_early_pages != c["early"].get(zid, 0):
+                errs.append(f"{name}: present_early_pages {z.present_early_pages}, recount "
+                            f"{c['early'].get(zid, 0)}")
+            if not z.spanned_pages >= z.present_pages >= z.managed_pages >= 0:
+                errs.append(f"{name}: spanned {z.spanned_pages} ≥ present {z.present_pages} ≥ "
+                            f"managed {z.managed_pages} does not hold")
+            span = c["span"].get(zid)
+            want = (0, 0) if span is None else (span[0], span[1] - span[0])
+            if (z.zone_start_pfn if z.spanned_pages else 0, z.spanned_pages) != want:
+                errs.append(f"{name}: span start {z.zone_start_pfn:#x} spanned "
+                            f"{z.spanned_pages} but its present pages run "
+                            f"{want[0]:#x}+{want[1]}")
+            if z.spanned_pages:
+                spans.append((z.zone_start_pfn, z.zone_end_pfn))
+                if pgdat.nr_zones < z.idx + 1 and z.present_pages:
+                    errs.append(f"{name}: populated but pgdat->nr_zones is {pgdat.nr_zones}")
+            node_present += z.present_pages
+            total += z.managed_pages
+        if pgdat.node_present_pages != node_present:
+            errs.append(f"node {nid}: node_present_pages {pgdat.node_present_pages} != Σ zones "
+                        f"{node_present}")
+        want = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else None
+        got = (pgdat.node_start_pfn, pgdat.node_end_pfn) if pgdat.node_spanned_pages else None
+        if got != want:
+            errs.append(f"node {nid}: span {got} but the zones span {want}")
+        has_mem = node_present > 0
+        has_normal = any(z.present_pages for z in pgdat.node_zones[:3])
+        if (pgdat.has_memory, pgdat.has_normal_memory) != (has_mem, has_normal):
+            errs.append(f"node {nid}: N_MEMORY/N_NORMAL_MEMORY {pgdat.has_memory}/"
+                        f"{pgdat.has_normal_memory} but present pages say {has_mem}/{has_normal}")
+        if has_mem and not pgdat.online:
+            errs.append(f"node {nid}: has memory but is offline")
+        if not pgdat.online and (pgdat.node_spanned_pages or any(
+                b.nid == nid for b in m.memory.blocks.values())):
+            errs.append(f"node {nid}: offline but spans pages or has memory blocks")
+        if (pgdat.kswapd, pgdat.kcompactd) != (has_mem, has_mem):
+            errs.append(f"node {nid}: kswapd/kcompactd {pgdat.kswapd}/{pgdat.kcompactd} but "
+                        f"N_MEMORY is {has_mem}")
+    for zid in set(c["present_pages"]) | set(c["managed"]):
+        if zid not in known:
+            errs.append(f"struct pages link to zone id {zid}, which no node has")
+    if m.totalram_pages != total:
+        errs.append(f"totalram_pages (MemTotal) {m.totalram_pages} != Σ managed {total}")
+
+
+def _check_pcp_and_isolation(m, c, errs) -> None:
+    """No operation leaves a zone's pcp disabled, a pageblock isolated or an isolated-pageblock
+    count; the pcp sizing is the zone's; an unpopulated zone has empty pcp lists."""
+    alloc, ms = m.allocator, m.ms
+    state = alloc.state()["zones"]
+    for nid, pgdat in m.pgdats.items():
+        for z in pgdat.node_zones:
+            zs = state.get(z.zoneid)
+            if zs is None:
+                continue
+            if zs["pcp_disabled"]:
+                errs.append(f"zone {z.zoneid}: pcp still disabled")
+            if zs["nr_isolate_pageblock"] or z.nr_isolate_pageblock:
+                errs.append(f"zone {z.zoneid}: nr_isolate_pageblock "
+                            f"{zs['nr_isolate_pageblock']}/{z.nr_isolate_pageblock}")
+            for cpu, p in enumerate(zs["pcp"]):
+                if (p[1], p[2]) != (z.pageset_high, z.pageset_batch):
+                    errs.append(f"zone {z.zoneid} cpu {cpu}: pcp high/batch {p[1]}/{p[2]} but "
+                                f"the zone's pageset is {z.pageset_high}/{z.pageset_batch}")
+            if not z.present_pages and c["pcp"].get(z.zoneid):
+                errs.append(f"zone {z.zoneid}: unpopulated but holds {c['pcp'][z.zoneid]} "
+                            "pages on pcp lists")
+    pb = 1 << alloc.pageblock_order
+    for nr in c["online"]:
+        base = nr << ms.pfn_section_shift
+        for p in range(base, base + ms.pages_per_section, pb):
+            if ms.get_pageblock_migratetype(p) == MIGRATE_ISOLATE:
+                errs.append(f"pageblock {p:#x} of online section {nr} left MIGRATE_ISOLATE")
+                break
+
+
+def _sign_extend(va: int, levels: int) -> int:
+    top = 56 if levels == 5 else 47
+    return va | (((1 << 64) - 1) & ~((1 << top) - 1)) if va >> top & 1 else va
+
+
+def _check_page_tables(m, facts, allow, c, errs) -> dict:
+    """Page tables walked from the root: every table page reached exactly once and known to
+    the core, every table page owned (buddy ledger or boot memblock) with its level and map,
+    every owned table page live; direct-map leaves map only memory that exists (present
+    sections; boot RAM in boot sections; the residue a failed 6.1 add keeps); the DirectMap
+    counters equal the recount; vmemmap leaves map struct pages of present sections only, every
+    present section's struct pages are mapped, and each backing page is a memmap page of the
+    ledger (altmap, buddy "memmap", boot memmap), none twice."""
+    pt, ms = m.pgtables, m.ms
+    levels = pt.levels
+    names = ("PGD", "P4D", "PUD", "PMD", "PTE") if levels == 5 else ("PGD", "PUD", "PMD", "PTE")
+    shifts = (48, 39, 30, 21, 12) if levels == 5 else (39, 30, 21, 12)
+    tables = {}
+    for lvl in names:
+        for pfn in pt.table_pfns(lvl):
+            tables[pfn] = lvl
+    reached = {}
+    leaves = []      # (va of entry 0, entry shift, index array, target array, level)
+    stack = [(pt.pgd_pfn, 0, 0)]
+    mask = np.uint64(((1 << 64) - 1) & ~_PAGE_KNL_ERRATUM_MASK)
+    while stack:
+        pfn, d, base = stack.pop()
+        if pfn in reached:
+            errs.append(f"page table {pfn:#x} reached twice")
+            continue
+        lvl = names[d]
+        reached[pfn] = lvl
+        if tables.get(pfn) != lvl:
+            errs.append(f"page table {pfn:#x} reached as {lvl} but the core has it as "
+                        f"{tables.get(pfn)}")
+        ents = pt.entries(pfn)
+        idx = np.flatnonzero(ents & mask)
+        if not len(idx):
+            continue
+        e = ents[idx]
+        if not (e & np.uint64(_PAGE_PRESENT)).all():
+            errs.append(f"{lvl} {pfn:#x}: entries without _PAGE_PRESENT")
+        targets = ((e & np.uint64(PTE_PFN_MASK)) >> np.uint64(12)).astype(np.int64)
+        if lvl == "PTE":
+            leaf = np.ones(len(idx), bool)
+        elif lvl in ("PUD", "PMD"):
+            leaf = (e & np.uint64(_PAGE_PSE)) != 0
+        else:
+            leaf = np.zeros(len(idx), bool)
+        if leaf.any():
+            leaves.append((base, shifts[d], idx[leaf].astype(np.int64), targets[leaf], lvl))
+        for i, t in zip(idx[~leaf].tolist(), targets[~leaf].tolist()):
+            stack.append((t, d + 1, base | (i << shifts[d])))
+    orphans = set(tables) - set(reached)
+    if orphans:
+        errs.append(f"page tables not reachable from the root: "
+                    f"{[(hex(p), tables[p]) for p in sorted(orphans)[:5]]}")
+    # ownership of table pages
+    owned_tables = {p: w for p, (w, o, _) in m.owners.buddy.items() if w.endswith(" table")}
+    for pfn, lvl in reached.items():
+        if pfn in owned_tables:
+            w = owned_tables[pfn]
+            if not w.endswith(f" {lvl} table"):
+                errs.append(f"page table {pfn:#x} is a {lvl} but its owner says {w!r}")
+        elif pfn in facts.memblock_tables:
+            w = facts.memblock_tables[pfn]
+            if not (w.endswith(f" {lvl}") or f" {lvl} table" in w):
+                errs.append(f"boot page table {pfn:#x} is a {lvl} but memblock says {w!r}")
+            if pfn >> facts.shift in c["online"] and not ms.page_flags(pfn) >> PG_RESERVED & 1:
+                errs.append(f"boot page table {pfn:#x} lost PG_reserved")
+        else:
+            errs.append(f"page table {pfn:#x} ({lvl}) has no owner")
+    for pfn, w in owned_tables.items():
+        if pfn not in reached:
+            errs.append(f"{w} page {pfn:#x} owned but not part of the page tables")
+    # leaves
+    page_offset, vmemmap_start = pt.page_offset, pt.vmemmap_start
+    phys_span = 1 << pt.max_physmem_bits
+    exists = []
+    step = 1 << ms.pfn_subsection_shift
+    full = (1 << (facts.P // step)) - 1
+    for nr in c["present"]:
+        base = nr << facts.shift
+        sub = ms.subsection_map(nr)
+        pieces = [(base, base + facts.P)] if sub == full else \
+            [(base + i * step, base + (i + 1) * step) for i in range(facts.P // step)
+             if sub >> i & 1]
+        if nr in facts.boot_sections and c["flags"][nr] & SECTION_IS_EARLY:
+            for s, e in pieces:
+                for a, b in facts.ram_ranges:
+                    if max(a, s) < min(b, e):
+                        exists.append((max(a, s), min(b, e)))
+        else:
+            exists.extend(pieces)
+    exists = _merge(exists + [(r[0], r[1]) for r in allow.direct_map_residue])
+    ex_s = np.array([a for a, _ in exists], np.int64)
+    ex_e = np.array([b for _, b in exists], np.int64)
+    counts = {"PTE": 0, "PMD": 0, "PUD": 0}
+    vm_cover, targets = [], []
+    vm_end = vmemmap_start + (phys_span >> 12) * STRUCT_PAGE_SIZE
+    for base, sh, idx, tgt, lvl in leaves:
+        va0 = _sign_extend(base, levels)
+        npages = 1 << (sh - 12)
+        if page_offset <= va0 < page_offset + phys_span:
+            counts[lvl] += len(idx)
+            p = ((va0 - page_offset) >> 12) + (idx << (sh - 12))
+            if (tgt != p).any():
+                i = int(np.flatnonzero(tgt != p)[0])
+                errs.append(f"direct map maps pfn {int(tgt[i]):#x} at the address of pfn "
+                            f"{int(p[i]):#x}")
+            k = np.searchsorted(ex_s, p, "right") - 1
+            ok = (k >= 0) & (p + npages <= ex_e[np.maximum(k, 0)])
+            if not ok.all():
+                i = int(np.flatnonzero(~ok)[0])
+                errs.append(f"direct map {lvl} leaf for pfns {int(p[i]):#x}+{npages} maps "
+                            f"memory that does not exist ({int((~ok).sum())} such leaves)")
+        elif vmemmap_start <= va0 < vm_end:
+            n = (npages << 12) // STRUCT_PAGE_SIZE
+            first = ((va0 - vmemmap_start) + (idx << sh)) // STRUCT_PAGE_SIZE
+            for f0 in first.tolist():
+                vm_cover.append((f0, f0 + n))
+            secs = set((first >> facts.shift).tolist()) | set(((first + n - 1) >> facts.shift).tolist())
+            for nr in sorted(secs - c["present"]):
+                errs.append(f"vmemmap {lvl} leaf maps struct pages of section {nr}, which is "
+                            "not present")
+            targets.extend(zip(tgt.tolist(), (tgt + npages).tolist()))
+        else:
+            errs.append(f"{len(idx)} {lvl} leaves at {va0:#x}+ outside the direct map and the "
+                        "vmemmap")
+    want = {"4K": counts["PTE"], "2M": counts["PMD"], "1G": counts["PUD"]}
+    got = {k: pt.direct_pages_count(k) for k in want}
+    if got != want:
+        errs.append(f"direct_pages_count {got} but the direct map has {want} leaves")
+    vm_cover = _merge(vm_cover)
+    for nr in c["present"]:
+        s = nr << facts.shift
+        if not _covered(vm_cover, s, s + facts.P):
+            errs.append(f"section {nr}: struct pages not (fully) mapped in the vmemmap")
+    # backing pages: each a memmap page of the ledger, none mapped twice
+    owned = [(p, p + n) for p, n in m.owners.altmap.items()]
+    owned += [(p, p + (1 << o)) for p, (w, o, _) in m.owners.buddy.items() if w == "memmap"]
+    owned_m = _merge(owned + facts.boot_memmap)
+    total_t = 0
+    prev_end = -1
+    for s, e in sorted(targets):
+        total_t += e - s
+        if s < prev_end:
+            errs.append(f"vmemmap backing page {s:#x} mapped twice")
+        prev_end = max(prev_end, e)
+        if not _covered(owned_m, s, e):
+            errs.append(f"vmemmap maps pfns {s:#x}+{e - s} which are no memmap allocation")
+    mapped = _merge(targets)
+    for s, e in owned:
+        if not _covered(mapped, s, e):
+            errs.append(f"memmap allocation {s:#x}+{e - s} is not mapped in the vmemmap")
+    return {"targets": mapped, "leaves": len(leaves)}
+
+
+def _check_blocks_and_altmaps(m, facts, allow, c, pt, errs) -> None:
+    """Memory block devices against sections and struct pages: a block per present section
+    (except sections a failed add left behind), state = the online state of its sections, zone
+    and node = those of its pages; nr_vmemmap_pages = the block's pages that back its own
+    struct pages in the vmemmap = the altmap ledger; altmap alloc + align ≤ free."""
+    ms, pol = m.ms, m.policy
+    bs_pages = m.memory_block_size_bytes >> 12
+    spb = m.memory.sections_per_block
+    block_secs = set()
+    for bid, mem in m.memory.blocks.items():
+        secs = range(bid * spb, (bid + 1) * spb)
+        block_secs.update(secs)
+        missing = [s for s in secs if s not in c["present"]]
+        if missing:
+            errs.append(f"memory{bid}: sections {missing} not present")
+            continue
+        on = [s in c["online"] for s in secs]
+        if mem.state == "online" and not all(on):
+            errs.append(f"memory{bid}: online but sections {[s for s in secs if s not in c['online']]} offline")
+        if mem.state == "offline" and any(on):
+            errs.append(f"memory{bid}: offline but sections {[s for s in secs if s in c['online']]} online")
+        if mem.state not in ("online", "offline"):
+            errs.append(f"memory{bid}: left in state {mem.state!r}")
+        start = mem.start_pfn
+        if mem.state == "online":
+            zs = [c["sec_zones"].get(s) for s in secs]
+            zs = [z for z in zs if z is not None]
+            early = any(c["flags"][s] & SECTION_IS_EARLY for s in secs)
+            zl = sorted({z for pair in zs for z in pair})
+            if mem.zone is not None and zl != [mem.zone.zoneid]:
+                errs.append(f"memory{bid}: zone {mem.zone.zoneid} but its pages link to {zl}")
+            if mem.zone is None and len(zl) == 1 and not early:
+                errs.append(f"memory{bid}: online in one zone {zl} but mem->zone is NULL")
+            nids = sorted({z >> 3 for z in zl})
+            if nids != [mem.nid]:
+                errs.append(f"memory{bid}: node {mem.nid} but its pages are on {nids}")
+        elif mem.zone is not None:
+            errs.append(f"memory{bid}: offline but mem->zone is set")
+        v = mem.nr_vmemmap_pages
+        alt = sum(n for p, n in m.owners.altmap.items() if start <= p < start + bs_pages)
+        if v or alt:
+            # the pages at the block's start that back the block's own struct pages
+            own = sum(min(e, start + bs_pages) - max(s, start) for s, e in pt["targets"]
+                      if s < start + bs_pages and e > start)
+            if alt != v and not (pol.nr_vmemmap_pages_blocks == "first" and not v):
+                errs.append(f"memory{bid}: nr_vmemmap_pages {v} but the altmap handed out "
+                            f"{alt} of its pages")
+            if v and own < v:
+                errs.append(f"memory{bid}: nr_vmemmap_pages {v} but only {own} of its pages "
+                            "back struct pages")
+            if mem.state == "online" and v:
+                first = ms.memmap(mem.start_section_nr)["flags"][:v]
+                if not (first >> np.uint64(PG_RESERVED) & np.uint64(1)).all():
+                    errs.append(f"memory{bid}: vmemmap pages without PG_reserved")
+                if pol.vmemmap_self_hosted_flag and \
+                        not (first >> np.uint64(PG_OWNER_PRIV_1) & np.uint64(1)).all():
+                    errs.append(f"memory{bid}: vmemmap pages without PageVmemmapSelfHosted")
+        if mem.altmap is not None:
+            a = mem.altmap
+            if a.alloc + a.align > a.free:
+                errs.append(f"memory{bid}: altmap alloc {a.alloc} + align {a.align} > free "
+                            f"{a.free}")
+            if a.base_pfn != start or a.free != v or a.alloc != alt:
+                errs.append(f"memory{bid}: altmap {a.as_tuple()} vs block start {start:#x}, "
+                            f"nr_vmemmap_pages {v}, altmap pages handed out {alt}")
+    for nr in sorted(c["present"] - block_secs - allow.orphan_sections):
+        errs.append(f"section {nr}: present but no memory block covers it")
+    for nr in sorted(allow.orphan_sections & c["online"]):
+        errs.append(f"section {nr}: left behind by a failed add, yet online")
+
+
+def _check_iomem(m, facts, allow, errs) -> None:
+    """The iomem tree is well formed; "System RAM" covers every present section's RAM and
+    lies over memory that is present (or that a removal could not release)."""
+    def walk(r, depth):
+        prev = None
+        for ch in r.children:
+            if not (r.start <= ch.start <= ch.end <= r.end):
+                errs.append(f"iomem [{ch.start:#x}-{ch.end:#x}] {ch.name!r} outside its parent")
+            if prev is not None and ch.start <= prev.end:
+                errs.append(f"iomem [{ch.start:#x}-{ch.end:#x}] overlaps [{prev.start:#x}-"
+                            f"{prev.end:#x}]")
+            prev = ch
+            walk(ch, depth + 1)
+    walk(m.resources.root, 0)
+    ram = _merge([(s >> 12, (e + 0) >> 12) for s, e in m.resources.system_ram_ranges()])
+    P = facts.P
+    present = set(m.ms.present_sections())
+    for nr in present:
+        if nr in allow.orphan_sections:
+            continue
+        if nr in facts.boot_sections and m.ms.section_mem_map(nr) & SECTION_IS_EARLY:
+            pieces = [(max(s, nr * P), min(e, (nr + 1) * P)) for s, e in facts.ram_ranges
+                      if max(s, nr * P) < min(e, (nr + 1) * P)]
+        else:
+            pieces = [(nr * P, (nr + 1) * P)]
+        for s, e in pieces:
+            if not _covered(ram, s, e):
+                errs.append(f"section {nr}: RAM {s:#x}-{e:#x} has no System RAM resource")
+    stale = _merge(allow.stale_iomem)
+    for s, e in ram:
+        p = s
+        while p < e:
+            nr = p // P
+            q = min(e, (nr + 1) * P)
+            if nr not in present and not _covered(stale, p, q):
+                errs.append(f"System RAM resource over pfns {p:#x}-{q:#x}: section {nr} "
+                            "is not present")
+            p = q
+
+
+def _check_slab(m, facts, allow, errs) -> None:
+    """kmalloc'ed mem_section_usage objects = sections with a usage map that boot did not
+    allocate; mem_section root pages = roots beyond those boot allocated."""
+    ms = m.ms
+    usage = 0
+    present = set(ms.present_sections())
+    for nr in present | set(allow.touched_sections):
+        if nr < ms.nr_mem_sections and ms.has_usage(nr) and nr not in facts.boot_sections:
+            usage += 1
+            if nr not in present:
+                errs.append(f"section {nr}: usage map kept after the section went away")
+    got = m.slab.objects.get("mem_section_usage", 0)
+    if got != usage:
+        errs.append(f"slab: {got} mem_section_usage objects, {usage} hot-added usage maps")
+    roots = ms.nr_roots_allocated() - facts.boot_roots
+    if m.slab.objects.get("mem_section root", 0) != roots:
+        errs.append(f"slab: {m.slab.objects.get('mem_section root', 0)} mem_section roots, "
+                    f"{roots} allocated after boot")
+
+
+# -- snapshot differences --------------------------------------------------------------------------
+
+PGDAT_FIELDS = ("node_id", "node_start_pfn", "node_spanned_pages", "node_present_pages",
+                "nr_zones", "online", "has_normal_memory", "has_memory", "cpus", "kswapd",
+                "kcompactd", "zones")
+ZONE_FIELDS = ("node", "idx", "zone_start_pfn", "spanned_pages", "present_pages",
+               "present_early_pages", "nr_isolate_pageblock", "contiguous", "watermark",
+               "watermark_boost", "lowmem_reserve", "pageset_high", "pageset_batch",
+               "stat_threshold")
+_EMPTY_ZONE = {"nr_free_pages": 0, "managed": 0, "nr_isolate_pageblock": 0, "free_area": {},
+               "pcp": None, "pcp_disabled": False}
+
+
+def diff_snapshots(a: dict, b: dict) -> list:
+    """[(path, old, new)] where two ``Machine.snapshot()`` results differ; paths name the
+    piece: ``ms.memmaps[32]``, ``ms.sections[32].usemap``, ``alloc.zones[2].free_area``,
+    ``pgdats[0].zones[3].contiguous``, ``pt``, ``iomem``, ..."""
+    out = []
+    ma, mb = a["ms"], b["ms"]
+    if ma["roots"] != mb["roots"]:
+        out.append(("ms.roots", ma["roots"], mb["roots"]))
+    for nr in sorted(set(ma["sections"]) | set(mb["sections"])):
+        sa, sb = ma["sections"].get(nr), mb["sections"].get(nr)
+        if sa == sb:
+            continue
+        if sa is None or sb is None:
+            out.append((f"ms.sections[{nr}]", sa, sb))
+            continue
+        for i, name in enumerate(("flags", "subsection_map", "usage", "usemap")):
+            if sa[i] != sb[i]:
+                out.append((f"ms.sections[{nr}].{name}", sa[i], sb[i]))
+    for nr in sorted(set(ma["memmaps"]) | set(mb["memmaps"])):
+        if ma["memmaps"].get(nr) != mb["memmaps"].get(nr):
+            out.append((f"ms.memmaps[{nr}]", None, None))
+    za, zb = a["alloc"]["zones"], b["alloc"]["zones"]
+    for zid in sorted(set(za) | set(zb)):
+        x, y = za.get(zid, _EMPTY_ZONE), zb.get(zid, _EMPTY_ZONE)
+        for k in _EMPTY_ZONE:
+            if k == "pcp" and (x[k] is None or y[k] is None):
+                if any(p[0] for p in (x[k] or y[k] or ())):
+                    out.append((f"alloc.zones[{zid}].pcp", x[k], y[k]))
+                continue
+            if x[k] != y[k]:
+                out.append((f"alloc.zones[{zid}].{k}", x[k], y[k]))
+    if a["alloc"]["allocated"] != b["alloc"]["allocated"]:
+        out.append(("alloc.allocated", a["alloc"]["allocated"], b["alloc"]["allocated"]))
+    for pa, pb in zip(a["pgdats"], b["pgdats"]):
+        for i, name in enumerate(PGDAT_FIELDS[:-1]):
+            if pa[i] != pb[i]:
+                out.append((f"pgdats[{pa[0]}].{name}", pa[i], pb[i]))
+        for zx, zy in zip(pa[-1], pb[-1]):
+            for i, name in enumerate(ZONE_FIELDS):
+                if zx[i] != zy[i]:
+                    out.append((f"pgdats[{pa[0]}].zones[{zx[1]}].{name}", zx[i], zy[i]))
+    for k in ("pt", "blocks", "iomem", "owners", "slab", "totalram", "max_pfn", "fw"):
+        if a[k] != b[k]:
+            out.append((k, a[k] if k not in ("pt",) else None, b[k] if k != "pt" else None))
+    return out
+
+
+def fast_snapshot(m, sections, crcs=None) -> dict:
+    """``m.snapshot()`` with each struct page array replaced by its CRC-32 (and the section
+    table read for ``sections`` plus every present one): the same comparison for the error-path
+    checks at a fraction of the cost."""
+    ms = m.ms
+    pb = 1 << ms.pageblock_order
+    secs = {}
+    for nr in sorted(set(sections) | set(ms.present_sections())):
+        if not 0 <= nr < ms.nr_mem_sections:
+            continue
+        f, sub, u = ms.section_mem_map(nr), ms.subsection_map(nr), ms.has_usage(nr)
+        if f or sub or u:
+            usemap = b""
+            if u:
+                base = nr << ms.pfn_section_shift
+                usemap = bytes(ms.get_pageblock_migratetype(p) |
+                               (8 if ms.get_pageblock_skip(p) else 0)
+                               for p in range(base, base + ms.pages_per_section, pb))
+            secs[nr] = (f, sub, int(u), usemap)
+    return {
+        "ms": {"roots": ms.nr_roots_allocated(), "sections": secs,
+               "memmaps": {nr: crcs[nr] if crcs and nr in crcs else zlib.crc32(ms.memmap(nr))
+                           for nr in ms.memmap_sections()}},
+        "alloc": m.allocator.state(), "pt": m.pgtables.state(),
+        "pgdats": tuple(p.snapshot() for _, p in sorted(m.pgdats.items())),
+        "blocks": tuple((i, b.state, b.nid, b.nr_vmemmap_pages,
+                         None if b.zone is None else b.zone.idx,
+                         None if b.altmap is None else b.altmap.as_tuple())
+                        for i, b in sorted(m.memory.blocks.items())),
+        "iomem": repr(m.resources.root), "owners": m.owners.snapshot(),
+        "slab": m.slab.snapshot(), "totalram": m.totalram_pages, "max_pfn": m.max_pfn,
+        "fw": tuple(m.firmware_map),
+    }
+
+
+def _free_blocks(free_area: dict) -> list:
+    """The free blocks of one zone as sorted (order, pfn), whatever list holds them."""
+    return sorted((order, pfn) for (order, _), pfns in free_area.items() for pfn in pfns)
+
+
+def _drain_all(m) -> None:
+    """__drain_all_pages for every zone (a transition the kernel makes at any time)."""
+    for zid in m.allocator.zones():
+        m.allocator.drain_zone_pages(zid)
+
+
+def _iomem_flat(root, skip) -> list:
+    out = []
+
+    def walk(r):
+        for c in r.children:
+            if not (c.name == "System RAM" and _covered(skip, c.start >> 12, (c.end + 1) >> 12)):
+                out.append((c.start, c.end, c.name, c.flags))
+            walk(c)
+    walk(root)
+    return out
+
+
+# -- the program driver ----------------------------------------------------------------------------
+
+#: steps run by all Drivers of this process (the CI test reports and checks it)
+STEPS = {"steps": 0, "programs": 0, "failed_ops": 0, "known": 0, "oops": 0}
+#: (operation, outcome) → count, over all Drivers of this process
+OUTCOMES: dict = {}
+
+_TRUE = ("1", "y", "yes", "on", "true")
+_FALSE = ("0", "n", "no", "off", "false")
+
+
+class Driver:
+    """Runs a hotplug program on one Machine per backend; see the module docstring.
+
+    Every public method is one step: it is recorded as a line of Python (``program()``), run on
+    every Machine (the same outcome is required of all), followed by the error-path check and,
+    with ``check``, by :func:`check_invariants`; with two backends the two Machines' snapshots
+    and /proc/zoneinfo must be equal after every step. A violation raises InvariantError whose
+    message ends with the program so far."""
+
+    def __init__(self, config: MachineConfig, backends=("compiled",), check: bool = True):
+        self.config = config
+        self.backends = tuple(backends)
+        self.check = check
+        self.lines = [f"d = Driver({config!r}" + (f", backends={self.backends!r}"
+                                                  if self.backends != ("compiled",) else "") + ")"]
+        self.machines = [config.boot(b) for b in self.backends]
+        self.m = self.machines[0]
+        self.facts = [BootFacts(m) for m in self.machines]
+        self.allow = [Allowances() for _ in self.machines]
+        self.devices = [[] for _ in self.machines]
+        self.holds = [[] for _ in self.machines]        # (pfn, order) held by fragment()
+        self.unmovable = [[] for _ in self.machines]    # pfns taken by inject("unmovable")
+        self.boot_blocks = frozenset(self.m.memory.blocks)
+        self._checked = [False] * len(self.machines)
+        self._drained = False
+        self.torn_down = False
+        #: set when a step hit a path on which the kernel oopses (the model says "would oops"):
+        #: the program ends there, later steps are not run
+        self.dead = None
+        for m in self.machines:
+            _drain_all(m)
+        self.baseline = [m.snapshot() for m in self.machines]
+        self.base_iomem = [_iomem_flat(m.resources.root, []) for m in self.machines]
+        STEPS["programs"] += 1
+        self._after("boot", [0] * len(self.machines))
+
+    # -- recording -----------------------------------------------------------------------------
+    def program(self) -> str:
+        """The steps so far as a runnable Python program."""
+        return "\n".join(["from hotmem.testing import Driver, MachineConfig"] + self.lines)
+
+    def _fail(self, msg: str):
+        raise InvariantError(f"{msg}\n\n-- program (replay it with python) --\n{self.program()}")
+
+    # -- running a step ------------------------------------------------------------------------
+    def _step(self, text: str, op, cls=None, info=None) -> int:
+        """Record ``text``, run ``op(i, m)`` on every Machine; ``cls(i, m, err)`` names the
+        error-path class of a failure (see _unwind)."""
+        if self.dead:
+            return None
+        self.lines.append("d." + text)
+        STEPS["steps"] += 1
+        results = []
+        for i, m in enumerate(self.machines):
+            self._drained = False
+            pre = cls(i, m, None) if cls else None
+            secs = self.allow[i].touched_sections | self.facts[i].boot_sections
+            # the memmap CRCs of the last check still describe the Machine unless the
+            # classifier drained pcp lists since
+            crcs = self.facts[i].last_crcs if self._checked[i] and not self._drained else None
+            before = fast_snapshot(m, secs, crcs) if pre else None
+            if not text.startswith("read("):           # a read changes nothing
+                self._checked[i] = False
+            nwarn = len(m.warnings)
+            inj0 = sum(x["failed"] for x in m.injections)
+            try:
+                op(i, m)
+                err = 0
+            except HotplugError as e:
+                err = e.errno
+                if "would oops" in e.message:
+                    self.dead = e.message
+                    STEPS["oops"] += 1
+            except Exception as e:       # a crash of the model: report it with the program
+                e.add_note(f"-- program (replay it with python) --\n{self.program()}")
+                raise
+            fired = sum(x["failed"] for x in m.injections) - inj0
+            results.append(err)
+            new = m.warnings[nwarn:]
+            for w in new:
+                if any(w.startswith(p) for p in EXPECTED_WARNINGS):
+                    continue
+                known = [k for k, (sign, _) in KNOWN_MODEL_ISSUES.items() if w.startswith(sign)]
+                if known:
+                    self.dead = f"known model issue {known[0]}"
+                    STEPS["known"] += 1
+                    continue
+                self._fail(f"unexpected kernel warning after {text}: {w}")
+            if err:
+                STEPS["failed_ops"] += 1
+                if pre and not self.dead:
+                    self._unwind(i, m, text, pre, err, fired, before, fast_snapshot(m, secs))
+        self.lines[-1] += f"    # -> {_ename(results[0])}"
+        key = (text[:text.index("(")], _ename(results[0]))
+        OUTCOMES[key] = OUTCOMES.get(key, 0) + 1
+        if self.dead:
+            self.lines[-1] += f"  (the program ends: {self.dead[:100]})"
+            return results[0]
+        self._after(text, results)
+        return results[0]
+
+    def _after(self, text, results) -> None:
+        if len(set(results)) > 1:
+            self._fail(f"backends disagree on {text}: " + ", ".join(
+                f"{b}: {_ename(r)}" for b, r in zip(self.backends, results)))
+        if len(self.machines) > 1:
+            snaps = [m.snapshot() for m in self.machines]
+            for b, s in zip(self.backends[1:], snaps[1:]):
+                d = diff_snapshots(snaps[0], s)
+                if d:
+                    self._fail(f"after {text}: {self.backends[0]} and {b} differ in "
+                               f"{[p for p, _, _ in d][:10]}")
+            zi = [m.procfs.read("/proc/zoneinfo") for m in self.machines]
+            if len(set(zi)) > 1:
+                self._fail(f"after {text}: /proc/zoneinfo differs between backends")
+        if self.check and not text.startswith("read("):
+            for i, m in enumerate(self.machines):
+                try:
+                    check_invariants(m, self.facts[i], self.allow[i])
+                except InvariantError as e:
+                    self._fail(f"after {text} ({self.backends[i]}): {e}")
+                self._checked[i] = True
+
+    # -- error paths ---------------------------------------------------------------------------
+    def _unwind(self, i, m, text, pre, err, fired, before, after) -> None:
+        """A failed step: compare the Machine with its state before the step.
+
+        ``pre`` (from the step's classifier) is ("identical",) when the kernel unwinds fully,
+        ("online", sections, nid) for a refused online (the kernel keeps the initialised memmap
+        and MIGRATE_ISOLATE pageblocks of the offline range, and pgdat->nr_zones and the zone's
+        contiguous flag it touched), ("offline", sections) for a refused offline (isolation is
+        undone to MIGRATE_MOVABLE: a pageblock that was another type comes back MOVABLE, its
+        free blocks on the MOVABLE lists), ("add", start, size, nid) for a failed add (refusals
+        change nothing; a failure inside arch_add_memory keeps the direct map and, with 6.1's
+        __add_pages, the sections added before the failing one), ("eject",) for a refused
+        eject (offlined blocks come back online, maybe in another zone)."""
+        kind = pre[0]
+        diffs = diff_snapshots(before, after)
+        if kind == "add":
+            _, start, size, nid = pre
+            if not fired and err != _errno.ENOMEM:
+                kind = "identical"
+            else:
+                self._note_failed_add(i, m, start, size, nid)
+                bad = [p for p, _, _ in diffs if p in ("blocks", "iomem", "totalram", "fw")
+                       or p.startswith("pgdats")]
+                if bad:
+                    self._fail(f"{text} failed with {_ename(err)} inside arch_add_memory and "
+                               f"changed {bad}")
+                return
+        if kind == "identical":
+            if diffs:
+                self._fail(f"{text} failed with {_ename(err)}, which the kernel unwinds fully, "
+                           f"but the Machine changed: {[p for p, _, _ in diffs][:12]}")
+            return
+        if kind == "eject":
+            # acpi_bus_online brings the blocks back (its errors ignored: a vetoed online
+            # leaves a block offline)
+            sb = {b[0]: b[1] for b in before["blocks"]}
+            sa = {b[0]: b[1] for b in after["blocks"]}
+            veto = "MEM_GOING_ONLINE" in m.notifier_errors
+            changed = {k: (sb.get(k), sa.get(k)) for k in set(sa) | set(sb)
+                       if sa.get(k) != sb.get(k)
+                       and not (veto and (sb.get(k), sa.get(k)) == ("online", "offline"))}
+            if changed or err != _errno.EBUSY:
+                self._fail(f"{text} was refused ({_ename(err)}) but block states changed: "
+                           f"{changed}")
+            return
+        if kind == "online":
+            _, secs, nid = pre
+            ok = {f"ms.memmaps[{s}]" for s in secs} | {f"ms.sections[{s}].usemap" for s in secs}
+            ok.add(f"pgdats[{nid}].nr_zones")
+            bad = [p for p, _, _ in diffs if p not in ok and not
+                   (p.startswith(f"pgdats[{nid}].zones[") and p.endswith(".contiguous"))]
+            if bad:
+                self._fail(f"{text} failed with {_ename(err)}; the kernel's online_pages error "
+                           f"path leaves only the memmap, isolated pageblocks, nr_zones and "
+                           f"zone->contiguous, but these changed: {bad[:12]}")
+            return
+        if kind == "offline":
+            _, secs = pre
+            bad = []
+            for p, x, y in diffs:
+                if p.endswith(".free_area") and _free_blocks(x) == _free_blocks(y):
+                    continue
+                if p.startswith("ms.sections[") and p.endswith(".usemap") and \
+                        int(p[12:p.index("]")]) in secs:
+                    if all(u == v or (v & 7) == MIGRATE_MOVABLE and (u & 7) in
+                           (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE) and u >> 3 == v >> 3
+                           for u, v in zip(x, y)):
+                        continue
+                bad.append(p)
+            if bad:
+                self._fail(f"{text} failed with {_ename(err)}; offline_pages' error path "
+                           f"undoes the isolation, but these changed: {bad[:12]}")
+            return
+        self._fail(f"unknown error-path class {kind}")
+
+    def _note_failed_add(self, i, m, start, size, nid) -> None:
+        a = self.allow[i]
+        P = self.facts[i].P
+        s_pfn, e_pfn = start >> 12, (start + size) >> 12
+        present = set(m.ms.present_sections())
+        spb = m.memory.sections_per_block
+        for nr in range(s_pfn // P, -(-e_pfn // P)):
+            if nr in present and nr // spb not in m.memory.blocks:
+                a.orphan_sections.add(nr)
+        a.direct_map_residue.append((s_pfn, e_pfn, nid))
+
+    def _note_removal(self, i, m, start: int, size: int) -> None:
+        """After a successful removal of [start, start + size): System RAM resources that are
+        still there (release_mem_region_adjustable releases only a range one resource holds),
+        and whether boot memory went away."""
+        for s, e in m.resources.system_ram_ranges():
+            if s < start + size and e > start:
+                self.allow[i].stale_iomem.append((max(s, start) >> 12,
+                                                  min(e, start + size) >> 12))
+        P = self.facts[i].P
+        if any(nr in self.facts[i].boot_sections
+               for nr in range((start >> 12) // P, -(-((start + size) >> 12) // P))):
+            self.allow[i].baseline_off.append(f"boot memory removed at {start:#x}")
+
+    def _touch(self, start: int, size: int) -> None:
+        for i, a in enumerate(self.allow):
+            P = self.facts[i].P
+            if 0 <= start and size > 0 and start + size <= 1 << 52:
+                a.touched_sections.update(range((start >> 12) // P,
+                                                min(-(-((start + size) >> 12) // P),
+                                                    ((start >> 12) // P) + 4096)))
+
+    # -- operations ----------------------------------------------------------------------------
+    def acpi_hotplug(self, start: int, size: int, node: int = 0) -> int:
+        """A pc-dimm of ``size`` bytes at ``start`` on ``node`` (ACPI hot-add)."""
+        self._touch(start, size)
+
+        def op(i, m):
+            self.devices[i].append(m.acpi_memory_hotplug(start, size, node))
+        return self._step(f"acpi_hotplug({start:#x}, {size:#x}, node={node})", op,
+                          lambda i, m, e: ("add", start, size, node))
+
+    def acpi_eject(self, index: int) -> int:
+        """device_del of the ``index``-th plugged DIMM (the ACPI eject path)."""
+        def op(i, m):
+            dev = self.devices[i][index]
+            m.acpi_memory_eject(dev)
+            self.devices[i].pop(index)
+            for s, n in dev.ranges:
+                self._note_removal(i, m, s, n)
+
+        def cls(i, m, e):
+            _drain_all(m)
+            self._drained = True
+            return ("eject",)
+        for i, m in enumerate(self.machines):
+            if index >= len(self.devices[i]):
+                self._fail(f"acpi_eject({index}): only {len(self.devices[i])} DIMMs plugged")
+        return self._step(f"acpi_eject({index})", op, cls)
+
+    def add_memory(self, nid: int, start: int, size: int, flags: int = 0) -> int:
+        """add_memory(nid, start, size, mhp_flags) at any granularity."""
+        self._touch(start, size)
+
+        def op(i, m):
+            m.add_memory(nid, start, size, flags)
+        return self._step(f"add_memory({nid}, {start:#x}, {size:#x}, {flags})", op,
+                          lambda i, m, e: ("add", start, size, nid))
+
+    def remove_memory(self, start: int, size: int) -> int:
+        """remove_memory(start, size) at any granularity."""
+        self._touch(start, size)
+        before = {}
+
+        def op(i, m):
+            m.remove_memory(start, size)
+            self._note_removal(i, m, start, size)
+        return self._step(f"remove_memory({start:#x}, {size:#x})", op,
+                          lambda i, m, e: ("identical",))
+
+    def write(self, block: int, attr: str, word: str) -> int:
+        """echo word > /sys/devices/system/memory/memory<block>/<attr> (state or online)."""
+        path = f"/sys/devices/system/memory/memory{block}/{attr}"
+
+        def op(i, m):
+            m.sysfs.write(path, word)
+
+        def cls(i, m, e):
+            mem = m.memory.blocks.get(block)
+            if mem is None:
+                return ("identical",)
+            w = word.strip() if attr == "state" else word.strip().lower()
+            onl = w in ONLINE_WORDS if attr == "state" else w in _TRUE
+            off = w == "offline" if attr == "state" else w in _FALSE
+            secs = range(mem.start_section_nr, mem.start_section_nr
+                         + m.memory.sections_per_block)
+            if onl and mem.state == "offline":
+                return ("online", set(secs), mem.nid)
+            if off and mem.state == "online":
+                _drain_all(m)
+                self._drained = True
+                return ("offline", set(secs))
+            return ("identical",)
+        return self._step(f"write({block}, {attr!r}, {word!r})", op, cls)
+
+    def write_auto_online(self, word: str) -> int:
+        """echo word > /sys/devices/system/memory/auto_online_blocks."""
+        def op(i, m):
+            m.sysfs.write("/sys/devices/system/memory/auto_online_blocks", word)
+        return self._step(f"write_auto_online({word!r})", op, lambda i, m, e: ("identical",))
+
+    def fragment(self, nid: int, zone: str, order: int) -> int:
+        """Leave no free block of ``order`` or more in the zone (half its free memory held as
+        order − 1 blocks, as the allocator's fragment() does); the holds count as kernel
+        allocations ("fuzz hold") until release_holds()."""
+        idx = ZONE_NAMES.index(zone)
+
+        def op(i, m):
+            zid = m.pgdats[nid].node_zones[idx].zoneid if nid in m.pgdats else (nid << 3) | idx
+            if zid not in m.allocator.zones():
+                raise HotplugError(_errno.EINVAL, f"zone {zid} has no pages")
+            o = max(order - 1, 0)
+            for pfn in m.allocator.fragment(zid, order, 0):
+                m.owners.note_buddy(pfn, o, nid, "fuzz hold")
+                self.holds[i].append((pfn, o))
+        return self._step(f"fragment({nid}, {zone!r}, {order})", op,
+                          lambda i, m, e: ("identical",))
+
+    def release_holds(self) -> int:
+        """Free every page fragment() holds."""
+        def op(i, m):
+            for pfn, o in self.holds[i]:
+                m.kernel_free_pages(pfn, o)
+            self.holds[i].clear()
+        return self._step("release_holds()", op)
+
+    def inject(self, kind: str, **kw) -> int:
+        """m.inject(kind, **kw): fail_page_alloc, altmap or notifier faults."""
+        def op(i, m):
+            m.inject(kind, **kw)
+        args = "".join(f", {k}={v!r}" for k, v in kw.items())
+        return self._step(f"inject({kind!r}{args})", op, lambda i, m, e: ("identical",))
+
+    def inject_unmovable(self, pfn: int) -> int:
+        """Take the free page ``pfn`` as an unmovable kernel allocation."""
+        def op(i, m):
+            m.inject("unmovable", pfn=pfn)
+            self.unmovable[i].append(pfn)
+        return self._step(f"inject_unmovable({pfn:#x})", op, lambda i, m, e: ("identical",))
+
+    def free_unmovable(self, index: int) -> int:
+        """Free the ``index``-th page inject_unmovable took."""
+        def op(i, m):
+            m.kernel_free_pages(self.unmovable[i].pop(index), 0)
+        return self._step(f"free_unmovable({index})", op)
+
+    def read(self, path: str) -> int:
+        """Read a /proc or /sys file (every backend must render the same text); /proc/meminfo's
+        MemTotal must be the struct-page recount of managed pages."""
+        texts = []
+
+        def op(i, m):
+            texts.append(m.procfs.read(path) if path.startswith("/proc/") else m.sysfs.read(path))
+        err = self._step(f"read({path!r})", op)
+        if err is None or err:
+            return err
+        if len(set(texts)) > 1:
+            self._fail(f"read({path!r}): the backends render different text")
+        if path == "/proc/meminfo" and self.check:
+            total = int(texts[0].split("\n")[0].split()[1])
+            try:
+                census = check_invariants(self.m, self.facts[0], self.allow[0])
+            except InvariantError as e:
+                self._fail(f"after read({path!r}): {e}")
+            want = sum(census["managed"].values()) * (self.m.arch.PAGE_SIZE >> 10)
+            if total != want:
+                self._fail(f"/proc/meminfo MemTotal {total} kB but the struct pages say {want} kB")
+        return err
+
+    def clear_injections(self) -> int:
+        def op(i, m):
+            m.clear_injections()
+        return self._step("clear_injections()", op)
+
+    # -- the end of a program ------------------------------------------------------------------
+    def teardown(self) -> None:
+        """Remove everything the program added (offline, eject, remove; re-add and remove
+        ranges a failed add left mapped), bring offlined boot blocks back, and compare the
+        Machine with its state before the first step: only what the kernel keeps by design may
+        differ — max_pfn, pgdat->nr_zones, watermarks / lowmem reserves / pcp sizing (recomputed
+        at every online and offline), the migratetype of pageblocks an allocation stole (so free
+        blocks may sit on other migratetype lists), mem_section roots, and iomem resources a
+        removal spanning two of them could not release."""
+        if self.torn_down or self.dead:
+            return
+        self.torn_down = True
+        self.lines.append("d.teardown()")
+        STEPS["steps"] += 1
+        for i, m in enumerate(self.machines):
+            self._teardown_one(i, m)
+        self._after("teardown()", [0] * len(self.machines))
+
+    def _teardown_one(self, i, m) -> None:
+        m.clear_injections()
+        m.sysfs.write("/sys/devices/system/memory/auto_online_blocks", "offline")
+        for pfn, o in self.holds[i]:
+            m.kernel_free_pages(pfn, o)
+        self.holds[i].clear()
+        for pfn in self.unmovable[i]:
+            m.kernel_free_pages(pfn, 0)
+        self.unmovable[i].clear()
+        a = self.allow[i]
+        bs = m.memory_block_size_bytes
+        spb = m.memory.sections_per_block
+        P = self.facts[i].P
+        for _ in range(12):
+            progress = False
+            # ranges a failed add left mapped: add and remove them again, which unmaps them
+            for res in list(a.direct_map_residue):
+                s_pfn, e_pfn, nid = res
+                if any(nr in m.ms.present_sections() for nr in range(s_pfn // P, -(-e_pfn // P))):
+                    continue
+                try:
+                    for pfn in range(s_pfn, e_pfn, bs >> 12):
+                        m.add_memory(nid if nid in m.pgdats else 0, pfn << 12, bs)
+                        m.remove_memory(pfn << 12, bs)
+                    a.direct_map_residue.remove(res)
+                    progress = True
+                except HotplugError:
+                    pass
+            for bid in sorted(m.memory.blocks, reverse=True):
+                mem = m.memory.blocks.get(bid)
+                if bid in self.boot_blocks or mem is None or mem.state != "online":
+                    continue
+                _drain_all(m)
+                try:
+                    m.memory.device_offline(mem)
+                    progress = True
+                except HotplugError:
+                    pass
+            for dev in list(reversed(self.devices[i])):
+                try:
+                    m.acpi_memory_eject(dev)
+                    self.devices[i].remove(dev)
+                    for s, n in dev.ranges:
+                        self._note_removal(i, m, s, n)
+                    progress = True
+                except HotplugError:
+                    pass
+            for nr in sorted(set(m.ms.present_sections()) - self.facts[i].boot_sections,
+                             reverse=True):
+                start = (nr // spb) * bs
+                mem = m.memory.blocks.get(nr // spb)
+                if mem is not None and mem.state != "offline":
+                    continue
+                try:
+                    m.remove_memory(start, bs)
+                    self._note_removal(i, m, start, bs)
+                    a.orphan_sections.discard(nr)
+                    progress = True
+                except HotplugError:
+                    pass
+            if not progress:
+                break
+        left = sorted(set(m.ms.present_sections()) - self.facts[i].boot_sections)
+        if left or a.direct_map_residue:
+            self._fail(f"teardown ({self.backends[i]}): could not remove sections {left} / "
+                       f"unmap {a.direct_map_residue}: blocks "
+                       f"{[(b, mem.state) for b, mem in sorted(m.memory.blocks.items()) if b not in self.boot_blocks]}")
+        # boot blocks back online in their boot zone
+        base = {b[0]: b for b in self.baseline[i]["blocks"]}
+        for bid in sorted(self.boot_blocks):
+            mem = m.memory.blocks.get(bid)
+            if mem is None:
+                continue
+            want_zone = base[bid][4]
+            if mem.state == "online" and (mem.zone.idx if mem.zone else None) != want_zone:
+                _drain_all(m)
+                try:
+                    m.memory.device_offline(mem)
+                except HotplugError:
+                    continue
+            if mem.state == "offline":
+                mem.online_type = 2        # MMOP_ONLINE_KERNEL: the boot zone
+                try:
+                    m.memory.device_online(mem)
+                except HotplugError as e:
+                    self._fail(f"teardown: boot block {bid} cannot be onlined again: {e}")
+                if (mem.zone.idx if mem.zone else None) != want_zone:
+                    # the boot zone shrank past the block (default_kernel_zone_for_pfn only
+                    # looks at zone spans): it comes back in another zone, as in the kernel
+                    a.baseline_off.append(f"boot block {bid} came back in zone "
+                                          f"{mem.zone.idx if mem.zone else None}")
+        if a.baseline_off:
+            return
+        _drain_all(m)
+        self._compare_with_baseline(i, self.baseline[i], m.snapshot(), a)
+
+    def _compare_with_baseline(self, i, base, now, a) -> None:
+        stale = _merge(a.stale_iomem)
+        bad = []
+        for p, x, y in diff_snapshots(base, now):
+            if p in ("max_pfn", "ms.roots"):
+                continue
+            if p.startswith("pgdats[") and p.split(".")[-1] in (
+                    "nr_zones", "contiguous", "watermark", "watermark_boost", "lowmem_reserve",
+                    "pageset_high", "pageset_batch", "stat_threshold"):
+                continue
+            if p.startswith("alloc.zones[") and p.endswith(".pcp"):
+                if all(c[0] == 0 for c in (y or ())):
+                    continue
+            if p.endswith(".free_area") and _free_blocks(x) == _free_blocks(y):
+                continue
+            if p.startswith("ms.sections[") and p.endswith(".usemap") and all(
+                    u == v or (u & 7) < 3 and (v & 7) < 3 and u >> 3 == v >> 3
+                    for u, v in zip(x, y)):
+                continue
+            if p == "slab":
+                xs = dict(x)
+                ys = dict(y)
+                xs.pop("mem_section root", None)
+                ys.pop("mem_section root", None)
+                if xs == ys:
+                    continue
+            if p == "iomem" and stale and \
+                    _iomem_flat(self.machines[i].resources.root, stale) == self.base_iomem[i]:
+                continue
+            if p == "fw":
+                # firmware_map_remove only drops an entry of exactly the removed range: a
+                # range removed in other pieces keeps its /sys/firmware/memmap entry
+                present = set(self.machines[i].ms.present_sections())
+                P = self.facts[i].P
+                live = [e for e in y if e in x or any(
+                    nr in present for nr in range((e[0] >> 12) // P, -(-(e[1] >> 12) // P)))]
+                if live == list(x):
+                    continue
+            bad.append(p)
+        if bad:
+            self._fail(f"teardown ({self.backends[i]}): after removing everything that was "
+                       f"added the Machine differs from its boot state in {bad[:15]}")
+
+
+# -- the Hypothesis state machine ------------------------------------------------------------------
+
+def machine_configs(kernels=KERNELS, small: bool = False):
+    """Hypothesis strategy of MachineConfig: kernel version, boot memory and NUMA layout,
+    paging levels, CPUs, CPU flags (PSE, 1 GiB pages) and command line (memmap_on_memory off,
+    on or force, movable_node, memhp_default_state). ``small`` keeps boot memory at ≤ 512 MiB
+    (for the slow pure-Python twin)."""
+    from hypothesis import strategies as st
+    if small:
+        layouts = st.sampled_from(["256M", "512M", ((0, "256M"), (1, "256M"))])
+    else:
+        layouts = st.sampled_from(["256M", "256M", "512M", "512M", "1G", "2G",
+                                   ((0, "256M"), (1, "256M")), ((0, "512M"), (1, 0)),
+                                   ((0, "256M"), (1, "256M"), (2, 0)),
+                                   ((0, "1G"), (1, "1G"))])
+
+    @st.composite
+    def build(draw):
+        kernel = draw(st.sampled_from(kernels))
+        boot = draw(layouts)
+        nodes = sorted(n for n, _ in boot) if isinstance(boot, tuple) else [0]
+        mom = draw(st.sampled_from(["1", "1", "1", "0"] + (["force"] if kernel in ("6.6", "6.8")
+                                                          else [])))
+        words = [] if kernel == "v2" and draw(st.booleans()) else \
+            [f"memory_hotplug.memmap_on_memory={mom}"]
+        if draw(st.integers(0, 4)) == 0:
+            words.append("movable_node")
+        auto = draw(st.sampled_from([None] * 6 + ["online", "online_movable", "online_kernel"]))
+        if auto:
+            words.append(f"memhp_default_state={auto}")
+        if len(nodes) > 1 and draw(st.booleans()):
+            cpus = tuple((n, 1) for n in nodes if n < 2)
+        else:
+            cpus = draw(st.sampled_from([1, 1, 2]))
+        flags = draw(st.sampled_from([("pse", "hypervisor")] * 4 +
+                                     [("pse", "hypervisor", "pdpe1gb"), ("hypervisor",)]))
+        return MachineConfig(kernel=kernel, boot_memory=boot, cmdline=" ".join(words),
+                             paging_levels=draw(st.sampled_from([4, 4, 5])), cpus=cpus,
+                             cpu_flags=flags)
+    return build()
+
+
+def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4,
+                       name: str = "HotplugStateMachine"):
+    """A RuleBasedStateMachine class driving hotplug programs on ``backends`` (one Machine
+    each, compared after every step when there are two), booted from ``configs`` (a strategy of
+    MachineConfig; default :func:`machine_configs`). Each example boots one Machine, runs the
+    rules, and tears down (removing everything and comparing with the boot state)."""
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+    configs = configs if configs is not None else machine_configs()
+    slot = st.integers(0, 23)
+    index = st.integers(0, 1 << 16)
+
+    class _Machine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.d = None
+
+        @initialize(config=configs)
+        def boot(self, config):
+            self.d = Driver(config, backends)
+
+        # -- helpers ---------------------------------------------------------------------------
+        @property
+        def m(self):
+            return self.d.m
+
+        def _base(self):
+            from hotmem.arch.x86_e820 import qemu_pc_device_memory_base
+            return qemu_pc_device_memory_base(sum(self.m.boot_memory.values()))
+
+        def _block(self, i, hot_only=True, state=None):
+            """A memory block: the i-th (mod) of the hot-added ones (or of all), preferring
+            blocks in ``state``."""
+            blocks = sorted(self.m.memory.blocks)
+            pool = [b for b in blocks if b not in self.d.boot_blocks] if hot_only else blocks
+            pool = pool or blocks
+            if state is not None:
+                pool = [b for b in pool if self.m.memory.blocks[b].state == state] or pool
+            return pool[i % len(pool)]
+
+        def _node(self, i):
+            nodes = sorted(self.m.pgdats)
+            return nodes[i % len(nodes)] if i < 100 else 7   # 7: not possible
+
+        def alive(self):
+            return self.d is not None and not self.d.dead
+
+        # -- hot-add ---------------------------------------------------------------------------
+        @precondition(alive)
+        @rule(s=slot, nblocks=st.integers(1, max_blocks), node=st.integers(0, 104),
+              word=st.sampled_from([None, "online", "online_kernel", "online_movable"]))
+        def acpi_hotplug(self, s, nblocks, node, word):
+            """A pc-dimm arrives (and, with ``word``, its blocks are onlined one by one)."""
+            bs = self.m.memory_block_size_bytes
+            start = self._base() + s * bs
+            if self.d.acpi_hotplug(start, nblocks * bs, self._node(node)) == 0 and word:
+                for bid in range(start // bs, start // bs + nblocks):
+                    if bid in self.m.memory.blocks and \
+                            self.m.memory.blocks[bid].state == "offline":
+                        self.d.write(bid, "state", word)
+
+        @precondition(alive)
+        @rule(where=st.sampled_from(["slot", "slot", "slot", "half", "page", "boot", "high",
+                                     "beyond", "64G"]),
+              s=slot, size=st.sampled_from([1, 1, 1, 2, 3, 0, -1, "page", "half"]),
+              flags=st.sampled_from([0, 2, 2, 1, 3]), node=st.integers(0, 104))
+        def add_memory(self, where, s, size, flags, node):
+            """add_memory at any address and granularity, with MHP_MEMMAP_ON_MEMORY and
+            MHP_MERGE_RESOURCE in any combination."""
+            bs = self.m.memory_block_size_bytes
+            start = {"slot": self._base() + s * bs, "half": self._base() + s * bs + bs // 2,
+                     "page": self._base() + s * bs + 4096, "boot": (s % 8) * bs,
+                     "high": (500 << 30) + s * bs, "beyond": (1 << 46) + s * bs,
+                     "64G": (64 << 30) - 2 * bs + s * bs}[where]
+            n = {0: 0, -1: bs * 2 - 4096, "page": 4096, "half": bs // 2}[size] \
+                if size in (0, -1, "page", "half") else size * bs
+            self.d.add_memory(self._node(node), start, n, flags)
+
+        # -- online / offline ------------------------------------------------------------------
+        @precondition(alive)
+        @rule(i=index, word=st.sampled_from(ONLINE_WORDS), hot=st.sampled_from([True] * 5 + [False]))
+        def online(self, i, word, hot):
+            self.d.write(self._block(i, hot, "offline"), "state", word)
+
+        @precondition(alive)
+        @rule(i=index, hot=st.sampled_from([True] * 3 + [False]))
+        def offline(self, i, hot):
+            self.d.write(self._block(i, hot, "online"), "state", "offline")
+
+        @precondition(alive)
+        @rule(i=index, hot=st.booleans(),
+              attr_word=st.one_of(
+                  st.tuples(st.just("state"), st.sampled_from(STATE_WORDS + INVALID_STATE_WORDS)),
+                  st.tuples(st.just("online"), st.sampled_from(ONLINE_ATTR_WORDS)),
+                  st.tuples(st.just("auto_online_blocks"),
+                            st.sampled_from(STATE_WORDS + ("on", "")))),
+              missing=st.integers(0, 9))
+        def sysfs_write(self, i, hot, attr_word, missing):
+            """Any word to memoryN/state, memoryN/online (N may not exist) or
+            auto_online_blocks."""
+            attr, word = attr_word
+            if attr == "auto_online_blocks":
+                self.d.write_auto_online(word)
+                return
+            block = self._block(i, hot) if missing else 4000
+            self.d.write(block, attr, word)
+
+        # -- remove ----------------------------------------------------------------------------
+        @precondition(alive)
+        @rule(i=index, nblocks=st.sampled_from([1, 1, 1, 2, 0, -1]),
+              mode=st.sampled_from(["dimm", "dimm", "block", "block", "slot", "boot"]),
+              first=st.sampled_from([None, "offline", "offline"]))
+        def remove_memory(self, i, nblocks, mode, first):
+            """remove_memory of a whole DIMM, one block, a slot, or boot memory (optionally
+            offlining the range's blocks first, last one first)."""
+            bs = self.m.memory_block_size_bytes
+            devs = self.d.devices[0]
+            if mode == "dimm" and devs:
+                dev = devs[i % len(devs)]
+                start, n = dev.start, dev.size
+            else:
+                if mode == "slot":
+                    start = self._base() + (i % 24) * bs
+                elif mode == "boot":
+                    start = (i % 8) * bs
+                else:
+                    start = self._block(i, True, None if first else "offline") * bs
+                n = {0: 0, -1: bs // 2}.get(nblocks, nblocks * bs)
+            if first and n > 0:
+                for bid in range((start + n) // bs - 1, start // bs - 1, -1):
+                    mem = self.m.memory.blocks.get(bid)
+                    if mem is not None and mem.state == "online":
+                        self.d.write(bid, "state", "offline")
+            self.d.remove_memory(start, n)
+
+        @precondition(lambda self: self.alive() and self.d.devices[0])
+        @rule(i=index, first=st.sampled_from([None, None, "offline"]))
+        def acpi_eject(self, i, first):
+            """device_del of a DIMM (optionally offlining its blocks first, last one first)."""
+            k = i % len(self.d.devices[0])
+            if first:
+                dev = self.d.devices[0][k]
+                for s, n in dev.ranges:
+                    bs = self.m.memory_block_size_bytes
+                    for bid in range((s + n) // bs - 1, s // bs - 1, -1):
+                        mem = self.m.memory.blocks.get(bid)
+                        if mem is not None and mem.state == "online":
+                            self.d.write(bid, "state", "offline")
+            self.d.acpi_eject(k)
+
+        # -- memory pressure and faults --------------------------------------------------------
+        @precondition(lambda self: self.alive() and len(self.d.holds[0]) < 20000)
+        @rule(node=st.integers(0, 99), zone=st.sampled_from(["DMA32", "Normal", "Movable",
+                                                             "DMA32"]),
+              order=st.sampled_from([10, 9, 9, 8, 7]), release=st.sampled_from([False] * 3 + [True]))
+        def fragment(self, node, zone, order, release):
+            """Fragment a zone of a node (or release what earlier fragmentation holds)."""
+            if release and self.d.holds[0]:
+                self.d.release_holds()
+                return
+            nid = self._node(node)
+            z = self.m.pgdats[nid].node_zones[ZONE_NAMES.index(zone)]
+            if z.managed_pages:
+                self.d.fragment(nid, zone, order)
+
+        @precondition(alive)
+        @rule(kind=st.sampled_from(["page_alloc", "page_alloc", "altmap", "notifier",
+                                    "notifier", "clear"]),
+              nth=st.integers(1, 6), times=st.sampled_from([1, 1, 2, 1000]),
+              order=st.sampled_from([None, None, 0, 9]), node=st.sampled_from([None, None, 0, 1]),
+              event=st.sampled_from(["MEM_GOING_ONLINE", "MEM_GOING_OFFLINE", "MEM_ONLINE"]),
+              error=st.sampled_from([-12, -12, -16, -22, 5]))
+        def fault(self, kind, nth, times, order, node, event, error):
+            """fail_page_alloc (nth, times, order, node), an altmap failure, a memory notifier
+            veto (any errno, or a bad event / positive error: EINVAL), or clear them all."""
+            if kind == "clear":
+                self.d.clear_injections()
+            elif kind == "notifier":
+                self.d.inject("notifier", event=event, error=error)
+            elif kind == "altmap":
+                self.d.inject("altmap", nth=min(nth, 3))
+            else:
+                kw = {"nth": nth, "times": times}
+                if order is not None:
+                    kw["order"] = order
+                if node is not None:
+                    kw["node"] = node
+                self.d.inject("page_alloc", **kw)
+
+        @precondition(alive)
+        @rule(i=index, k=st.integers(0, 1 << 16), hot=st.booleans(),
+              free=st.sampled_from([False, False, True]))
+        def unmovable(self, i, k, hot, free):
+            """Pin a free page of a block as an unmovable kernel allocation (or free one)."""
+            if free and self.d.unmovable[0]:
+                self.d.free_unmovable(i % len(self.d.unmovable[0]))
+                return
+            bid = self._block(i, hot, "online")
+            mem = self.m.memory.blocks[bid]
+            pfn = mem.start_pfn + k % mem.pages_per_block
+            if mem.state == "online" and mem.zone is not None:
+                zid = mem.zone.zoneid
+                cands = []
+                if zid in self.m.allocator.zones():
+                    for o in range(self.m.allocator.max_order):
+                        for mt in range(3):
+                            cands += [p for p in self.m.allocator.free_list(zid, o, mt)
+                                      if mem.start_pfn <= p < mem.end_pfn]
+                if cands:
+                    cands.sort()
+                    pfn = cands[k % len(cands)]
+            self.d.inject_unmovable(pfn)
+
+        @rule(what=st.sampled_from(["/proc/meminfo", "/proc/zoneinfo", "/proc/buddyinfo",
+                                    "/proc/vmstat", "/proc/iomem", "valid_zones", "state",
+                                    "/sys/devices/system/node/has_memory",
+                                    "/sys/devices/system/node/online"]), i=index)
+        def observe(self, what, i):
+            """Read what a user would (always possible, even after an oops ended the program:
+            then it does nothing)."""
+            if not self.alive():
+                return
+            if what in ("valid_zones", "state"):
+                what = f"/sys/devices/system/memory/memory{self._block(i, True)}/{what}"
+            self.d.read(what)
+
+        def teardown(self):
+            if self.d is not None:
+                self.d.teardown()
+
+    _Machine.__name__ = _Machine.__qualname__ = name
+    return _Machine
+
+
+def fuzz_settings(profile: str | None = None, **overrides):
+    """Hypothesis settings of the fuzz tests: profile "ci" (derandomised, no database, fixed
+    example and step counts) or "long" (random, many more steps); ``HOTMEM_FUZZ`` picks the
+    profile when ``profile`` is None."""
+    from hypothesis import HealthCheck, Phase, settings
+    profile = profile or os.environ.get("HOTMEM_FUZZ", "ci")
+    common = dict(deadline=None, database=None, print_blob=True,
+                  suppress_health_check=list(HealthCheck))
+    if profile == "long":
+        base = dict(max_examples=int(os.environ.get("HOTMEM_FUZZ_EXAMPLES", 2000)),
+                    stateful_step_count=int(os.environ.get("HOTMEM_FUZZ_STEPS", 60)),
+                    derandomize=False)
+    elif profile == "ci":
+        base = dict(max_examples=200, stateful_step_count=50, derandomize=True,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+    else:
+        raise ValueError(f"HOTMEM_FUZZ={profile!r}: expected 'ci' or 'long'")
+    base.update(common)
+    base.update(overrides)
+    return settings(**base)

@@ -1,0 +1,142 @@
+"""Bugs the hotplug fuzzer (tests/test_fuzz.py, hotmem.testing) found, one minimal test each.
+
+Each test carries the program the fuzzer printed (shrunk by hand where Hypothesis left noise)
+and what the kernel does there. Bugs outside the files the fuzzing work may touch are strict
+xfails: they start passing — and then fail as XPASS — once the model is fixed; remove the
+marker and the entry in hotmem.testing.KNOWN_MODEL_ISSUES then.
+"""
+import errno
+
+import pytest
+
+import hotmem
+from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
+from hotmem.testing import Driver, MachineConfig
+
+MiB = 1 << 20
+DIMM = 0x100000000
+STATE = "/sys/devices/system/memory/memory{}/state"
+
+
+@pytest.fixture(params=["compiled", "python"])
+def backend(request):
+    return request.param
+
+
+def test_6_8_remove_of_a_range_missing_a_block_is_refused_not_a_crash(backend):
+    """Fuzzer program (6.8, 256 MiB DIMM = two blocks with per-block altmaps):
+
+        d.acpi_hotplug(0x100000000, 0x10000000, node=0)    # -> 0
+        d.remove_memory(0x108000000, 0x8000000)            # -> 0   (the DIMM's second block)
+        d.acpi_eject(0)                                    # KeyError: 33 (model crash)
+
+    mm/memory_hotplug.c (6.8) memory_blocks_have_altmaps counts the altmaps of the blocks that
+    exist (1) against size / memory_block_size_bytes() (2): WARN_ON_ONCE and -EINVAL, so
+    try_remove_memory fails and __remove_memory BUG()s. The model compared against the blocks
+    that exist, went on, and remove_memory_blocks_and_altmaps indexed the missing block."""
+    m = hotmem.Machine(kernel="6.8", boot_memory="256M",
+                       cmdline="memory_hotplug.memmap_on_memory=1", backend=backend)
+    d = m.acpi_memory_hotplug(DIMM, "256M", node=0)
+    m.remove_memory(DIMM + 128 * MiB, 128 * MiB)
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.acpi_memory_eject(d)
+    assert e.value.errno == errno.EINVAL and "would BUG()" in e.value.message
+    assert any("memory_blocks_have_altmaps" in w for w in m.warnings)
+    assert m.memory_blocks[32].state == "offline" and 32 in m.memory_blocks
+    # remove_memory_blocks_and_altmaps itself skips a missing block (WARN_ON_ONCE, continue)
+    from hotmem.mm.memory_hotplug import remove_memory_blocks_and_altmaps
+    remove_memory_blocks_and_altmaps(m, DIMM, 256 * MiB)
+    assert 32 not in m.memory_blocks
+    assert any("no memory block at 0x108000000" in w for w in m.warnings)
+
+
+def test_refused_acpi_eject_offlines_in_two_passes_and_ignores_online_errors(backend):
+    """Fuzzer program (5.13, no PSE; shrunk):
+
+        d.acpi_hotplug(0x100000000, 0x10000000, node=0)    # -> 0
+        d.write(32, 'state', 'online')                      # -> 0
+        d.write(33, 'state', 'online_kernel')               # -> 0
+        ... (something unmovable lands in memory33)
+        d.inject('notifier', event='MEM_GOING_ONLINE', error=-12)
+        d.acpi_eject(0)       # model: ENOMEM from re-onlining memory32; kernel: EBUSY
+
+    drivers/acpi/scan.c (6.1) acpi_scan_try_to_offline: acpi_bus_offline tries every bound
+    block (a first pass that carries on past failures, then a second pass over the ones that
+    failed); if one still fails, acpi_bus_online runs device_online on those it offlined —
+    MMOP_ONLINE, so the default zone — ignoring its errors, and the eject gets -EBUSY. The model
+    stopped at the first failing block and let the re-online error escape."""
+    m = hotmem.Machine(kernel="6.1", boot_memory="256M",
+                       cmdline="memory_hotplug.memmap_on_memory=0", backend=backend)
+    d = m.acpi_memory_hotplug(DIMM, "256M", node=0)
+    m.sysfs.write(STATE.format(32), "online_kernel")
+    m.sysfs.write(STATE.format(33), "online_movable")
+    m.inject("unmovable", pfn=DIMM >> 12)                 # memory32 cannot be offlined
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.acpi_memory_eject(d)
+    assert e.value.errno == errno.EBUSY
+    # memory33 was offlined by the first pass and onlined again in the default zone: with
+    # ZONE_MOVABLE now empty that is the kernel zone
+    assert [(m.memory_blocks[b].state, m.memory_blocks[b].zone.name) for b in (32, 33)] == \
+        [("online", "Normal"), ("online", "Normal")]
+    m.inject("notifier", event="MEM_GOING_ONLINE")        # re-onlining is vetoed now
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.acpi_memory_eject(d)
+    assert e.value.errno == errno.EBUSY                   # not the notifier's -ENOMEM
+    assert [m.memory_blocks[b].state for b in (32, 33)] == ["online", "offline"]
+
+
+def test_the_two_programs_replay_through_the_driver():
+    """The fuzzer's own replay of both (every invariant and error-path check runs)."""
+    d = Driver(MachineConfig(kernel="6.8", boot_memory="256M"))
+    assert d.acpi_hotplug(0x100000000, 0x10000000, node=0) == 0
+    assert d.remove_memory(0x108000000, 0x8000000) == 0
+    assert d.acpi_eject(0) == errno.EINVAL and "would BUG()" in d.dead
+    d = Driver(MachineConfig(kernel="5.13", boot_memory="256M", cpu_flags=("hypervisor",),
+                             cmdline="memory_hotplug.memmap_on_memory=1 movable_node"))
+    assert d.acpi_hotplug(0x100000000, 0x10000000, node=0) == 0
+    assert d.write(32, "state", "online") == 0
+    assert d.write(33, "state", "online_kernel") == 0
+    assert d.acpi_hotplug(0x118000000, 0x20000000, node=0) == 0   # its memmap pins memory33
+    assert d.inject("notifier", event="MEM_GOING_ONLINE", error=-12) == 0
+    assert d.acpi_eject(0) == errno.EBUSY
+    assert d.m.memory_blocks[32].state == "offline"
+    d.clear_injections()
+    d.teardown()
+
+
+@pytest.mark.parametrize("kernel", ["6.6", "6.8"])
+def test_6_6_has_no_base_page_fallback_with_an_altmap(backend, kernel):
+    """Fuzzer program (6.6 and 6.8 alike):
+
+        d.inject('altmap', nth=1)
+        d.inject('altmap', nth=2)
+        d.acpi_hotplug(0x100000000, 0x8000000, node=0)
+        # WARNING vmemmap_free: free_pagetable of altmap-backed pfn 0x100000 without the altmap
+
+    mm/sparse-vmemmap.c:vmemmap_populate_hugepages (read at 6.6.57 and 6.8.1): when the PMD
+    block cannot come from the altmap, ``else if (altmap) return -ENOMEM; /* No fallback */``
+    — base pages are only tried without an altmap. The 6.6/6.8 policies set
+    basepage_fallback_uses_altmap, so the model mapped altmap pages with PTEs, which x86's
+    remove_pte_table then cannot give back (it always uses free_pagetable). Fixed: the field now
+    only decides where base pages under an existing PTE table come from."""
+    m = hotmem.Machine(kernel=kernel, cmdline="memory_hotplug.memmap_on_memory=1",
+                       backend=backend)
+    m.inject("altmap")                                    # the 2 MiB block from the altmap fails
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
+    assert e.value.errno == errno.ENOMEM
+    assert m.accounting()["page tables"]["vmemmap"] == {}
+    assert not m.owners.altmap and not any("altmap-backed" in w for w in m.warnings)
+
+
+def test_6_1_add_pages_raises_max_pfn_even_when_add_pages_fails(backend):
+    """Found while writing the fuzzer's error-path checks (reading arch/x86/mm/init_64.c,
+    6.1.y): add_pages calls update_end_of_memory_vars after ``WARN_ON_ONCE(ret)`` whatever
+    __add_pages returned, so a failed hot-add still raises max_pfn (and /proc/kpageflags
+    reads go that far). The model's arch_add_memory returned before updating max_pfn (fixed)."""
+    m = hotmem.Machine(kernel="6.1", cmdline="memory_hotplug.memmap_on_memory=1",
+                       backend=backend)
+    m.inject("altmap")
+    with pytest.raises(hotmem.HotplugError):
+        m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
+    assert m.max_pfn == (DIMM + 128 * MiB) >> 12
