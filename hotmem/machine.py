@@ -706,7 +706,13 @@ class Machine(_MachineAPI):
 
     def notify(self, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
         """The memory notifier chain: 0, or the negative errno injected for ``event``
-        (memory-notifier-error-inject)."""
+        (memory-notifier-error-inject). The arch's notifier (registered at an initcall, so
+        called first) may refuse before the injected one is reached."""
+        arch_notifier = getattr(self.arch_ops, "memory_notifier", None)
+        if arch_notifier is not None:
+            err = arch_notifier(self, event, start_pfn, nr_pages)
+            if err:
+                return err
         return self.notifier_errors.get(event, 0)
 
     # -- fault injection -----------------------------------------------------------------------

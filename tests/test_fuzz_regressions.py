@@ -1,9 +1,9 @@
 """Bugs the hotplug fuzzer (tests/test_fuzz.py, hotmem.testing) found, one minimal test each.
 
 Each test carries the program the fuzzer printed (shrunk by hand where Hypothesis left noise)
-and what the kernel does there. Bugs outside the files the fuzzing work may touch are strict
-xfails: they start passing — and then fail as XPASS — once the model is fixed; remove the
-marker and the entry in hotmem.testing.KNOWN_MODEL_ISSUES then.
+and what the kernel does there. A bug found but not fixed yet gets a strict xfail here and an
+entry in hotmem.testing.KNOWN_MODEL_ISSUES (so that fuzzing carries on past it); both go when
+it is fixed.
 """
 import errno
 
@@ -140,3 +140,24 @@ def test_6_1_add_pages_raises_max_pfn_even_when_add_pages_fails(backend):
     with pytest.raises(hotmem.HotplugError):
         m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
     assert m.max_pfn == (DIMM + 128 * MiB) >> 12
+
+
+@pytest.mark.parametrize("page_size", ["4K", "16K"])
+def test_arm64_refuses_to_offline_boot_memory(backend, page_size):
+    """Fuzzer program (arm64; any kernel version):
+
+        d.write(8, 'state', 'offline')                     # -> 0 (kernel: EPERM)
+        d.remove_memory(0x40000000, 0x8000000)             # -> 0
+        # WARNING free_hotplug_page_range: pfn 0x4fa00 is PageReserved (a boot page)
+
+    arch/arm64/mm/mmu.c (6.1) registers prevent_bootmem_remove_notifier: at MEM_GOING_OFFLINE
+    of a range holding an early section it warns "Boot memory [...] offlining attempted" and
+    returns NOTIFY_BAD, which notifier_to_errno turns into -EPERM; boot memory can never be
+    offlined, hence never removed (whose vmemmap teardown would free boot memmap pages)."""
+    m = hotmem.Machine(arch="arm64", page_size=page_size, boot_memory="256M",
+                       cmdline="memory_hotplug.memmap_on_memory=1", backend=backend)
+    first = min(m.memory_blocks)
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.sysfs.write(STATE.format(first), "offline")
+    assert e.value.errno == errno.EPERM
+    assert m.memory_blocks[first].state == "online"

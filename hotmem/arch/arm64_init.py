@@ -10,6 +10,7 @@ firmware reservations) is zero unless ``boot_reserved_pages=`` says otherwise.
 """
 from __future__ import annotations
 
+import errno
 
 from hotmem.arch import arm64_mmu
 from hotmem.arch.arm64 import arch_get_mappable_range, memory_block_size_bytes as _block_size
@@ -96,6 +97,22 @@ def mhp_range_allowed(m, start: int, size: int) -> bool:
     """arch/arm64/mm/mmu.c:arch_get_mappable_range (6.1): the range the linear map can cover."""
     lo, hi = arch_get_mappable_range(m.arch)
     return lo <= start and start + size - 1 <= hi
+
+
+def memory_notifier(m, event: str, start_pfn: int, nr_pages: int) -> int:
+    """arch/arm64/mm/mmu.c:prevent_bootmem_remove_notifier (6.1): MEM_GOING_OFFLINE of a range
+    holding an early (boot) section is refused with NOTIFY_BAD, which notifier_to_errno turns
+    into -EPERM: boot memory is never offlined, hence never removed."""
+    if event != "MEM_GOING_OFFLINE":
+        return 0
+    ms, a = m.ms, m.arch
+    P = ms.pages_per_section
+    for pfn in range(start_pfn, start_pfn + nr_pages, P):
+        if ms.section_mem_map(pfn // P) & m.core.SECTION_IS_EARLY:
+            start = (pfn << a.page_shift)
+            m.log(f"Boot memory [{start:x} {start + (P << a.page_shift):x}] offlining attempted")
+            return -errno.EPERM
+    return 0
 
 
 def _pgd_pgtable_alloc(m, level: str, node: int) -> int:
