@@ -108,9 +108,10 @@ def render_costs(arch: ArchProfile) -> str:
 
 def _machine_arguments(p: argparse.ArgumentParser) -> None:
     """The machine and hot-add plan options shared by ``compare`` and ``lsmem``."""
-    p.add_argument("--dimms", default="128M,128M,128M,128M",
+    p.add_argument("--dimms", default=None,
                    help="comma-separated ACPI DIMM sizes, hot-added one after the other above "
-                   "boot RAM (default: %(default)s)")
+                   "boot RAM (default: four DIMMs of one memory block each: 128M,128M,128M,128M "
+                   "on x86_64)")
     p.add_argument("--nodes", default="0", help="comma-separated node of each DIMM, cycled; a "
                    "node without boot memory is memoryless (default: %(default)s)")
     p.add_argument("--boot-memory", default="1G", metavar="SIZES",
@@ -122,6 +123,10 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
                    help="how each hot-added block is onlined (default: %(default)s)")
     p.add_argument("--kernel", default="6.1", help="kernel version (default: %(default)s)")
     p.add_argument("--arch", default="x86_64", help="architecture (default: %(default)s)")
+    p.add_argument("--page-size", default=None, choices=("4K", "16K", "64K"),
+                   help="base page size (arm64: 4K, 16K or 64K; powerpc64: 64K)")
+    p.add_argument("--mmu", default=None, choices=("radix", "hash"),
+                   help="powerpc64 MMU (default: radix)")
     p.add_argument("--paging-levels", type=int, default=None, help="page-table levels")
     p.add_argument("--backend", choices=("compiled", "python"), default=None,
                    help="core backend (default: compiled, or $HOTMEM_BACKEND)")
@@ -129,12 +134,17 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
 
 def _plan(args, **kw):
     from hotmem.report import Plan
-    return Plan(dimms=tuple(s for s in args.dimms.split(",") if s),
+    plan = Plan(dimms=tuple(s for s in (args.dimms or "").split(",") if s),
                 nodes=tuple(int(n) for n in args.nodes.split(",")),
                 boot_memory=tuple(args.boot_memory.split(",")), block_size=args.block_size,
                 kernel=args.kernel, arch=args.arch, paging_levels=args.paging_levels,
                 online_type=args.online_type, memmap_on_memory=args.memmap_on_memory,
-                backend=args.backend, **kw)
+                backend=args.backend, page_size=args.page_size, mmu=args.mmu, **kw)
+    if args.dimms is None:
+        # four DIMMs of one memory block each, on whatever block size the box probes
+        bs = plan.machine(True).memory_block_size_bytes
+        plan.dimms = (f"{bs >> 30}G" if bs % (1 << 30) == 0 else f"{bs >> 20}M",) * 4
+    return plan
 
 
 def _compare(args) -> None:

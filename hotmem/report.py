@@ -82,6 +82,8 @@ class Plan:
     block_size: object = None           # memory block size; None: what the boot probes
     kernel: str = "6.1"
     arch: str = "x86_64"
+    page_size: str | None = None        # arm64 "4K"/"16K"/"64K", powerpc64 "64K"; None: default
+    mmu: str | None = None              # powerpc64 "radix"/"hash"; None: default
     paging_levels: int | None = None    # None: the Machine's default
     online_type: str = "online_movable"
     memmap_on_memory: str = "1"         # the altmap side's memory_hotplug.memmap_on_memory
@@ -124,6 +126,8 @@ class Plan:
                   cmdline=self.cmdline(mom), backend=self.backend, **self.qemu_memory())
         if self.paging_levels is not None:
             kw["paging_levels"] = self.paging_levels
+        kw.update({k: v for k, v in (("page_size", self.page_size), ("mmu", self.mmu))
+                   if v is not None})
         m = Machine(**kw)
         if self.block_size is not None and m.memory_block_size_bytes != parse_size(self.block_size):
             raise HotplugError(errno.EINVAL, f"memory block size {iec(parse_size(self.block_size))}"

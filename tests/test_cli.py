@@ -110,3 +110,19 @@ def test_python_dash_m(capsys):
     assert proc.stdout == run(capsys, ["costs"])
     memmap, tables = rows(proc.stdout, "256 MiB")
     assert memmap[:2] == ["4194304", "1024"] and tables[-1] == "128"
+
+
+def test_compare_takes_arch_and_page_size(capsys):
+    """`hotmem compare --arch arm64 --page-size 16K`: the default plan is four DIMMs of one
+    block (a 128 MiB section with 16K pages); each block's memmap is 8192 x 64 B = 512 KiB =
+    32 pages of 16 KiB, not a multiple of the 32 MiB PMD, so the altmap side gets none."""
+    import json
+    out = run(capsys, ["compare", "--arch", "arm64", "--page-size", "16K", "--no-fragment",
+                       "--costs-for", "1G", "--json"])
+    d = json.loads(out)
+    assert d["plan"]["dimms"] == ["128M"] * 4
+    assert d["machine"]["page_size"] == 16384
+    assert d["machine"]["memory_block_size"] == 128 << 20
+    assert d["altmap"]["vmemmap_pages_per_block"] == [0] * 4
+    assert sum(a["memmap_pages"] for a in d["regular"]["adds"]) == 4 * 32
+    assert sum(a["memmap_pages"] for a in d["altmap"]["adds"]) == 4 * 32
