@@ -54,22 +54,30 @@ def parse_size(v) -> int:
 
 
 
-def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu):
+def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu, *, boot_memory=None,
+                  standby_memory=None):
     """The architecture profile and the module of its hotplug hooks (hotmem/arch/*_init*.py)."""
     from hotmem.arch import arm64_init
+    if standby_memory is not None and arch != "s390x":
+        raise HotplugError(errno.EINVAL, f"standby_memory: standby storage is an s390x feature, "
+                           f"not {arch}'s")
+    if arch == "s390x":
+        from hotmem.arch import s390x_init
+        if page_size not in (None, "4K"):
+            raise HotplugError(errno.EINVAL, f"s390x has 4K pages, not {page_size!r}")
+        return s390x_init.profile_for(boot_memory, standby_memory), s390x_init
     if arch == "x86_64":
         if page_size not in (None, "4K"):
             raise HotplugError(errno.EINVAL, f"x86_64 has 4K pages, not {page_size!r}")
         return get_arch("x86_64", paging_levels=paging_levels), x86_init_64
     if arch == "arm64":
-        profile = get_arch("arm64", page_size=page_size or "4K")
-        if profile.SUBSECTIONS_PER_SECTION > 64:
-            raise HotplugError(errno.EOPNOTSUPP, f"arm64 {page_size} pages: a section of "
-                               f"{profile.SUBSECTIONS_PER_SECTION} subsections needs a multi-word "
-                               "subsection_map, which the model does not keep yet")
-        return profile, arm64_init
-    profile = get_arch(arch, **({"mmu": mmu or "radix", "page_size": page_size or "64K"}
-                                if arch == "powerpc64" else {}))
+        # 4K, 16K and 64K pages (64K: 512 MiB sections of 256 subsections, a 4-word
+        # subsection_map)
+        return get_arch("arm64", page_size=page_size or "4K"), arm64_init
+    if arch == "powerpc64":
+        from hotmem.arch import powerpc64_init
+        return powerpc64_init.machine_profile(mmu, page_size), powerpc64_init
+    profile = get_arch(arch)
     raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
                        "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "
                        "questions")
@@ -228,10 +236,13 @@ class Machine(_MachineAPI):
                  cpu_flags=("pse", "hypervisor"), e820_ranges=None,
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
                  maxmem="16G", slots: int = 8, page_size: str | None = None,
-                 mmu: str | None = None, backend: str | None = None):
+                 mmu: str | None = None, backend: str | None = None, standby_memory=None):
         self.core = _backend.load(backend)
         self.policy = get_policy(kernel)
-        self.arch, self.arch_ops = _arch_and_ops(arch, paging_levels, page_size, mmu)
+        self.arch, self.arch_ops = _arch_and_ops(arch, paging_levels, page_size, mmu,
+                                                 boot_memory=boot_memory,
+                                                 standby_memory=standby_memory)
+        self.standby_memory = standby_memory     # s390x standby storage (hotmem/arch/s390x_init.py)
         self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
         self.cpu_flags = frozenset(cpu_flags)
         self.log_lines: list[str] = []
@@ -325,6 +336,11 @@ class Machine(_MachineAPI):
             a.NR_SECTION_ROOTS, a.SECTIONS_PER_ROOT, a.PFN_SECTION_SHIFT, a.pageblock_order,
             a.page_flags.NODES_PGSHIFT, a.page_flags.ZONES_PGSHIFT, a.page_flags.ZONES_WIDTH,
             a.PFN_SUBSECTION_SHIFT)
+        if getattr(self.ms, "subsection_map_words", 1) * 64 < a.SUBSECTIONS_PER_SECTION:
+            raise HotplugError(errno.EOPNOTSUPP, f"{a.name}: {a.SUBSECTIONS_PER_SECTION} "
+                               "subsections per section need the multi-word subsection_map: "
+                               "this compiled core predates it (rebuild it, or use the python "
+                               "backend)")
         self.allocator = self.core.PageAllocator(self.ms, self.max_order, a.pageblock_order,
                                                  self.nr_cpus)
         self.pgdats = {nid: new_pgdat(nid, self.allocator, a.page_flags.ZONES_WIDTH,
@@ -410,18 +426,42 @@ class Machine(_MachineAPI):
         by_node: dict[int, list[int]] = {}
         for nr, nid in sorted(present.items()):
             by_node.setdefault(nid, []).append(nr)
+        # mm/sparse.c:section_map_size (6.1, SPARSEMEM_VMEMMAP): a section's memmap rounded up to
+        # PMD_SIZE -- the memmap itself on x86_64 and arm64 4K (2 MiB), one whole PMD with 16K
+        # (32 MiB for 512 KiB) and 64K pages (512 MiB for 512 KiB)
         pmd = 1 << a.pmd_shift
+        section_map_size = -(-a.memmap_size(1 << a.section_size_bits) // pmd) * pmd
         for nid, sections in by_node.items():
-            size = len(sections) * a.memmap_size(a.SECTION_SIZE if hasattr(a, "SECTION_SIZE")
-                                                 else 1 << a.section_size_bits)
-            buf = self.memblock.alloc_top_down(size, pmd, nid, "memmap")
-            self.owners.note_memblock(buf >> a.page_shift, size >> a.page_shift, nid, "memmap (boot)")
-            cursor = [buf >> a.page_shift]
+            # sparse_buffer_init: memmap_alloc(map_count * section_map_size(), aligned to it,
+            # exact_nid); NULL when the node has no such free range (arm64 64K: as big as the
+            # node's RAM, so always)
+            size = len(sections) * section_map_size
+            try:
+                buf = self.memblock.alloc_top_down(size, section_map_size, nid, "memmap",
+                                                   exact_nid=True)
+            except HotplugError:
+                buf = None
+            sbuf = [buf, None if buf is None else buf + size]   # sparsemap_buf, sparsemap_buf_end
+            used = []
 
-            def take(nr_pages, node):
-                pfn = cursor[0]
-                cursor[0] += nr_pages
-                return pfn
+            def take(nr_pages, node, sbuf=sbuf, used=used):
+                """vmemmap_alloc_block_buf at boot: sparse_buffer_alloc (rounded up to the size,
+                the gap freed), else vmemmap_alloc_block's memblock_alloc_try_nid_raw."""
+                nbytes = nr_pages << a.page_shift
+                if sbuf[0] is not None:
+                    ptr = -(-sbuf[0] // nbytes) * nbytes
+                    if ptr + nbytes <= sbuf[1]:
+                        if ptr > sbuf[0]:
+                            self.memblock.unreserve(sbuf[0], ptr - sbuf[0])
+                        sbuf[0] = ptr + nbytes
+                        if used and used[-1][1] == ptr:
+                            used[-1][1] = ptr + nbytes
+                        else:
+                            used.append([ptr, ptr + nbytes])
+                        return ptr >> a.page_shift
+                p = self.memblock.alloc_top_down(nbytes, nbytes, node, "memmap")
+                self.owners.note_memblock(p >> a.page_shift, nr_pages, node, "memmap (boot)")
+                return p >> a.page_shift
             table = lambda level, node: self._memblock_page(node, f"vmemmap {level} table (boot)")
             for nr in sections:
                 ms.alloc_memmap(nr)
@@ -432,6 +472,12 @@ class Machine(_MachineAPI):
                 if rc:
                     raise HotplugError(-rc, f"boot vmemmap population of section {nr} failed")
                 ms.set_section_flags(nr, core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY)
+            # sparse_buffer_fini: what the sections did not use goes back to memblock
+            if sbuf[0] is not None and sbuf[0] < sbuf[1]:
+                self.memblock.unreserve(sbuf[0], sbuf[1] - sbuf[0])
+            for s, e in used:
+                self.owners.note_memblock(s >> a.page_shift, (e - s) >> a.page_shift, nid,
+                                          "memmap (boot)")
 
     def _free_area_init(self) -> None:
         """mm/page_alloc.c:free_area_init + memmap_init (6.1): zone spans from the memblock ranges,

@@ -40,10 +40,19 @@ class ProcFs:
         pt = m.pgtables
         kb = m.arch.PAGE_SIZE >> 10
         x86 = m.arch.name == "x86_64"
+        extra = {}
+        if m.arch.name == "arm64":
+            from hotmem.arch.arm64 import VMALLOC_TOTAL
+            # VMALLOC_TOTAL from the arm64 layout; Hugepagesize: HPAGE_SIZE = PMD_SIZE
+            extra = {"VmallocTotal": VMALLOC_TOTAL(m.arch) >> 10,
+                     "Hugepagesize": (1 << m.arch.pmd_shift) >> 10}
+        elif m.arch.name == "s390x":
+            extra = m.arch_ops.meminfo_extra(m)
         return MemInfo(
             MemTotal=totalram * kb, MemFree=free * kb, MemAvailable=available * kb,
             CommitLimit=totalram * 50 // 100 * kb,
-            VmallocTotal=_VMALLOC_TOTAL_KB[m.arch.paging_levels],
+            VmallocTotal=extra.pop("VmallocTotal", None) or _VMALLOC_TOTAL_KB[m.arch.paging_levels],
+            **extra,
             DirectMap4k=pt.direct_pages_count("4K") * 4 if x86 else None,
             DirectMap2M=pt.direct_pages_count("2M") * 2048 if x86 else None,
             DirectMap1G=pt.direct_pages_count("1G") * (1 << 20)
@@ -60,7 +69,11 @@ class ProcFs:
             if not pgdat.online:
                 continue
             zones = []
-            for z in pgdat.node_zones:
+            # the zone types the build has (enum zone_type): the model keeps fixed slots, and an
+            # arch without ZONE_DMA/DMA32 (powerpc64, s390x) keeps them empty and unlisted
+            built = [z for z in pgdat.node_zones
+                     if z.name in getattr(m.arch_ops, "ZONE_TYPES", (z.name,))]
+            for z in built:
                 pagesets = {cpu: Pageset(count=m.allocator.pcp_count(z.zoneid, cpu),
                                          high=z.pageset_high, batch=z.pageset_batch,
                                          stat_threshold=z.stat_threshold)
@@ -69,7 +82,7 @@ class ProcFs:
                     name=z.name, free=z.nr_free_pages, min=z.min_wmark, low=z.low_wmark,
                     high=z.high_wmark, spanned=z.spanned_pages, present=z.present_pages,
                     managed=z.managed_pages,
-                    protection=tuple(z.lowmem_reserve[:len(pgdat.node_zones)]),
+                    protection=tuple(z.lowmem_reserve[b.idx] for b in built),
                     stats=ZoneStat(nr_free_pages=z.nr_free_pages), pagesets=pagesets,
                     start_pfn=z.zone_start_pfn,
                     free_area=tuple(m.allocator.nr_free(z.zoneid, o)

@@ -55,7 +55,8 @@ class SysFs:
             if attr == "phys_index":
                 return render_phys_index(mem.block_id)
             if attr == "phys_device":
-                return render_phys_device(0)
+                hook = getattr(m.arch_ops, "arch_get_memory_phys_device", None)
+                return render_phys_device(hook(m, mem.start_pfn) if hook else 0)
             if attr == "removable":
                 return render_removable(True)
             if attr == "valid_zones":
@@ -74,8 +75,9 @@ class SysFs:
         if mt and int(mt.group(1)) in m.pgdats and m.pgdats[int(mt.group(1))].online:
             nid = int(mt.group(1))
             zones = m.pgdats[nid].node_zones
-            total = sum(z.managed_pages for z in zones) * 4
-            free = sum(z.nr_free_pages for z in zones) * 4
+            kb = m.arch.PAGE_SIZE >> 10                         # drivers/base/node.c: K(x)
+            total = sum(z.managed_pages for z in zones) * kb
+            free = sum(z.nr_free_pages for z in zones) * kb
             return render_node_meminfo(nid, NodeMemInfo(MemTotal=total, MemFree=free,
                                                         MemUsed=total - free))
         mt = re.fullmatch(re.escape(PARAMS) + r"/(\w+)", path)

@@ -11,6 +11,7 @@ from hotmem._py.memmap import (
     MIGRATE_PCPTYPES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, PB_migratetype_mask,
     PB_migrate_skip,
 )
+import operator as _operator
 
 # C-level copies of the constants the hot loops need (must equal the twin's values).
 cdef enum:
@@ -29,7 +30,11 @@ ctypedef struct page_t:
 
 ctypedef struct mem_section_t:
     uint64_t section_mem_map
+    # mem_section_usage.subsection_map, DECLARE_BITMAP(SUBSECTIONS_PER_SECTION): word 0 inline
+    # (the whole map when a section has <= 64 subsections), words 1.. behind subsection_map_hi
+    # (NULL then; per-root storage, like the usemaps, when there are more: arm64 64K has 256)
     uint64_t subsection_map
+    uint64_t* subsection_map_hi
     uint8_t has_usage
     page_t* memmap
     uint8_t* usemap
@@ -46,16 +51,18 @@ cdef class MemSections:
     """
     cdef readonly int64_t nr_section_roots, sections_per_root, nr_mem_sections
     cdef readonly int pfn_section_shift, pageblock_order, nodes_pgshift, zones_pgshift, zones_width
-    cdef readonly int pfn_subsection_shift
-    cdef readonly int64_t pages_per_section, pageblocks_per_section
+    cdef readonly int pfn_subsection_shift, subsection_map_words
+    cdef readonly int64_t pages_per_section, pageblocks_per_section, subsections_per_section
     cdef mem_section_t** _roots
     cdef uint8_t** _usemaps
+    cdef uint64_t** _subsec_hi
     cdef dict _memmap
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
                   nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9):
         self._roots = NULL
         self._usemaps = NULL
+        self._subsec_hi = NULL
         if pageblock_order > pfn_section_shift or sections_per_root <= 0 or nr_section_roots <= 0:
             raise _einval(f"bad mem_section geometry: roots={nr_section_roots} "
                           f"per_root={sections_per_root} pageblock_order={pageblock_order}")
@@ -67,12 +74,15 @@ cdef class MemSections:
         self.zones_pgshift = zones_pgshift
         self.zones_width = zones_width
         self.pfn_subsection_shift = min(pfn_subsection_shift, pfn_section_shift)
+        self.subsections_per_section = 1 << (pfn_section_shift - self.pfn_subsection_shift)
+        self.subsection_map_words = <int> ((self.subsections_per_section + 63) // 64)  # BITS_TO_LONGS
         self.pages_per_section = 1 << pfn_section_shift
         self.pageblocks_per_section = 1 << (pfn_section_shift - pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
         self._roots = <mem_section_t**> calloc(self.nr_section_roots, sizeof(mem_section_t*))
         self._usemaps = <uint8_t**> calloc(self.nr_section_roots, sizeof(uint8_t*))
-        if self._roots == NULL or self._usemaps == NULL:
+        self._subsec_hi = <uint64_t**> calloc(self.nr_section_roots, sizeof(uint64_t*))
+        if self._roots == NULL or self._usemaps == NULL or self._subsec_hi == NULL:
             raise MemoryError()
         self._memmap = {}
 
@@ -83,8 +93,10 @@ cdef class MemSections:
                 if self._roots[r] != NULL:
                     free(self._roots[r])
                     free(self._usemaps[r])
+                    free(self._subsec_hi[r])
             free(self._roots)
             free(self._usemaps)
+            free(self._subsec_hi)
 
     # -- C-level access for the other includes -------------------------------------------------
     cdef inline mem_section_t* __nr_to_section(self, int64_t nr) noexcept nogil:
@@ -122,6 +134,39 @@ cdef class MemSections:
         if p != NULL:
             p[0] = (p[0] & ~_PB_migratetype_mask) | mt
 
+    cdef inline bint c_subsection_test(self, mem_section_t* ms, int64_t idx) noexcept nogil:
+        """test_bit(idx, ms->usage->subsection_map): word 0 inline, the rest behind a pointer."""
+        cdef uint64_t word = ms.subsection_map
+        if idx >= 64:
+            word = ms.subsection_map_hi[(idx >> 6) - 1]
+        return (word >> (idx & 63)) & 1
+
+    cdef object _subsection_int(self, mem_section_t* ms):
+        """The whole subsection bitmap as one Python int (bit i = subsection i)."""
+        cdef object v = ms.subsection_map
+        cdef int w
+        if ms.subsection_map_hi != NULL:
+            for w in range(1, self.subsection_map_words):
+                if ms.subsection_map_hi[w - 1]:
+                    v |= (<object> ms.subsection_map_hi[w - 1]) << (64 * w)
+        return v
+
+    cdef inline bint _subsection_any(self, mem_section_t* ms) noexcept nogil:
+        """!bitmap_empty(subsection_map)."""
+        cdef int w
+        if ms.subsection_map:
+            return True
+        if ms.subsection_map_hi != NULL:
+            for w in range(self.subsection_map_words - 1):
+                if ms.subsection_map_hi[w]:
+                    return True
+        return False
+
+    cdef inline void _subsection_clear(self, mem_section_t* ms) noexcept nogil:
+        ms.subsection_map = 0
+        if ms.subsection_map_hi != NULL:
+            memset(ms.subsection_map_hi, 0, (self.subsection_map_words - 1) * sizeof(uint64_t))
+
     cdef inline int c_page_zoneid(self, page_t* page) noexcept nogil:
         return <int> (page.flags >> self.zones_pgshift)
 
@@ -136,16 +181,18 @@ cdef class MemSections:
         cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
         if ms == NULL or not (ms.section_mem_map & _SECTION_IS_ONLINE) or not ms.has_usage:
             return NULL
-        cdef int idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
-        if not ((ms.subsection_map >> idx) & 1) or ms.memmap == NULL:
+        cdef int64_t idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
+        if not self.c_subsection_test(ms, idx) or ms.memmap == NULL:
             return NULL
         return &ms.memmap[pfn & (self.pages_per_section - 1)]
 
     def pfn_section_valid(self, int64_t pfn):
         """include/linux/mmzone.h:pfn_section_valid: pfn's subsection is in the subsection map."""
         cdef int64_t nr = pfn >> self.pfn_section_shift
-        cdef int idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
-        return bool((self.subsection_map(nr) >> idx) & 1)
+        cdef int64_t idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
+        self._check_nr(nr)
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        return ms != NULL and self.c_subsection_test(ms, idx)
 
     def pfn_to_online_page(self, int64_t pfn):
         """mm/memory_hotplug.c:pfn_to_online_page (6.1, no ZONE_DEVICE sections): True when pfn
@@ -176,14 +223,21 @@ cdef class MemSections:
         cdef mem_section_t* root = <mem_section_t*> calloc(self.sections_per_root,
                                                            sizeof(mem_section_t))
         cdef uint8_t* usemaps = <uint8_t*> calloc(self.sections_per_root * self.pageblocks_per_section, 1)
-        if root == NULL or usemaps == NULL:
+        cdef int64_t hi = self.subsection_map_words - 1
+        cdef uint64_t* subsec_hi = NULL
+        if hi > 0:
+            subsec_hi = <uint64_t*> calloc(self.sections_per_root * hi, sizeof(uint64_t))
+        if root == NULL or usemaps == NULL or (hi > 0 and subsec_hi == NULL):
             free(root)
             free(usemaps)
+            free(subsec_hi)
             raise MemoryError()
         for i in range(self.sections_per_root):
             root[i].usemap = &usemaps[i * self.pageblocks_per_section]
+            root[i].subsection_map_hi = &subsec_hi[i * hi] if hi > 0 else NULL
         self._roots[r] = root
         self._usemaps[r] = usemaps
+        self._subsec_hi[r] = subsec_hi
         return True
 
     def root_allocated(self, int64_t root_nr):
@@ -237,7 +291,7 @@ cdef class MemSections:
         if ms.has_usage:
             raise HotplugError(_errno.EEXIST, f"section {nr} already has a mem_section_usage")
         ms.has_usage = 1
-        ms.subsection_map = 0
+        self._subsection_clear(ms)
         memset(ms.usemap, 0, self.pageblocks_per_section)
 
     def free_usage(self, int64_t nr):
@@ -245,19 +299,34 @@ cdef class MemSections:
         if not ms.has_usage:
             raise _einval(f"section {nr} has no mem_section_usage to free")
         ms.has_usage = 0
-        ms.subsection_map = 0
+        self._subsection_clear(ms)
         memset(ms.usemap, 0, self.pageblocks_per_section)
 
     def subsection_map(self, int64_t nr):
+        """``mem_section[nr].usage->subsection_map`` as one int: bit i = subsection i (all
+        SUBSECTIONS_PER_SECTION bits, however many words the bitmap takes)."""
         self._check_nr(nr)
         cdef mem_section_t* ms = self.__nr_to_section(nr)
-        return 0 if ms == NULL else ms.subsection_map
+        if ms == NULL:
+            return 0
+        if ms.subsection_map_hi == NULL:
+            return ms.subsection_map
+        return self._subsection_int(ms)
 
-    def set_subsection_map(self, int64_t nr, uint64_t value):
+    def set_subsection_map(self, int64_t nr, value):
+        """Store ``value`` (an int of up to BITS_TO_LONGS(SUBSECTIONS_PER_SECTION) * 64 bits)
+        as the section's subsection bitmap."""
         cdef mem_section_t* ms = self._section(nr)
         if not ms.has_usage:
             raise _einval(f"section {nr} has no mem_section_usage")
-        ms.subsection_map = value
+        cdef int w, words = self.subsection_map_words
+        value = _operator.index(value)
+        if value < 0 or value >> (64 * words):
+            raise _einval(f"section {nr}: subsection map {value:#x} does not fit "
+                          f"{words * 64} bits ({self.subsections_per_section} subsections)")
+        ms.subsection_map = <uint64_t> (value & 0xFFFFFFFFFFFFFFFF)
+        for w in range(1, words):
+            ms.subsection_map_hi[w - 1] = <uint64_t> ((value >> (64 * w)) & 0xFFFFFFFFFFFFFFFF)
 
     # -- memmap --------------------------------------------------------------------------------
     def has_memmap(self, int64_t nr):
@@ -442,9 +511,9 @@ cdef class MemSections:
             roots.append(r)
             for i in range(self.sections_per_root):
                 ms = &self._roots[r][i]
-                if ms.section_mem_map or ms.subsection_map or ms.has_usage:
+                if ms.section_mem_map or ms.has_usage or self._subsection_any(ms):
                     sections[r * self.sections_per_root + i] = (
-                        ms.section_mem_map, ms.subsection_map, ms.has_usage,
+                        ms.section_mem_map, self._subsection_int(ms), ms.has_usage,
                         bytes((<uint8_t[:self.pageblocks_per_section]> ms.usemap)))
         memmaps = {nr: self._memmap[nr].tobytes() for nr in sorted(self._memmap)}
         return {"roots": roots, "sections": sections, "memmaps": memmaps}

@@ -5,11 +5,14 @@ Models, for Linux 6.1 with CONFIG_SPARSEMEM_EXTREME + CONFIG_SPARSEMEM_VMEMMAP:
   on demand (mm/sparse.c:sparse_index_init) and never freed;
 - per section the ``section_mem_map`` flag bits, the ``mem_section_usage`` (subsection_map and the
   pageblock flags, allocated by section_activate) and the section's struct page array (the memmap);
+  the subsection_map is the kernel's DECLARE_BITMAP(subsection_map, SUBSECTIONS_PER_SECTION), kept
+  and handed out as one int of all its bits (64 on x86_64 and arm64 4K/16K, 256 on arm64 64K);
 - ``struct page`` as a record of what the model needs (``PAGE_DTYPE``): the kernel accounts
   sizeof(struct page) bytes per page while the model stores 24;
 - mm/page_alloc.c:memmap_init_range / __init_single_page for the hotplug context.
 """
 import errno
+import operator
 
 import numpy as np
 
@@ -96,10 +99,13 @@ class MemSections:
         self.zones_pgshift = int(zones_pgshift)
         self.zones_width = int(zones_width)
         self.pfn_subsection_shift = int(min(pfn_subsection_shift, pfn_section_shift))
+        self.subsections_per_section = 1 << (self.pfn_section_shift - self.pfn_subsection_shift)
+        self.subsection_map_words = (self.subsections_per_section + 63) // 64   # BITS_TO_LONGS
         self.pages_per_section = 1 << self.pfn_section_shift
         self.pageblocks_per_section = 1 << (self.pfn_section_shift - self.pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
-        # root_nr -> [section_mem_map u64[], subsection_map u64[], has_usage u8[], usemap u8[][]]
+        # root_nr -> [section_mem_map u64[], subsection_map (list of ints: the whole bitmap),
+        #             has_usage u8[], usemap u8[][]]
         self._roots = {}
         self._memmap = {}  # section_nr -> np.ndarray(PAGE_DTYPE)
 
@@ -125,7 +131,7 @@ class MemSections:
         if r in self._roots:
             return False
         n = self.sections_per_root
-        self._roots[r] = [np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, np.uint8),
+        self._roots[r] = [np.zeros(n, np.uint64), [0] * n, np.zeros(n, np.uint8),
                           np.zeros((n, self.pageblocks_per_section), np.uint8)]
         return True
 
@@ -201,15 +207,24 @@ class MemSections:
         root[3][i, :] = 0
 
     def subsection_map(self, nr):
+        """``mem_section[nr].usage->subsection_map`` as one int: bit i = subsection i (all
+        SUBSECTIONS_PER_SECTION bits, however many words the bitmap takes)."""
         self._check_nr(nr)
         root = self._roots.get(nr // self.sections_per_root)
-        return 0 if root is None else int(root[1][nr % self.sections_per_root])
+        return 0 if root is None else root[1][nr % self.sections_per_root]
 
     def set_subsection_map(self, nr, value):
+        """Store ``value`` (an int of up to BITS_TO_LONGS(SUBSECTIONS_PER_SECTION) * 64 bits)
+        as the section's subsection bitmap."""
         root, i = self._root(nr)
         if not root[2][i]:
             raise _einval(f"section {nr} has no mem_section_usage")
-        root[1][i] = np.uint64(value)
+        value = operator.index(value)
+        words = self.subsection_map_words
+        if value < 0 or value >> (64 * words):
+            raise _einval(f"section {nr}: subsection map {value:#x} does not fit "
+                          f"{words * 64} bits ({self.subsections_per_section} subsections)")
+        root[1][i] = value
 
     # -- memmap --------------------------------------------------------------------------------
     def has_memmap(self, nr):

@@ -140,6 +140,14 @@ def ARCH_FORCE_MAX_ORDER(profile: ArchProfile, kernel) -> int:
     return table[page_size_name(profile)]
 
 
+def VMALLOC_TOTAL(profile: ArchProfile) -> int:
+    """include/linux/vmalloc.h:VMALLOC_TOTAL = VMALLOC_END - VMALLOC_START, in bytes, with
+    arm64's asm/pgtable.h and asm/memory.h (6.1, no KASAN): VMALLOC_START = MODULES_END =
+    _PAGE_END(VA_BITS_MIN) + SZ_128M, VMALLOC_END = VMEMMAP_START - SZ_256M."""
+    modules_end = (-(1 << (min(VA_BITS, 48) - 1)) & _MASK64) + (128 << 20)
+    return profile.vmemmap_start - (256 << 20) - modules_end
+
+
 def memory_block_size_bytes(profile: ArchProfile) -> int:
     """arm64 keeps the generic drivers/base/memory.c:memory_block_size_bytes: one section."""
     return profile.MIN_MEMORY_BLOCK_SIZE

@@ -75,10 +75,12 @@ class Memblock:
         return sorted(out)
 
     def alloc_top_down(self, size: int, align: int, nid: int, name: str,
-                       min_addr: int = 0, max_addr: int | None = None) -> int:
+                       min_addr: int = 0, max_addr: int | None = None,
+                       exact_nid: bool = False) -> int:
         """memblock_alloc_try_nid (top-down): the highest free, aligned range on ``nid`` (any node
-        if none fits), reserved under ``name``. Returns the physical address."""
-        for want_nid in (nid, None):
+        if none fits; only ``nid`` with ``exact_nid``, as memblock_alloc_exact_nid_raw), reserved
+        under ``name``. Returns the physical address."""
+        for want_nid in ((nid,) if exact_nid else (nid, None)):
             for b, e, _ in reversed(self.free_ranges(want_nid)):
                 top = e if max_addr is None else min(e, max_addr)
                 base = (top - size) // align * align
@@ -87,6 +89,15 @@ class Memblock:
                     return base
         raise HotplugError(errno.ENOMEM, f"memblock: no {size:#x} bytes free on node {nid} "
                            f"for {name}")
+
+    def unreserve(self, base: int, size: int) -> None:
+        """memblock_free / memblock_phys_free of [base, base + size): the reservations covering
+        it shrink (or split) around it."""
+        out = []
+        for r in self.reserved:
+            for b, e in _subtract([(r.base, r.end)], base, base + size):
+                out.append(Region(b, e - b, r.nid, r.name))
+        self.reserved = sorted(out, key=lambda r: r.base)
 
     def reserved_by_name(self) -> dict:
         out: dict = {}
