@@ -107,7 +107,7 @@ class MachineConfig:
     cpus: object = 1                           # an int or a tuple of (node, cpus) pairs
     cpu_flags: tuple = ("pse", "hypervisor")
     arch: str = "x86_64"
-    page_size: str | None = None               # arm64: "4K" or "16K"
+    page_size: str | None = None               # arm64: "4K", "16K" or "64K"
 
     def boot(self, backend: str | None = None):
         import hotmem
@@ -1691,7 +1691,7 @@ def machine_configs(kernels=KERNELS, size: str = "any", archs=None):
             # pageblock alignment, so a 32-page memmap leaves the block's buddy part starting
             # mid-pageblock and the first offline would BUG in start_isolate_page_range (the
             # model refuses it with a WARN and EINVAL for ever)
-            sizes = ["4K"] if kernel == "v2" else ["4K", "4K", "16K"]
+            sizes = ["4K"] if kernel == "v2" else ["4K", "4K", "16K", "64K"]
             return MachineConfig(kernel=kernel, boot_memory=boot, cmdline=" ".join(words),
                                  cpus=cpus, arch="arm64", page_size=draw(st.sampled_from(sizes)))
         return MachineConfig(kernel=kernel, boot_memory=boot, cmdline=" ".join(words),
