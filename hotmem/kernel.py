@@ -60,6 +60,15 @@ class KernelPolicy:
     warn_altmap_not_freed: bool = False
     #: mem_section_usage carries a leading rcu_head (6.1.76+ stable backport): 56 vs 40 bytes
     usage_has_rcu_head: bool = True
+    #: nr_memmap_pages / nr_memmap_boot_pages in /proc/vmstat (6.11: mm/vmstat.c
+    #: memmap_pages_add / memmap_boot_pages_add, system-wide, after nr_dirty_background_threshold)
+    memmap_stats: bool = False
+    #: memmap_init_range(MEMINIT_HOTPLUG) marks hot-plugged struct pages PageOffline instead of
+    #: PG_reserved (6.11): self-hosted vmemmap pages end up without PG_reserved
+    hotplug_memmap_page_offline: bool = False
+    #: memory_block_online/offline send MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE around the whole
+    #: operation, altmap range included (6.9+, for MHP_OFFLINE_INACCESSIBLE memory: s390)
+    memory_notify_prepare_finish: bool = False
 
     def describe(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -97,11 +106,32 @@ LINUX_6_6 = replace(LINUX_6_1, name="6.6", source="lxdklp/linux-6.6.y at 6.6.57"
 LINUX_6_8 = replace(LINUX_6_6, name="6.8", source="sndrzt/linux-6.8 (6.8.0 commit)",
                     altmap_per_memory_block=True, remove_refuses_wrong_granularity=False)
 
-POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8)}
+#: 6.11 (read at 6.11.11; Pasha Tatashin's three memmap-accounting fixes -- "don't account memmap
+#: on failure", "add system wide stats items category", "don't account memmap per-node" -- are in
+#: the 6.11-rc mm-hotfixes pull of August 2024, so 6.11.0 is taken to count as 6.11.11 does).
+#: - Sourav Panda's "mm: report per-page metadata information" and those fixes: the memmap's
+#:   pages are counted system-wide. mm/sparse-vmemmap.c:__populate_section_memmap adds
+#:   DIV_ROUND_UP(nr_pages * sizeof(struct page), PAGE_SIZE) on success -- to
+#:   nr_memmap_boot_pages while system_state is SYSTEM_BOOTING (sparse_init_nid), else to
+#:   nr_memmap_pages -- whether the pages came from the buddy or from an altmap (memmap on
+#:   memory is counted too); mm/sparse.c:depopulate_section_memmap subtracts the same amount
+#:   (also on section_activate's failure path, after a populate that added nothing);
+#:   free_map_bootmem subtracts nothing. Not per node, not in /proc/meminfo.
+#: - hot-plugged memmaps start PageOffline, not PG_reserved (mm/mm_init.c:memmap_init_range; not
+#:   in 6.9.0, 6.10 not read); mhp_init_memmap_on_memory clears PageOffline before setting
+#:   PageVmemmapSelfHosted, so those pages read KPF_OWNER_PRIVATE alone in /proc/kpageflags.
+#: - since 6.9 (read in 6.9.0): MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE notifier events and
+#:   MHP_OFFLINE_INACCESSIBLE, which s390's sclp driver uses for its memmap on memory (that part
+#:   is hotmem/arch/s390x_init.py's); 6.8 keeps none of this, so 6.11 has it all.
+LINUX_6_11 = replace(LINUX_6_8, name="6.11", source="segzix/linux-6.11.11 (6.11.11)",
+                     memmap_stats=True, hotplug_memmap_page_offline=True,
+                     memory_notify_prepare_finish=True)
+
+POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8, LINUX_6_11)}
 
 
 def get_policy(version: str | KernelPolicy) -> KernelPolicy:
-    """The policy named ``version`` ("v2", "5.13", "6.1", "6.6", "6.8")."""
+    """The policy named ``version`` ("v2", "5.13", "6.1", "6.6", "6.8", "6.11")."""
     if isinstance(version, KernelPolicy):
         return version
     try:

@@ -28,6 +28,7 @@ from hotmem.mm.memblock import Memblock
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DMA, ZONE_MOVABLE, ZONE_NORMAL,
                               new_pgdat)
 from hotmem.mm.page_alloc import GFP_KERNEL, ZoneLists, alloc_pages_node
+from hotmem.mm.vmstat import memmap_boot_pages_add, memmap_pages_of
 from hotmem.resource import IORESOURCE_SYSTEM_RAM, ResourceTree
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -196,12 +197,16 @@ class _MachineAPI:
 
     def accounting(self) -> dict:
         """Where pages went: memmap by source and node, page tables by map and level, memblock
-        boot reservations by name, and the mem_section/usage slab objects."""
+        boot reservations by name, the mem_section/usage slab objects, and (6.11) the
+        /proc/vmstat memmap counters."""
         out = self.owners.summary(lambda pfn: self._pfn_to_nid(pfn))
         out["boot"] = {k: v >> self.arch.page_shift
                        for k, v in self.memblock.reserved_by_name().items()}
         out["slab objects"] = dict(self.slab.objects)
         out["mem_section roots"] = self.ms.nr_roots_allocated()
+        if self.policy.memmap_stats:
+            out["memmap stats"] = {"nr_memmap_pages": self.nr_memmap_pages,
+                                   "nr_memmap_boot_pages": self.nr_memmap_boot_pages}
         return out
 
     def _pfn_to_nid(self, pfn: int) -> int:
@@ -225,6 +230,7 @@ class _MachineAPI:
             "iomem": repr(self.resources.root), "owners": self.owners.snapshot(),
             "slab": self.slab.snapshot(), "totalram": self.totalram_pages, "max_pfn": self.max_pfn,
             "fw": tuple(self.firmware_map),
+            "memmap stats": (self.nr_memmap_pages, self.nr_memmap_boot_pages),
         }
 
 
@@ -268,8 +274,14 @@ class Machine(_MachineAPI):
         self.firmware_map: list = []
         self.highest_present_section_nr = 0
         self.totalram_pages = 0
+        # mm/vmstat.c (6.11): system-wide counters of the pages struct pages occupy
+        self.nr_memmap_pages = 0
+        self.nr_memmap_boot_pages = 0
         self.min_free_kbytes = 0
         self.notifier_errors: dict[str, int] = {}
+        #: (altmap_start_pfn, altmap_nr_pages) of struct memory_notify while MEM_PREPARE_ONLINE
+        #: or MEM_FINISH_OFFLINE is sent (6.9+), else None
+        self.memory_notify_altmap = None
         self.acpi_devices: list = []
         self.injections: list[dict] = []
         self._boot(boot_reserved_pages, boot_late_freed_pages)
@@ -471,6 +483,8 @@ class Machine(_MachineAPI):
                     table)
                 if rc:
                     raise HotplugError(-rc, f"boot vmemmap population of section {nr} failed")
+                # 6.11 __populate_section_memmap while SYSTEM_BOOTING: a whole section's memmap
+                memmap_boot_pages_add(self, memmap_pages_of(self, a.PAGES_PER_SECTION))
                 ms.set_section_flags(nr, core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY)
             # sparse_buffer_fini: what the sections did not use goes back to memblock
             if sbuf[0] is not None and sbuf[0] < sbuf[1]:
@@ -640,7 +654,8 @@ class Machine(_MachineAPI):
         self.totalram_pages += 1
 
     def free_boot_memmap(self, section_nr: int) -> None:
-        """mm/sparse.c:free_map_bootmem: the boot memmap of an emptied early section."""
+        """mm/sparse.c:free_map_bootmem: the boot memmap of an emptied early section (6.11 takes
+        nothing off nr_memmap_boot_pages here)."""
         a = self.arch
         start = a.pfn_to_page(a.section_nr_to_pfn(section_nr))
         end = a.pfn_to_page(a.section_nr_to_pfn(section_nr + 1))
@@ -753,7 +768,8 @@ class Machine(_MachineAPI):
     def notify(self, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
         """The memory notifier chain: 0, or the negative errno injected for ``event``
         (memory-notifier-error-inject). The arch's notifier (registered at an initcall, so
-        called first) may refuse before the injected one is reached."""
+        called first) may refuse before the injected one is reached. For MEM_PREPARE_ONLINE and
+        MEM_FINISH_OFFLINE (6.9+) ``self.memory_notify_altmap`` holds the altmap fields."""
         arch_notifier = getattr(self.arch_ops, "memory_notifier", None)
         if arch_notifier is not None:
             err = arch_notifier(self, event, start_pfn, nr_pages)

@@ -99,11 +99,17 @@ class ProcFs:
         return render_buddyinfo(self.node_infos())
 
     def vmstat(self) -> str:
-        """mm/vmstat.c:vmstat_show (6.1): only nr_free_pages moves in the model."""
+        """mm/vmstat.c:vmstat_show (6.1): only nr_free_pages moves in the model (the other
+        counters are those of a machine without workload).
+
+        A 6.11 policy adds nr_memmap_pages and nr_memmap_boot_pages where 6.11's vmstat_text has
+        them, right after nr_dirty_background_threshold (the tail of enum vm_stat_item); the
+        rest of the item list is still Debian 6.1's, not 6.11's."""
+        from hotmem.mm.vmstat import vm_stat_items
         free = sum(z.nr_free_pages for p in self.m.pgdats.values() for z in p.node_zones)
         vm = VmStat()
         vm.zone.nr_free_pages = free
-        return render_vmstat(vm)
+        return render_vmstat(vm, vm_stat_items(self.m))
 
     def iomem(self) -> str:
         """kernel/resource.c:r_show (6.1) as root sees it."""

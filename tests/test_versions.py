@@ -1,4 +1,4 @@
-"""Kernel-version policies on x86_64: the v2 RFC, 5.13, 6.1, 6.6 and 6.8 on the same scenarios.
+"""Kernel-version policies on x86_64: the v2 RFC, 5.13, 6.1, 6.6, 6.8 and 6.11 on the same scenarios.
 
 Expected numbers are the kernel's formulas written out here (§15 of the reference digest) and the
 6.1 reference readings' deltas.
@@ -34,7 +34,7 @@ def test_docs_table_is_generated_from_the_policies():
     path = os.path.join(os.path.dirname(__file__), "..", "docs", "kernel-versions.md")
     with open(path) as f:
         assert f.read().endswith(policy_table())
-    assert list(POLICIES) == ["v2", "5.13", "6.1", "6.6", "6.8"]
+    assert list(POLICIES) == ["v2", "5.13", "6.1", "6.6", "6.8", "6.11"]
 
 
 def test_unknown_version_is_refused():
@@ -45,9 +45,11 @@ def test_unknown_version_is_refused():
 
 @pytest.mark.parametrize("kernel,flags", [("v2", 0x100000000), ("5.13", 0x100000000),
                                           ("6.1", 0x2100000000), ("6.6", 0x2100000000),
-                                          ("6.8", 0x2100000000)])
+                                          ("6.8", 0x2100000000), ("6.11", 0x2000000000)])
 def test_one_block_cycle_in_every_version(backend, kernel, flags):
-    """The same 128 MiB DIMM everywhere: same counters; PageVmemmapSelfHosted only from 6.0."""
+    """The same 128 MiB DIMM everywhere: same counters; PageVmemmapSelfHosted only from 6.0;
+    6.11 hot-plugged memmaps start PageOffline instead of PG_reserved, so the vmemmap pages keep
+    only KPF_OWNER_PRIVATE (bit 37)."""
     m = machine(backend, kernel)
     t0 = m.totalram_pages
     d = m.acpi_memory_hotplug(DIMM, "128M", node=0)
@@ -250,3 +252,137 @@ def test_base_pages_under_an_existing_pte_table(backend, kernel, from_altmap):
     assert populate_section_memmap(m, PFN, BLOCK, 0, alt) == 0
     buddy = sum(1 for w, _, _ in m.owners.buddy.values() if w == "memmap") - buddy0
     assert (alt.alloc, buddy) == ((504, 0) if from_altmap else (0, 504))
+
+
+# -- 6.11: nr_memmap_pages / nr_memmap_boot_pages ------------------------------------------------
+# mm/sparse-vmemmap.c:__populate_section_memmap (6.11.11) adds DIV_ROUND_UP(nr_pages *
+# sizeof(struct page), PAGE_SIZE) on success -- to nr_memmap_boot_pages while SYSTEM_BOOTING, to
+# nr_memmap_pages after -- wherever the pages came from (altmap included);
+# mm/sparse.c:depopulate_section_memmap takes the same off nr_memmap_pages.
+
+SECTION_MEMMAP = 32768 * 64 // 4096          # 128 MiB section: 512 pages of struct pages
+BOOT_SECTIONS = (1 << 30) // (128 * MiB)      # QEMU pc, 1 GiB from 0: sections 0..7
+
+
+def vmstat(m):
+    lines = m.procfs.read("/proc/vmstat").splitlines()
+    return [ln.split(" ")[0] for ln in lines], dict(ln.split(" ") for ln in lines)
+
+
+def test_6_11_vmstat_memmap_counters_at_boot(backend):
+    m = machine(backend, "6.11")
+    names, values = vmstat(m)
+    # vmstat_text (6.11): the tail of enum vm_stat_item, right after the dirty thresholds
+    at = names.index("nr_dirty_background_threshold")
+    assert names[at - 1:at + 4] == ["nr_dirty_threshold", "nr_dirty_background_threshold",
+                                    "nr_memmap_pages", "nr_memmap_boot_pages", "pgpgin"]
+    assert values["nr_memmap_boot_pages"] == str(BOOT_SECTIONS * SECTION_MEMMAP) == "4096"
+    assert values["nr_memmap_pages"] == "0"
+    assert m.accounting()["memmap stats"] == {"nr_memmap_pages": 0, "nr_memmap_boot_pages": 4096}
+    # before 6.11 the lines do not exist; the list is otherwise the same
+    names61, _ = vmstat(machine(backend, "6.1"))
+    assert "nr_memmap_pages" not in names61 and "nr_memmap_boot_pages" not in names61
+    assert [n for n in names if not n.startswith("nr_memmap")] == names61
+    assert "memmap stats" not in machine(backend, "6.8").accounting()
+
+
+@pytest.mark.parametrize("mom", [False, True])
+def test_6_11_hot_add_and_remove_count_the_memmap(backend, mom):
+    """A 128 MiB DIMM adds its 512 pages of struct pages to nr_memmap_pages whether they come from
+    the buddy (no memmap on memory) or from the DIMM itself (altmap): 6.11 counts both the same.
+    Onlining changes nothing; removal gives them back. The boot count never moves."""
+    m = machine(backend, "6.11", param="1" if mom else "0")
+    boot = BOOT_SECTIONS * SECTION_MEMMAP
+    d = m.acpi_memory_hotplug(DIMM, "128M", node=0)
+    assert m.memory_blocks[32].nr_vmemmap_pages == (VMEMMAP if mom else 0)
+    src = m.accounting()["memmap"]
+    assert src == ({"altmap": {0: VMEMMAP}, "buddy": {}} if mom
+                   else {"altmap": {}, "buddy": {0: VMEMMAP}})
+    _, values = vmstat(m)
+    assert (values["nr_memmap_pages"], values["nr_memmap_boot_pages"]) == ("512", str(boot))
+    m.sysfs.write(STATE.format(32), "online_movable")
+    assert (m.nr_memmap_pages, m.nr_memmap_boot_pages) == (512, boot)
+    m.sysfs.write(STATE.format(32), "offline")
+    m.acpi_memory_eject(d)
+    _, values = vmstat(m)
+    assert (values["nr_memmap_pages"], values["nr_memmap_boot_pages"]) == ("0", str(boot))
+    assert not m.warnings
+
+
+def test_6_11_counts_per_section(backend):
+    """A 256 MiB DIMM: 6.11 (like 6.8) gives it two per-block altmaps; two sections, 2 × 512.
+    Without the parameter the same: the count does not depend on the memmap's source."""
+    for param in ("1", "0"):
+        m = machine(backend, "6.11", param=param)
+        d = m.acpi_memory_hotplug(DIMM, "256M", node=0)
+        assert m.nr_memmap_pages == 2 * SECTION_MEMMAP
+        m.acpi_memory_eject(d)
+        assert m.nr_memmap_pages == 0 and not m.warnings
+    m61 = machine(backend, "6.1")
+    m61.acpi_memory_hotplug(DIMM, "256M", node=0)
+    assert (m61.nr_memmap_pages, m61.nr_memmap_boot_pages) == (0, 0)   # no such counters
+
+
+def test_6_11_failed_populate_still_subtracts(backend):
+    """section_activate: __populate_section_memmap fails (the altmap cannot give the 2 MiB
+    block) and adds nothing, then section_deactivate → depopulate_section_memmap subtracts 512
+    all the same: the unsigned long in /proc/vmstat wraps to 2**64 - 512."""
+    m = machine(backend, "6.11")
+    m.inject("altmap")
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
+    assert e.value.errno == errno.ENOMEM
+    assert m.nr_memmap_pages == -512
+    _, values = vmstat(m)
+    assert int(values["nr_memmap_pages"]) == (1 << 64) - 512
+    assert int(values["nr_memmap_boot_pages"]) == BOOT_SECTIONS * SECTION_MEMMAP
+
+
+def test_6_11_prepare_online_and_finish_offline(backend):
+    """memory_block_online (6.9+) sends MEM_PREPARE_ONLINE first (start/nr after the vmemmap,
+    the altmap range apart) and stops on a refusal with nothing changed; memory_block_offline
+    ends with MEM_FINISH_OFFLINE. 6.8 sends neither."""
+    seen = {}
+    for kernel in ("6.8", "6.11"):
+        m = machine(backend, kernel)
+        m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
+        events = seen[kernel] = []
+        orig = m.notify
+
+        def record(event, start_pfn, nr_pages, nid, m=m, orig=orig, events=events):
+            events.append((event, start_pfn, nr_pages, m.memory_notify_altmap))
+            return orig(event, start_pfn, nr_pages, nid)
+        m.notify = record
+        m.sysfs.write(STATE.format(32), "online")
+        m.sysfs.write(STATE.format(32), "offline")
+        if kernel == "6.11":
+            before = m.snapshot()
+            m.notifier_errors["MEM_PREPARE_ONLINE"] = -errno.EBUSY   # e.g. s390's sclp refusing
+            with pytest.raises(hotmem.HotplugError) as e:
+                m.sysfs.write(STATE.format(32), "online")
+            assert e.value.errno == errno.EBUSY
+            assert m.snapshot() == before and m.memory_blocks[32].state == "offline"
+    assert [e for e, *_ in seen["6.8"]] == ["MEM_GOING_ONLINE", "MEM_ONLINE",
+                                             "MEM_GOING_OFFLINE", "MEM_OFFLINE"]
+    rest = (PFN + VMEMMAP, BLOCK - VMEMMAP, (PFN, VMEMMAP))
+    assert seen["6.11"][0] == ("MEM_PREPARE_ONLINE",) + rest
+    assert seen["6.11"][5] == ("MEM_FINISH_OFFLINE",) + rest
+    assert seen["6.11"][6] == ("MEM_PREPARE_ONLINE",) + rest
+    assert [e for e, *_ in seen["6.11"][1:5]] == [e for e, *_ in seen["6.8"]]
+
+
+@pytest.mark.parametrize("kw,boot,hot", [
+    # arm64 4K: 128 MiB sections of 32768 pages, 32768 × 64 B / 4 KiB = 512 pages each
+    (dict(arch="arm64", boot_memory="1G"), 8 * 512, 0),
+    # arm64 64K: 512 MiB sections of 8192 pages, DIV_ROUND_UP(8192 × 64 B, 64 KiB) = 8 each
+    (dict(arch="arm64", page_size="64K", boot_memory="2G"), 4 * 8, 0),
+    # powerpc64 radix 64K: 16 MiB sections of 256 pages, DIV_ROUND_UP(16 KiB, 64 KiB) = 1 each
+    (dict(arch="powerpc64", mmu="radix", boot_memory="2G"), 128 * 1, 0),
+    # s390x: 256 MiB sections of 65536 pages, 4 MiB = 1024 pages each; the standby memory is
+    # added by sclp's initcall, after SYSTEM_BOOTING: nr_memmap_pages
+    (dict(arch="s390x", boot_memory="1G", standby_memory="1G"), 4 * 1024, 4 * 1024),
+])
+def test_6_11_boot_memmap_count_on_other_arches(backend, kw, boot, hot):
+    m = hotmem.Machine(kernel="6.11", backend=backend, **kw)
+    _, values = vmstat(m)
+    assert (int(values["nr_memmap_boot_pages"]), int(values["nr_memmap_pages"])) == (boot, hot)

@@ -18,6 +18,11 @@ MHP_NONE = 0
 MHP_MERGE_RESOURCE = 1 << 0
 MHP_MEMMAP_ON_MEMORY = 1 << 1
 MHP_NID_IS_MGID = 1 << 2
+#: 6.9+: the added memory is inaccessible while offline; only with MHP_MEMMAP_ON_MEMORY. The
+#: kernel then sets altmap->inaccessible, which only moves page_init_poison (a no-op in the
+#: model's configuration) from sparse_add_section to mhp_init_memmap_on_memory; the provider
+#: (s390 sclp) makes the memory accessible on MEM_PREPARE_ONLINE. Accepted, no effect here.
+MHP_OFFLINE_INACCESSIBLE = 1 << 3
 
 # include/linux/memory_hotplug.h: enum mmop
 MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE = range(4)
@@ -443,8 +448,16 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
 
 def mhp_init_memmap_on_memory(m, pfn: int, nr_pages: int, zone) -> None:
     """mm/memory_hotplug.c:mhp_init_memmap_on_memory (6.1): the vmemmap pages join the zone as
-    reserved, unmovable, self-hosted pages; whole sections of them go online."""
+    reserved, unmovable, self-hosted pages; whole sections of them go online.
+
+    6.11: move_pfn_range_to_zone leaves hot-plugged struct pages PageOffline rather than
+    PG_reserved, and this function clears PageOffline before setting PageVmemmapSelfHosted: the
+    pages end up with neither. (The model's memmap_init_range marks them PG_reserved as 6.1
+    does; the 6.11 policy clears it here, as __free_pages_core clears it for the pages that go
+    to the buddy -- the transient PageOffline state is not kept.)"""
     move_pfn_range_to_zone(m, zone, pfn, nr_pages, MIGRATE_UNMOVABLE)
+    if m.policy.hotplug_memmap_page_offline:
+        m.ms.clear_page_flag_range(pfn, nr_pages, m.core.PG_reserved)
     if m.policy.vmemmap_self_hosted_flag:
         m.ms.set_page_flag_range(pfn, nr_pages, m.core.PG_vmemmap_self_hosted)
     if nr_pages >= m.arch.PAGES_PER_SECTION:

@@ -7,6 +7,7 @@ boot); page-table pages always come from ``vmemmap_alloc_block_zero`` — never 
 from __future__ import annotations
 
 from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.vmstat import memmap_pages_add, memmap_pages_of
 
 
 def vmemmap_alloc_block(m, nr_pages: int, node: int, what: str) -> int:
@@ -37,14 +38,25 @@ def vmemmap_alloc_table(m, level: str, node: int) -> int:
 
 def populate_section_memmap(m, pfn: int, nr_pages: int, nid: int, altmap) -> int:
     """mm/sparse-vmemmap.c:__populate_section_memmap (6.1) without a dev_pagemap: map the struct
-    pages of [pfn, pfn + nr_pages) with the arch's vmemmap_populate. 0 or -ENOMEM."""
+    pages of [pfn, pfn + nr_pages) with the arch's vmemmap_populate. 0 or -ENOMEM.
+
+    6.11: on success, DIV_ROUND_UP(end - start, PAGE_SIZE) goes to nr_memmap_pages -- altmap
+    pages included (hot-add runs after boot; the boot memmap is counted in Machine._sparse_init).
+    """
     start = m.arch.pfn_to_page(pfn)
     end = m.arch.pfn_to_page(pfn + nr_pages)
-    return m.arch_ops.vmemmap_populate(m, start, end, nid, altmap)
+    rc = m.arch_ops.vmemmap_populate(m, start, end, nid, altmap)
+    if rc == 0:                 # section_activate takes any other value as failure
+        memmap_pages_add(m, memmap_pages_of(m, nr_pages))
+    return rc
 
 
 def depopulate_section_memmap(m, pfn: int, nr_pages: int, altmap) -> None:
-    """mm/sparse.c:depopulate_section_memmap (6.1, VMEMMAP): vmemmap_free of the range."""
+    """mm/sparse.c:depopulate_section_memmap (6.1, VMEMMAP): vmemmap_free of the range.
+    6.11 first takes DIV_ROUND_UP(end - start, PAGE_SIZE) off nr_memmap_pages -- also when
+    section_activate's populate failed and added nothing, so a failed hot-add leaves the counter
+    that much lower."""
+    memmap_pages_add(m, -memmap_pages_of(m, nr_pages))
     start = m.arch.pfn_to_page(pfn)
     end = m.arch.pfn_to_page(pfn + nr_pages)
     m.arch_ops.vmemmap_free(m, start, end, altmap)

@@ -5,7 +5,8 @@ import re
 from typing import Iterable
 
 from hotmem.render.model import (
-    MAX_ORDER, NODE_STAT_ITEMS, NUMA_STAT_ITEMS, VMSTAT_ITEMS, ZONE_STAT_ITEMS,
+    MAX_ORDER, NODE_STAT_ITEMS, NUMA_STAT_ITEMS, VMSTAT_ITEMS, WRITEBACK_STAT_ITEMS,
+    ZONE_STAT_ITEMS,
     NodeInfo, NodeStats, NumaStat, Pageset, VmStat, ZoneInfo, ZoneStat,
 )
 
@@ -13,9 +14,17 @@ from hotmem.render.model import (
 _DEPRECATED = "nr_unstable 0\n"
 
 
-def render_vmstat(vm: VmStat) -> str:
-    """mm/vmstat.c:vmstat_show (6.1): "name value" per vmstat_text item, then nr_unstable 0."""
-    return "".join(f"{name} {value}\n" for name, value in vm.items()) + _DEPRECATED
+def render_vmstat(vm: VmStat, vm_stat_extra=()) -> str:
+    """mm/vmstat.c:vmstat_show (6.1): "name value" per vmstat_text item, then nr_unstable 0.
+
+    ``vm_stat_extra``: (name, value) pairs a later kernel's enum vm_stat_item has after
+    nr_dirty_background_threshold (6.11: nr_memmap_pages, nr_memmap_boot_pages), printed there;
+    every other item stays 6.1's."""
+    items = vm.items()
+    if vm_stat_extra:
+        at = [n for n, _ in items].index(WRITEBACK_STAT_ITEMS[-1]) + 1
+        items = items[:at] + list(vm_stat_extra) + items[at:]
+    return "".join(f"{name} {value}\n" for name, value in items) + _DEPRECATED
 
 
 def parse_vmstat(text: str) -> VmStat:

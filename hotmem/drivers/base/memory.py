@@ -134,7 +134,8 @@ class MemorySubsys:
 
     # -- online / offline ----------------------------------------------------------------------
     def memory_block_online(self, mem: MemoryBlock) -> None:
-        """drivers/base/memory.c:memory_block_online (6.1.y)."""
+        """drivers/base/memory.c:memory_block_online (6.1.y; 6.9+ first sends MEM_PREPARE_ONLINE,
+        whose refusal stops everything, and MEM_FINISH_OFFLINE when onlining then fails)."""
         m = self.m
         start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
         nr_vmemmap_pages = mem.nr_vmemmap_pages
@@ -143,6 +144,10 @@ class MemorySubsys:
             mh.online_pages(m, start_pfn, nr_pages, zone, mem.group, nr_vmemmap_pages)
             mem.zone = zone
             return
+        if m.policy.memory_notify_prepare_finish:
+            err = self.memory_notify_altmap(mem, "MEM_PREPARE_ONLINE")
+            if err:
+                raise HotplugError(-err, f"memory{mem.block_id}: MEM_PREPARE_ONLINE refused")
         if nr_vmemmap_pages:
             mh.mhp_init_memmap_on_memory(m, start_pfn, nr_vmemmap_pages, zone)
         try:
@@ -151,13 +156,15 @@ class MemorySubsys:
         except HotplugError:
             if nr_vmemmap_pages:
                 mh.mhp_deinit_memmap_on_memory(m, start_pfn, nr_vmemmap_pages)
+            if m.policy.memory_notify_prepare_finish:
+                self.memory_notify_altmap(mem, "MEM_FINISH_OFFLINE")
             raise
         if nr_vmemmap_pages:
             mh.adjust_present_page_count(m, start_pfn, mem.group, nr_vmemmap_pages)
         mem.zone = zone
 
     def memory_block_offline(self, mem: MemoryBlock) -> None:
-        """drivers/base/memory.c:memory_block_offline (6.1.y)."""
+        """drivers/base/memory.c:memory_block_offline (6.1.y; 6.9+ ends with MEM_FINISH_OFFLINE)."""
         m = self.m
         if mem.zone is None:
             raise HotplugError(errno.EINVAL, f"memory{mem.block_id}: block spans zones or was never "
@@ -179,6 +186,22 @@ class MemorySubsys:
         if v:
             mh.mhp_deinit_memmap_on_memory(m, start_pfn, v)
         mem.zone = None
+        if m.policy.memory_notify_prepare_finish:
+            self.memory_notify_altmap(mem, "MEM_FINISH_OFFLINE")     # its result is ignored
+
+    def memory_notify_altmap(self, mem: MemoryBlock, event: str) -> int:
+        """drivers/base/memory.c (6.9+): memory_notify(MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE)
+        with arg.start_pfn/nr_pages the pages after the vmemmap and arg.altmap_start_pfn /
+        altmap_nr_pages the vmemmap pages (the block's start). The model's notifier chain takes
+        start and count only: the altmap part is in ``m.memory_notify_altmap`` during the call.
+        0 or a negative errno (notifier_to_errno)."""
+        m = self.m
+        v = mem.nr_vmemmap_pages
+        m.memory_notify_altmap = (mem.start_pfn, v)
+        try:
+            return m.notify(event, mem.start_pfn + v, mem.pages_per_block - v, -1)
+        finally:
+            m.memory_notify_altmap = None
 
     def memory_block_change_state(self, mem: MemoryBlock, to_state: str, from_state: str) -> None:
         """drivers/base/memory.c:memory_block_change_state (6.1)."""
