@@ -109,18 +109,20 @@ def render_costs(arch: ArchProfile) -> str:
 def _machine_arguments(p: argparse.ArgumentParser) -> None:
     """The machine and hot-add plan options shared by ``compare`` and ``lsmem``."""
     p.add_argument("--dimms", default=None,
-                   help="comma-separated ACPI DIMM sizes, hot-added one after the other above "
-                   "boot RAM (default: four DIMMs of one memory block each: 128M,128M,128M,128M "
-                   "on x86_64)")
+                   help="comma-separated DIMM sizes, hot-added one after the other above boot "
+                   "RAM: ACPI DIMMs on x86_64 and arm64, LMBs added by DLPAR on powerpc64, "
+                   "standby memory onlined block by block on s390x (default: four DIMMs of one "
+                   "memory block each: 128M,128M,128M,128M on x86_64)")
     p.add_argument("--nodes", default="0", help="comma-separated node of each DIMM, cycled; a "
                    "node without boot memory is memoryless (default: %(default)s)")
     p.add_argument("--boot-memory", default="1G", metavar="SIZES",
                    help="boot RAM of node 0,1,... (default: %(default)s)")
     p.add_argument("--block-size", default=None, metavar="SIZE",
                    help="memory block size; boot RAM is raised until x86_64 probes it")
-    p.add_argument("--online-type", default="online_movable",
+    p.add_argument("--online-type", default=None,
                    choices=("online", "online_kernel", "online_movable", "offline"),
-                   help="how each hot-added block is onlined (default: %(default)s)")
+                   help="how each hot-added block is onlined (default: online_movable; "
+                   "powerpc64: dlpar_add_lmb onlines each LMB itself, 'online' only)")
     p.add_argument("--kernel", default="6.1", help="kernel version (default: %(default)s)")
     p.add_argument("--arch", default="x86_64", help="architecture (default: %(default)s)")
     p.add_argument("--page-size", default=None, choices=("4K", "16K", "64K"),
@@ -133,7 +135,14 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plan(args, **kw):
-    from hotmem.report import Plan
+    from hotmem.report import Plan, hotplug_kind
+    if hotplug_kind(args.arch) == "dlpar":
+        if args.online_type not in (None, "online"):
+            raise HotplugError(22, f"powerpc64: dlpar_add_lmb onlines each LMB itself "
+                               f"(MMOP_ONLINE, the default zone): --online-type "
+                               f"{args.online_type} does not apply")
+        args.online_type = "online"
+    args.online_type = args.online_type or "online_movable"
     plan = Plan(dimms=tuple(s for s in (args.dimms or "").split(",") if s),
                 nodes=tuple(int(n) for n in args.nodes.split(",")),
                 boot_memory=tuple(args.boot_memory.split(",")), block_size=args.block_size,
@@ -162,17 +171,31 @@ def _compare(args) -> None:
 
 
 def _lsmem(args) -> None:
-    """``hotmem lsmem``: hot-add the plan's DIMMs, online them, and list the memory blocks."""
+    """``hotmem lsmem``: hot-add the plan's DIMMs, online them, and list the memory blocks
+    (powerpc64: DLPAR adds and onlines each LMB; s390x: the DIMMs are standby memory, added
+    offline at boot, onlined here)."""
     from hotmem.lsmem import parse_columns, render_lsmem
     from hotmem.report import progress
+    from hotmem.report import hotplug_kind
     columns = parse_columns(args.output)
     plan = _plan(args)
     m = plan.machine(args.memmap_on_memory not in ("0", "n", "N", "off"))
     addr, bs = plan.first_address(m), m.memory_block_size_bytes
+    kind = hotplug_kind(m.arch.name)
+    if kind == "standby" and any(plan.node_of(i) for i in range(len(plan.dimms))):
+        raise HotplugError(22, "s390x: sclp adds standby memory to node 0 (no NUMA): --nodes 0")
     bar = progress(len(plan.dimms), "hotmem lsmem")
     for i, size in enumerate(plan.sizes()):
-        m.acpi_memory_hotplug(addr, size, node=plan.node_of(i))
-        if args.online_type != "offline":
+        if kind == "dlpar":                 # pseries: LMB by LMB, each onlined by DLPAR
+            from hotmem.arch.powerpc64_init import dlpar_add_lmb
+            if size % bs:
+                raise HotplugError(22, f"powerpc64: DLPAR adds whole LMBs of {bs >> 20} MiB")
+            for lmb in range(addr, addr + size, bs):
+                dlpar_add_lmb(m, lmb, plan.node_of(i))
+        elif kind == "acpi":
+            m.acpi_memory_hotplug(addr, size, node=plan.node_of(i))
+        # s390x: the standby blocks were added (offline) at boot; onlining is the hot-add
+        if kind != "dlpar" and args.online_type != "offline":
             for b in range(addr // bs, (addr + size) // bs):
                 m.sysfs.write(f"/sys/devices/system/memory/memory{b}/state", args.online_type)
         addr += size

@@ -85,7 +85,10 @@ class SysFs:
             params = render_memory_hotplug_params(MemoryHotplugParams(
                 memmap_on_memory=m.memmap_on_memory, online_policy=m.online_policy))
             kind = m.policy.memmap_on_memory_param
-            if kind == "none":
+            from hotmem.arch import kconfig_mhp_memmap_on_memory
+            if kind == "none" or not kconfig_mhp_memmap_on_memory(m.arch, m.policy.name):
+                # no such module parameter: v2 has none, and it is only built with
+                # CONFIG_MHP_MEMMAP_ON_MEMORY (mm/memory_hotplug.c)
                 params.pop("memmap_on_memory", None)
             elif kind == "tristate" and m.memmap_on_memory_force:
                 params["memmap_on_memory"] = "force\n"   # 6.6+ param_get of the tristate

@@ -126,3 +126,33 @@ def test_compare_takes_arch_and_page_size(capsys):
     assert d["altmap"]["vmemmap_pages_per_block"] == [0] * 4
     assert sum(a["memmap_pages"] for a in d["regular"]["adds"]) == 4 * 32
     assert sum(a["memmap_pages"] for a in d["altmap"]["adds"]) == 4 * 32
+
+
+def test_compare_names_the_platform_per_arch(capsys):
+    """The header and plan line follow the arch: QEMU pc with ACPI DIMMs on x86_64 (the
+    default), QEMU pseries with DLPAR LMBs on powerpc64, standby storage on s390x. The default
+    plan is four blocks: 4 x 256 MiB on pseries (ibm,lmb-size) and on s390x (rzm 256 MiB)."""
+    out = run(capsys, ["--no-fragment", "--costs-for", "1G"])
+    assert out.splitlines()[1].startswith("machine: QEMU pc, boot memory 1 GiB (node 0)")
+    assert out.splitlines()[2].startswith("plan: 4 ACPI DIMM(s) of 128M, 128M, 128M, 128M at "
+                                          "0x100000000 (512 MiB)")
+    ppc = run(capsys, ["--arch", "powerpc64", "--kernel", "6.6", "--memmap-on-memory", "force",
+                       "--no-fragment", "--costs-for", "1G"])
+    head = ppc.splitlines()
+    assert head[0].endswith("radix MMU, 4-level page tables")
+    assert head[1].startswith("machine: QEMU pseries")
+    assert head[2].startswith("plan: 4 DIMM(s) of 256M, 256M, 256M, 256M at 0x40000000 (1 GiB)")
+    r = compare_rows(ppc)
+    # 4096 pages per LMB, 32 of them (a pageblock) reserved for the memmap in force mode
+    assert r["managed pages added (MemTotal)"][:2] == [str(4 * 4064), str(4 * 4096)]
+    s390 = run(capsys, ["--arch", "s390x", "--costs-for", "1G"])
+    head = s390.splitlines()
+    assert head[0].endswith("3-level DAT tables (region-third, segment, page)")
+    assert head[2].startswith("plan: 4 standby range(s) of 256M, 256M, 256M, 256M at "
+                              "0x40000000 (1 GiB): added offline at boot")
+    r = compare_rows(s390)
+    # 1024 memmap pages per 256 MiB block (65536 x 64 B / 4096), from the buddy at boot
+    assert r["a) taken from existing memory at boot"] == ["4096", "4096", "pages"]
+    assert r["c) fragmented: not measured"] == ["-", "-", "(added", "at", "boot)"]
+    assert main(["--arch", "powerpc64", "--online-type", "online_kernel"]) == 1
+    assert "--online-type online_kernel does not apply" in capsys.readouterr().err

@@ -256,3 +256,211 @@ def test_cli_lsmem(capsys):
     assert rows[-1]["state"] == "offline" and rows[-1]["memmap-on-memory"] == "yes"
     assert main(["lsmem", "-o", "FOO"]) == 1
     assert "unknown column: FOO" in capsys.readouterr().err
+
+
+# -- powerpc64 (QEMU pseries, DLPAR) and s390x (standby memory) ---------------------------------
+#
+# powerpc64: 64 KiB pages, LMBs of 256 MiB (QEMU's ibm,lmb-size) = 4096 pages whose memmap is
+# 4096 x 64 B = 256 KiB = 4 pages; a pageblock is 2 MiB = 32 pages, so force mode reserves 32
+# pages per block (6.6). QEMU pseries puts hot-plugged memory at ROUND_UP(RAM, 1 GiB). radix maps
+# the vmemmap with 2 MiB PMD leaves: one holds 32768 struct pages = the memmap of 2 GiB.
+# s390x: 4 KiB pages, storage increments (rzm) of 256 MiB = memory blocks; standby memory starts
+# after the online storage and its memmap, 256 MiB / 4096 x 64 B = 4 MiB = 1024 pages a block,
+# is allocated when sclp_add_standby_memory adds it at boot.
+
+PPC_PAGE, LMB = 64 * KiB, 256 * MiB
+LMB_PAGES = LMB // PPC_PAGE                                 # 4096
+LMB_MEMMAP = LMB_PAGES * STRUCT_PAGE // PPC_PAGE            # 4
+PPC_PAGEBLOCK = 2 * MiB // PPC_PAGE                         # 32
+S390_BLOCK_MEMMAP = 256 * MiB // PAGE * STRUCT_PAGE // PAGE  # 1024
+
+
+@pytest.fixture(scope="module", params=["compiled", "python"])
+def backend(request):
+    return request.param
+
+
+def ppc_plan(backend, kernel="6.6", boot="1G", **kw):
+    return Plan(arch="powerpc64", kernel=kernel, memmap_on_memory="force" if kernel != "6.1"
+                else "1", dimms=("256M",) * 4, boot_memory=(boot,), fragment=False,
+                costs_for=(), backend=backend, **kw)
+
+
+@pytest.fixture(scope="module")
+def ppc_force(backend):
+    """6.6 radix, force mode, four LMBs at 1 GiB of a 1 GiB guest."""
+    return compare(ppc_plan(backend))
+
+
+def test_ppc_dlpar_force_mode_reserves_a_pageblock(ppc_force):
+    alt, reg = ppc_force.altmap, ppc_force.regular
+    assert alt.first_address == reg.first_address == GiB          # ROUND_UP(1 GiB, 1 GiB)
+    assert alt.vmemmap_pages_per_block == [PPC_PAGEBLOCK] * 4     # 4 memmap pages padded to 32
+    assert reg.vmemmap_pages_per_block == [0] * 4
+    # dlpar_add_lmb onlines each LMB itself, into the default zone: Normal (no ZONE_DMA on
+    # book3s64, nothing movable)
+    assert [a.managed_added for a in alt.adds] == [LMB_PAGES - PPC_PAGEBLOCK] * 4   # 4064
+    assert [a.managed_added for a in reg.adds] == [LMB_PAGES] * 4
+    assert set(alt.zones) == {"Normal"} and alt.zones["Normal"][0] == 2 * GiB // PPC_PAGE
+    assert alt.online.memtotal_kb == 4 * (LMB_PAGES - PPC_PAGEBLOCK) * 64
+    # [1 GiB, 2 GiB) has its struct pages at vmemmap offsets [1 MiB, 2 MiB): inside the 2 MiB
+    # PMD leaf the boot memmap of [0, 1 GiB) populated, so nothing new is allocated and the
+    # whole reservation is padding
+    for r in (alt, reg):
+        assert r.total("memmap_pages") == 0
+        # a new PUD entry (1 GiB) of the linear map needs a PMD table: one fresh fragment page
+        assert [a.page_tables for a in r.adds] == \
+            [{"vmemmap": {}, "direct map": {"PMD": 1}}] + [{"vmemmap": {}, "direct map": {}}] * 3
+        assert r.total("taken_from_existing") == 1 and r.total("taken_at_online") == 0
+        assert r.add.memtotal_kb == 0 and r.returned_after_remove
+    assert [a.padding_waste for a in alt.adds] == [PPC_PAGEBLOCK] * 4
+    assert ppc_force.machine["platform"]["hotplug"] == "dlpar"
+    assert ppc_force.plan.online_type == "online"
+
+
+def test_ppc_dlpar_text(ppc_force):
+    text = render_text(ppc_force)
+    lines = text.splitlines()
+    assert lines[0].endswith("powerpc64, Linux 6.6, radix MMU, 4-level page tables")
+    assert lines[1].startswith("machine: QEMU pseries")
+    assert "ACPI" not in text and "QEMU pc" not in text and "DirectMap" not in text
+    assert "hot-added by DLPAR one LMB at a time" in lines[2]
+    assert "__add_memory(..., MHP_MEMMAP_ON_MEMORY)" in lines[3]
+    rows = {line[:46].strip(): line[46:].split() for line in lines
+            if line.startswith("  ") and len(line) > 46}
+    assert rows["nr_vmemmap_pages per block"] == ["32", "0"]
+    assert rows["managed pages added (MemTotal)"] == [str(4 * 4064), str(4 * 4096), "pages"]
+    assert rows["force-mode padding (reserved, unused)"] == ["128", "n/a", "pages"]
+    assert rows["Normal spanned/present/managed"][0].startswith("32768/32768/")
+
+
+def test_ppc_dlpar_memmap_beyond_the_boot_leaf(backend):
+    """A 2 GiB guest: the LMBs at [2 GiB, 3 GiB) have their struct pages from vmemmap offset
+    2 MiB, a PMD entry the boot did not fill. Force mode: the 2 MiB block would cross the altmap
+    (it describes 2 GiB, the LMB has 256 MiB), so each LMB's 4 memmap pages are 64 KiB pages
+    from its own altmap under one new PTE table; regular: one 2 MiB PMD block (32 pages, order
+    5) from the buddy maps the struct pages of all four."""
+    cmp = compare(ppc_plan(backend, boot="2G"))
+    alt, reg = cmp.altmap, cmp.regular
+    assert alt.first_address == 2 * GiB
+    assert [a.memmap_in_range for a in alt.adds] == [{0: LMB_MEMMAP}] * 4
+    assert [a.padding_waste for a in alt.adds] == [PPC_PAGEBLOCK - LMB_MEMMAP] * 4
+    assert [a.page_tables["vmemmap"] for a in alt.adds] == [{"PTE": 1}, {}, {}, {}]
+    assert [a.memmap_from_buddy for a in reg.adds] == [{"0/Normal": 2 * MiB // PPC_PAGE}, {},
+                                                       {}, {}]
+    assert [a.page_tables["direct map"] for a in reg.adds] == [{"PMD": 1}, {}, {}, {}]
+    assert alt.total("taken_from_existing") == 2           # PTE + PMD fragment pages
+    assert reg.total("taken_from_existing") == 32 + 1
+    assert alt.returned_after_remove and reg.returned_after_remove
+
+
+def test_ppc_6_1_has_no_memmap_on_memory(backend):
+    """6.1's dlpar_add_lmb passes MHP_NONE: no block gets its memmap on itself, whatever the
+    command line says."""
+    cmp = compare(ppc_plan(backend, kernel="6.1"))
+    for r in (cmp.altmap, cmp.regular):
+        assert r.vmemmap_pages_per_block == [0] * 4
+        assert [a.managed_added for a in r.adds] == [LMB_PAGES] * 4
+    assert "__add_memory(..., MHP_NONE)" in render_text(cmp)
+    assert cmp.machine["platform"]["mhp_flags"] == "MHP_NONE"
+
+
+def test_ppc_hash_has_no_linux_page_tables(backend):
+    """hash MMU: linear map and vmemmap are bolted HPTEs; the vmemmap's 16 MiB pages (1 GiB of
+    boot RAM) hold the struct pages of 16 GiB, so these LMBs cost no page at all."""
+    cmp = compare(ppc_plan(backend, mmu="hash"))
+    text = render_text(cmp)
+    assert "hash MMU (linear map and vmemmap are bolted HPTEs" in text.splitlines()[0]
+    for r in (cmp.altmap, cmp.regular):
+        assert r.total("taken_from_existing") == 0 and r.total("page_table_pages") == 0
+        assert r.total("memmap_pages") == 0
+
+
+def s390_plan(backend, **kw):
+    kw.setdefault("dimms", ("256M",) * 4)
+    return Plan(arch="s390x", boot_memory=("1G",), fragment=False, backend=backend, **kw)
+
+
+@pytest.fixture(scope="module")
+def s390(backend):
+    return compare(s390_plan(backend, costs_for=("16G",)))
+
+
+def test_s390_standby_memmap_is_paid_at_boot(s390):
+    for r in (s390.altmap, s390.regular):       # 6.1 s390: no memmap on memory, MHP_NONE
+        assert r.first_address == GiB
+        assert [a.memmap_from_buddy for a in r.adds] == [{"0/DMA": S390_BLOCK_MEMMAP}] * 4
+        assert r.vmemmap_pages_per_block == [0] * 4
+        # the segment tables of the first 2 GiB (identity map and vmemmap) exist from boot
+        assert r.total("page_table_pages") == 0
+        assert r.total("taken_from_existing") == 4 * S390_BLOCK_MEMMAP
+        assert r.add.nr_free_pages == -4 * S390_BLOCK_MEMMAP and r.add.memtotal_kb == 0
+        # onlining costs nothing (the SCCB page is borrowed and freed) and gives every page
+        assert r.total("taken_at_online") == 0 and r.online.nr_free_pages == 4 * 65536
+        assert [a.managed_added for a in r.adds] == [256 * MiB // PAGE] * 4
+        assert r.zones == {"Movable": (4 * 65536,) * 3}
+        # offlining gives the storage back to standby; the memmap stays
+        assert r.remove == type(r.remove)(0, 0, 0) and r.returned_after_remove
+    d = s390.machine["platform"]
+    assert d["hotplug"] == "standby" and d["mhp_flags"] == "MHP_NONE"
+
+
+def test_s390_16G_of_standby(s390):
+    """16 GiB of standby memory from 1 GiB: 256 MiB of memmap at boot plus a segment table
+    (16 KiB = 4 pages) for each new 2 GiB region of the identity map, [2 GiB, 18 GiB): 8."""
+    (alt, reg), = s390.sizes
+    for c in (alt, reg):
+        assert c.error is None and c.memmap_bytes == 16 * GiB // 64
+        assert c.taken_from_existing == 16 * GiB // 64 // PAGE + 8 * 4
+
+
+def test_s390_text(s390):
+    text = render_text(s390)
+    lines = text.splitlines()
+    assert lines[0].endswith("s390x, Linux 6.1, 3-level DAT tables (region-third, segment, "
+                             "page)")
+    assert lines[1].startswith("machine: s390 LPAR or z/VM guest with standby storage")
+    assert "ACPI" not in text and "QEMU pc" not in text
+    rows = {line[:46].strip(): line[46:].split() for line in lines
+            if line.startswith("  ") and len(line) > 46}
+    assert rows["a) taken from existing memory at boot"] == ["4096", "4096", "pages"]
+    assert rows["pages allocated at online (and kept)"] == ["0", "0", "pages"]
+    assert "at boot: sclp_add_standby_memory's add_memory (the blocks stay offline)" in lines
+    assert "what N of standby memory costs" in text
+
+
+def test_s390_refuses_what_it_cannot_do():
+    with pytest.raises(HotplugError):            # no NUMA on Debian's s390x 6.1
+        compare(s390_plan(None, nodes=(0, 1), costs_for=()))
+    with pytest.raises(HotplugError):            # half a standby block
+        compare(s390_plan(None, dimms=("128M",), costs_for=()))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--arch", "powerpc64", "--kernel", "6.6", "--memmap-on-memory", "force"],
+    ["--arch", "powerpc64", "--mmu", "hash"],
+    ["--arch", "s390x"]])
+def test_cli_json_and_plot_for_other_platforms(argv, capsys, tmp_path):
+    assert main(["compare", *argv, "--json", "--costs-for", "1G"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["machine"]["platform"]["hotplug"] in ("dlpar", "standby")
+    assert len(d["altmap"]["adds"]) == 4
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "o.png"
+    assert main(["compare", *argv, "--plot", str(path), "--costs-for", "1G,2G,4G"]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_lsmem_pseries_and_s390(capsys):
+    # pseries: four LMBs at 1 GiB, onlined by DLPAR into Normal, memmap on memory with force
+    assert main(["lsmem", "--arch", "powerpc64", "--kernel", "6.6", "--memmap-on-memory",
+                 "force", "--summary", "never"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[-5:] for ln in lines[1:]] == [["yes", "0-3", "0", "Normal", "no"],
+                                                     ["yes", "4-7", "0", "Normal", "yes"]]
+    assert main(["lsmem", "--arch", "powerpc64", "--online-type", "online_movable"]) == 1
+    assert "dlpar_add_lmb onlines each LMB itself" in capsys.readouterr().err
+    # s390x: the standby blocks stay offline unless onlined
+    assert main(["lsmem", "--arch", "s390x", "--online-type", "offline", "-J"]) == 0
+    rows = json.loads(capsys.readouterr().out)["memory"]
+    assert [(r["block"], r["state"]) for r in rows] == [("0-3", "online"), ("4-7", "offline")]

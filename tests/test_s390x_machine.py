@@ -273,3 +273,13 @@ def test_zoneinfo_lists_the_zones_of_the_build(backend):
     names = [ln.split()[-1] for ln in m.procfs.read("/proc/zoneinfo").splitlines()
              if ln.startswith("Node")]
     assert names == ["DMA", "Normal", "Movable"]
+
+
+def test_no_memmap_on_memory_parameter_before_6_9(backend):
+    """memory_hotplug.memmap_on_memory exists only with CONFIG_MHP_MEMMAP_ON_MEMORY, which s390
+    cannot select before 6.9: its sysfs file is absent (lsmem prints no such line)."""
+    m = s390(backend)
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.sysfs.read("/sys/module/memory_hotplug/parameters/memmap_on_memory")
+    assert e.value.errno == errno.ENOENT
+    assert m.sysfs.read("/sys/module/memory_hotplug/parameters/online_policy") == "contig-zones\n"
