@@ -249,6 +249,13 @@ class Machine(_MachineAPI):
                                                  boot_memory=boot_memory,
                                                  standby_memory=standby_memory)
         self.standby_memory = standby_memory     # s390x standby storage (hotmem/arch/s390x_init.py)
+        if self.arch.name == "s390x" and self.policy.name not in ("v2", "5.13", "6.1", "6.6", "6.8"):
+            # 6.9 (drivers/s390/char/sclp_cmd.c): standby memory is added with
+            # MHP_MEMMAP_ON_MEMORY | MHP_OFFLINE_INACCESSIBLE on EDAT1 machines and the sclp
+            # notifier moves to MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE: not modelled yet
+            raise HotplugError(errno.EOPNOTSUPP, f"s390x with Linux {self.policy.name}: the 6.9+ "
+                               "memmap-on-memory standby path is not modelled (kernels up to 6.8 "
+                               "are)")
         self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
         self.cpu_flags = frozenset(cpu_flags)
         self.log_lines: list[str] = []

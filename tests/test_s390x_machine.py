@@ -283,3 +283,11 @@ def test_no_memmap_on_memory_parameter_before_6_9(backend):
         m.sysfs.read("/sys/module/memory_hotplug/parameters/memmap_on_memory")
     assert e.value.errno == errno.ENOENT
     assert m.sysfs.read("/sys/module/memory_hotplug/parameters/online_policy") == "contig-zones\n"
+
+
+def test_s390x_6_9_and_later_say_they_are_not_modelled(backend):
+    """From 6.9 sclp adds standby memory with MHP_MEMMAP_ON_MEMORY | MHP_OFFLINE_INACCESSIBLE:
+    the model refuses such a kernel rather than answer with the 6.8 behaviour."""
+    with pytest.raises(hotmem.HotplugError) as e:
+        s390(backend, kernel="6.11")
+    assert e.value.errno == errno.EOPNOTSUPP

@@ -378,9 +378,7 @@ def test_6_11_prepare_online_and_finish_offline(backend):
     (dict(arch="arm64", page_size="64K", boot_memory="2G"), 4 * 8, 0),
     # powerpc64 radix 64K: 16 MiB sections of 256 pages, DIV_ROUND_UP(16 KiB, 64 KiB) = 1 each
     (dict(arch="powerpc64", mmu="radix", boot_memory="2G"), 128 * 1, 0),
-    # s390x: 256 MiB sections of 65536 pages, 4 MiB = 1024 pages each; the standby memory is
-    # added by sclp's initcall, after SYSTEM_BOOTING: nr_memmap_pages
-    (dict(arch="s390x", boot_memory="1G", standby_memory="1G"), 4 * 1024, 4 * 1024),
+    # (s390x with 6.9+ is refused: its standby memory then uses memmap on memory, not modelled)
 ])
 def test_6_11_boot_memmap_count_on_other_arches(backend, kw, boot, hot):
     m = hotmem.Machine(kernel="6.11", backend=backend, **kw)
