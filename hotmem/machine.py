@@ -610,16 +610,21 @@ class Machine(_MachineAPI):
         for bid in ids:
             start = a.section_nr_to_pfn(bid * spb)
             end = start + (self.memory_block_size_bytes >> a.page_shift)
-            nid = self._early_pfn_to_nid(start, end)
-            zones = [z for z in self.pgdats[nid].node_zones
-                     if z.spanned_pages and z.zone_intersects(start, end - start)]
-            self.memory.add_boot_block(bid, nid, zones[0] if len(zones) == 1 else None)
+            # node_dev_init → register_mem_block_under_node_early → memory_block_add_nid
+            # (MEMINIT_EARLY), node by node: the first node sets mem->zone from its zones
+            # (early_node_zone_for_memory_block: its one populated zone intersecting the block,
+            # else NULL), a second node sets it to NULL; mem->nid is the last node
+            nids = self._early_nids(start, end)
+            zones = [z for z in self.pgdats[nids[0]].node_zones
+                     if z.present_pages and z.zone_intersects(start, end - start)]
+            zone = zones[0] if len(zones) == 1 and len(nids) == 1 else None
+            self.memory.add_boot_block(bid, nids[-1], zone)
 
-    def _early_pfn_to_nid(self, start: int, end: int) -> int:
-        for s, e, nid in self.memblock.mem_pfn_ranges(self.arch.page_shift):
-            if s < end and e > start:
-                return nid
-        return min(self.pgdats)
+    def _early_nids(self, start: int, end: int) -> list:
+        """The nodes with boot RAM in pfns [start, end), in node order (at least one)."""
+        nids = sorted({nid for s, e, nid in self.memblock.mem_pfn_ranges(self.arch.page_shift)
+                       if s < end and e > start})
+        return nids or [min(self.pgdats)]
 
     # -- allocation helpers used by the mm code ------------------------------------------------
     def numa_node_id(self) -> int:

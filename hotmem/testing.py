@@ -59,7 +59,7 @@ NR_LOWORDER_PCP_LISTS = 12
 _PAGE_PRESENT, _PAGE_PSE, _PAGE_KNL_ERRATUM_MASK = 1, 1 << 7, (1 << 5) | (1 << 6)
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable", "Device")
 
-KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8")
+KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8", "6.11")
 ONLINE_WORDS = ("online", "online_kernel", "online_movable")
 STATE_WORDS = ONLINE_WORDS + ("offline",)
 INVALID_STATE_WORDS = ("", "on", "Online", "online_movable ", "offline\n", "1", "going-offline",
@@ -73,6 +73,10 @@ EXPECTED_WARNINGS = (
     "vmemmap_populate: no cpu support for altmap",  # no PSE and MHP_MEMMAP_ON_MEMORY (6.1 x86)
     "memory_blocks_have_altmaps",                 # 6.8 refuses a range mixing both kinds
     "__remove_section: section",                  # removing a range part of which is gone
+    # s390 vmem.c (6.1) vmem_free_pages / vmem_pte_free: WARN_ON_ONCE(PageReserved) and keep
+    # the page when boot memory's memmap or tables are removed
+    "vmem_free_pages: pfn",
+    "vmem_pte_free: table at",
 )
 
 
@@ -108,6 +112,8 @@ class MachineConfig:
     cpu_flags: tuple = ("pse", "hypervisor")
     arch: str = "x86_64"
     page_size: str | None = None               # arm64: "4K", "16K" or "64K"
+    mmu: str | None = None                     # powerpc64: "radix" or "hash"
+    standby_memory: object = None              # s390x: a size or a tuple of (key, value) pairs
 
     def boot(self, backend: str | None = None):
         import hotmem
@@ -115,6 +121,11 @@ class MachineConfig:
             else self.boot_memory
         cpus = dict(self.cpus) if isinstance(self.cpus, tuple) else self.cpus
         extra = {"page_size": self.page_size} if self.page_size else {}
+        if self.mmu:
+            extra["mmu"] = self.mmu
+        if self.standby_memory is not None:
+            extra["standby_memory"] = dict(self.standby_memory) \
+                if isinstance(self.standby_memory, tuple) else self.standby_memory
         return hotmem.Machine(arch=self.arch, kernel=self.kernel, boot_memory=boot_memory,
                               cmdline=self.cmdline, paging_levels=self.paging_levels, cpus=cpus,
                               cpu_flags=self.cpu_flags, backend=backend, **extra)
@@ -133,7 +144,13 @@ class BootFacts:
         self.P = ms.pages_per_section
         self.shift = ms.pfn_section_shift
         self.page_shift = ps = m.arch.page_shift
+        #: 6.11 (hotplug_memmap_page_offline): online memmap-on-memory pages are not PG_reserved
+        self.altmap_pages_unreserved = bool(getattr(m.policy, "hotplug_memmap_page_offline",
+                                                    False))
         self.boot_sections = frozenset(ms.present_sections())
+        #: boot sections sparse_init made (memblock usage maps), not s390's standby memory
+        self.early_sections = frozenset(nr for nr in self.boot_sections
+                                        if ms.section_mem_map(nr) & SECTION_IS_EARLY)
         self.boot_roots = ms.nr_roots_allocated()
         self.ram_ranges = [(s, e) for s, e, _ in m.memblock.mem_pfn_ranges(ps)]
         self.reserved_ranges = [(r.base >> ps, (r.base + r.size + (1 << ps) - 1) >> ps, r.name)
@@ -203,6 +220,13 @@ class Allowances:
     baseline_off: list = field(default_factory=list)
     #: every section an operation of the program touched (where a leaked usage map could be)
     touched_sections: set = field(default_factory=set)
+    #: what the teardown found kept by design and released before comparing with the boot
+    #: state (see Driver._release_kept_by_design): powerpc64 radix init_mm fragment caches
+    #: and vmemmap_list pages
+    kept_by_design: list = field(default_factory=list)
+    #: 6.11: a failed section population still subtracts its memmap from nr_memmap_pages
+    #: (section_activate → section_deactivate → depopulate_section_memmap): the counter drifts
+    memmap_stats_drift: bool = False
 
 
 def _merge(intervals):
@@ -300,6 +324,18 @@ def _section_census(nr, arr, online, items, sec_flags, sub, sub_shift, facts, zs
         fc = np.bincount(zl_heads, weights=(np.int64(1) << orders))
         for z in np.flatnonzero(fc).tolist():
             fc_[z] = int(fc[z])
+    vmask = None
+    if "altmap" in items:
+        vmask = np.zeros(P, np.int32)
+        for off, k in zip(*(x.tolist() for x in items["altmap"])):
+            vmask[off:off + k] += 1
+        if (vmask > 1).any():
+            e_.append(f"section {nr}: altmap ranges overlap")
+        vmask = vmask > 0
+    if vmask is not None and facts.altmap_pages_unreserved:
+        # 6.11: mhp_init_memmap_on_memory leaves the vmemmap pages neither PageOffline nor
+        # PG_reserved; they are the altmap's, not free or allocated
+        nonres = nonres & ~vmask
     # a page not PG_reserved is free, on a pcp list or allocated, exactly once; a PG_reserved
     # page is an altmap page or (boot sections) a boot reservation or a hole
     want = nonres if pmask is None else nonres & pmask
@@ -311,14 +347,6 @@ def _section_census(nr, arr, online, items, sec_flags, sub, sub_shift, facts, zs
                   f"{base + i:#x} (free/pcp/allocated claims {int(fpa[i])}, reserved "
                   f"{not bool(nonres[i])}, buddy {bool(buddy[i])}, refcount "
                   f"{int(arr['_refcount'][i])})")
-    vmask = None
-    if "altmap" in items:
-        vmask = np.zeros(P, np.int32)
-        for off, k in zip(*(x.tolist() for x in items["altmap"])):
-            vmask[off:off + k] += 1
-        if (vmask > 1).any():
-            e_.append(f"section {nr}: altmap ranges overlap")
-        vmask = vmask > 0
     res = ~nonres
     if pmask is not None:
         res &= pmask
@@ -328,7 +356,7 @@ def _section_census(nr, arr, online, items, sec_flags, sub, sub_shift, facts, zs
             unexplained &= ~vmask
     else:
         unexplained = res if vmask is None else res & ~vmask
-    if vmask is not None and (vmask & nonres).any():
+    if vmask is not None and not facts.altmap_pages_unreserved and (vmask & nonres).any():
         i = int(np.flatnonzero(vmask & nonres)[0])
         e_.append(f"pfn {base + i:#x}: altmap (vmemmap) page without PG_reserved")
     if unexplained.any():
@@ -664,6 +692,9 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
     present section's struct pages are mapped, and each backing page is a memmap page of the
     ledger (altmap, buddy "memmap", boot memmap), none twice."""
     pt, ms = m.pgtables, m.ms
+    arch_walk = _ARCH_TABLE_CHECKS.get(type(pt).__name__)
+    if arch_walk is not None:            # page tables the arch keeps in Python (ppc, s390)
+        return arch_walk(m, facts, allow, c, errs)
     geo = getattr(pt, "geometry", None)
     if geo is not None:
         names = tuple(n for n, _, _ in geo.levels)
@@ -735,8 +766,34 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
     page_offset, vmemmap_start = pt.page_offset, pt.vmemmap_start
     phys_span = 1 << pt.max_physmem_bits
     direct_end = (geo.page_end or (1 << 64)) if geo is not None else page_offset + phys_span
-    spsz = m.arch.struct_page_size
+    vm_end = (geo.vmemmap_end or (1 << 64)) if geo is not None else \
+        vmemmap_start + (phys_span >> page_shift) * m.arch.struct_page_size
     pfn_offset = getattr(m.arch, "phys_offset", 0) >> page_shift    # arm64 memstart_addr
+    counts, out = _check_leaves(m, facts, allow, c, errs, leaves, va_bits, page_shift,
+                                page_offset, direct_end, vmemmap_start, vm_end, pfn_offset)
+    if x86:
+        want = {"4K": counts.get("PTE", 0), "2M": counts.get("PMD", 0),
+                "1G": counts.get("PUD", 0)}
+        got = {k: pt.direct_pages_count(k) for k in want}
+        if got != want:
+            errs.append(f"direct_pages_count {got} but the direct map has {want} leaves")
+    return out
+
+
+def _check_leaves(m, facts, allow, c, errs, leaves, va_bits, page_shift, page_offset,
+                  direct_end, vmemmap_start, vm_end, pfn_offset):
+    """The leaves of a page-table walk, whatever the arch's tables: direct-map leaves map only
+    memory that exists (present sections; boot RAM in boot sections; the residue a failed 6.1
+    add keeps) at its own address; vmemmap leaves map struct pages of present sections (a leaf
+    spanning the struct pages of more than one section, as ppc's 2 MiB and 16 MiB vmemmap
+    pages do, at least one present: the kernel frees it when !vmemmap_populated), every
+    present section's struct pages are mapped, and each backing page is a memmap page of the
+    ledger (altmap, buddy "memmap", boot memmap), none twice. ``leaves``: (va of entry 0,
+    entry shift, index array, target pfn array, level). Returns (direct-map leaves per level,
+    {"targets", "leaves"})."""
+    ms = m.ms
+    present_arr = np.array(sorted(c["present"]), np.int64)
+    spsz = m.arch.struct_page_size
     exists = []
     step = 1 << ms.pfn_subsection_shift
     full = (1 << (facts.P // step)) - 1
@@ -759,8 +816,6 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
     counts = {}
     vm_cover, targets = [], []
     d_p, d_n, d_t = [], [], []
-    vm_end = (geo.vmemmap_end or (1 << 64)) if geo is not None else \
-        vmemmap_start + (phys_span >> page_shift) * spsz
     for base, sh, idx, tgt, lvl in leaves:
         va0 = _kernel_va(base, va_bits)
         npages = 1 << (sh - page_shift)
@@ -775,11 +830,19 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
             first = ((va0 - vmemmap_start) + (idx << sh)) // spsz + pfn_offset
             for f0 in first.tolist():
                 vm_cover.append((f0, f0 + n))
-            secs = set((first >> facts.shift).tolist()) | \
-                set(((first + n - 1) >> facts.shift).tolist())
-            for nr in sorted(secs - c["present"]):
-                errs.append(f"vmemmap {lvl} leaf maps struct pages of section {nr}, which is "
-                            "not present")
+            if n > facts.P:
+                # a leaf over several sections' struct pages: one of them present
+                lo = np.searchsorted(present_arr, first >> facts.shift, "left")
+                hi = np.searchsorted(present_arr, (first + n - 1) >> facts.shift, "right")
+                for f0 in first[hi <= lo].tolist():
+                    errs.append(f"vmemmap {lvl} leaf for the struct pages of pfns {f0:#x}+{n} "
+                                "holds none of a present section")
+            else:
+                secs = set((first >> facts.shift).tolist()) | \
+                    set(((first + n - 1) >> facts.shift).tolist())
+                for nr in sorted(secs - c["present"]):
+                    errs.append(f"vmemmap {lvl} leaf maps struct pages of section {nr}, which "
+                                "is not present")
             targets.extend(zip(tgt.tolist(), (tgt + npages).tolist()))
         else:
             errs.append(f"{len(idx)} {lvl} leaves at {va0:#x}+ outside the direct map and the "
@@ -796,12 +859,6 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
             i = int(np.flatnonzero(~ok)[0])
             errs.append(f"direct map leaf for pfns {int(p[i]):#x}+{int(n[i])} maps memory "
                         f"that does not exist ({int((~ok).sum())} such leaves)")
-    if x86:
-        want = {"4K": counts.get("PTE", 0), "2M": counts.get("PMD", 0),
-                "1G": counts.get("PUD", 0)}
-        got = {k: pt.direct_pages_count(k) for k in want}
-        if got != want:
-            errs.append(f"direct_pages_count {got} but the direct map has {want} leaves")
     vm_cover = _merge(vm_cover)
     for nr in c["present"]:
         s = nr << facts.shift
@@ -811,10 +868,8 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
     owned = [(p, p + n) for p, n in m.owners.altmap.items()]
     owned += [(p, p + (1 << o)) for p, (w, o, _) in m.owners.buddy.items() if w == "memmap"]
     owned_m = _merge(owned + facts.boot_memmap)
-    total_t = 0
     prev_end = -1
     for s, e in sorted(targets):
-        total_t += e - s
         if s < prev_end:
             errs.append(f"vmemmap backing page {s:#x} mapped twice")
         prev_end = max(prev_end, e)
@@ -824,7 +879,345 @@ def _check_page_tables(m, facts, allow, c, errs) -> dict:
     for s, e in owned:
         if not _covered(mapped, s, e):
             errs.append(f"memmap allocation {s:#x}+{e - s} is not mapped in the vmemmap")
-    return {"targets": mapped, "leaves": len(leaves)}
+    return counts, {"targets": mapped, "leaves": len(leaves)}
+
+
+
+# -- page tables the arch keeps in Python: powerpc64 (radix, hash) and s390x -------------------
+
+def _table_owner_errs(m, facts, c, errs, pfn, npages, lvl, boot_names, buddy_order, where):
+    """A table page (or block) is a real allocated model page owned for its level: memblock
+    under ``boot_names`` (PG_reserved while its section is online) or the buddy ledger with
+    ``buddy_order`` and a name ending in "<lvl> table"."""
+    mb = m.owners.memblock.get(pfn)
+    if mb is not None:
+        w, n, _ = mb
+        if w not in boot_names:
+            errs.append(f"{where}: boot {lvl} table page {pfn:#x} but memblock says {w!r}")
+        if n < npages:
+            errs.append(f"{where}: boot {lvl} table {pfn:#x} needs {npages} pages, memblock "
+                        f"reserved {n}")
+        if pfn >> facts.shift in c["online"] and not m.ms.page_flags(pfn) >> PG_RESERVED & 1:
+            errs.append(f"{where}: boot {lvl} table page {pfn:#x} lost PG_reserved")
+        return "memblock"
+    bd = m.owners.buddy.get(pfn)
+    if bd is None:
+        errs.append(f"{where}: {lvl} table page {pfn:#x} has no owner (not allocated)")
+        return None
+    w, order, _ = bd
+    if not w.endswith(f" {lvl} table") or order != buddy_order:
+        errs.append(f"{where}: {lvl} table page {pfn:#x} owned as {w!r} order {order}")
+    return "buddy"
+
+
+def _boot_names(lvl):
+    return (f"pgtable {lvl}", f"vmemmap {lvl} table (boot)")
+
+
+def _unreached_boot_tables(m, allow, errs, reached_pages, where) -> None:
+    """memblock table pages no table uses any more: only after boot memory was removed (the
+    kernel keeps a PageReserved table it cannot free: s390 vmem_free_pages WARNs)."""
+    if allow.baseline_off:
+        return
+    for pfn, (w, _, _) in m.owners.memblock.items():
+        if (w.startswith("pgtable ") or (w.startswith("vmemmap ") and "table" in w)) and \
+                pfn not in reached_pages:
+            errs.append(f"{where}: boot table page {pfn:#x} ({w}) is no table any more")
+
+
+def _check_vmemmap_list(m, errs, vl, leaf_map, uses_list, psize_shift) -> None:
+    """arch/powerpc/mm/init_64.c vmemmap_list (6.1 both MMUs, 6.6+ hash): one entry per
+    vmemmap block, equal to the vmemmap leaves (virt -> backing pfn, mmu_vmemmap_psize);
+    entries + freed + left = pages × PAGE_SIZE / sizeof(struct vmemmap_backing); the pages are
+    the "vmemmap_list" pages of the ledger."""
+    if uses_list:
+        if vl.entries != leaf_map:
+            a = sorted(set(vl.entries.items()) - set(leaf_map.items()))[:3]
+            b = sorted(set(leaf_map.items()) - set(vl.entries.items()))[:3]
+            errs.append(f"vmemmap_list != vmemmap leaves of 2^{psize_shift} bytes: listed only "
+                        f"{[(hex(v), hex(p)) for v, p in a]}, mapped only "
+                        f"{[(hex(v), hex(p)) for v, p in b]}")
+    elif vl.entries:
+        errs.append(f"vmemmap_list has {len(vl.entries)} entries on a 6.6+ radix kernel")
+    if len(vl.entries) + vl.num_freed + vl.num_left != len(vl.pages) * vl.per_page:
+        errs.append(f"vmemmap_list: {len(vl.entries)} entries + {vl.num_freed} freed + "
+                    f"{vl.num_left} left != {len(vl.pages)} pages x {vl.per_page}")
+    ledger = {p for p, (w, o, _) in m.owners.buddy.items() if w == "vmemmap_list" and o == 0}
+    ledger |= {p for p, (w, n, _) in m.owners.memblock.items() if w == "vmemmap_list"}
+    if ledger != set(vl.pages) or len(vl.pages) != len(set(vl.pages)):
+        errs.append(f"vmemmap_list pages {[hex(p) for p in vl.pages][:6]} but the ledger "
+                    f"has {[hex(p) for p in sorted(ledger)][:6]}")
+
+
+def _ppc_layout(m):
+    a = m.arch
+    ps = a.page_shift
+    phys_span = 1 << a.max_physmem_bits
+    return dict(va_bits=64, page_shift=ps, page_offset=a.page_offset,
+                direct_end=a.page_offset + phys_span, vmemmap_start=a.vmemmap_start,
+                vm_end=a.vmemmap_start + (phys_span >> ps) * a.struct_page_size, pfn_offset=0)
+
+
+def _check_radix_tables(m, facts, allow, c, errs) -> dict:
+    """powerpc64 radix (hotmem/arch/powerpc64_mmu.py), walked from the PGD: every table reached
+    exactly once, of the level its depth says, backed by what the kernel gives it — a whole
+    memblock page at boot (early_alloc_pgtable), a PMD/PTE *fragment* (index < FRAG_NR) of a
+    buddy page owned for that level, or a slab object (PUD, pud_alloc_one) — no two tables in
+    one place; every fragment page's pt_frag_refcount = its live fragments + the fragments
+    init_mm's cache has not handed out yet (pgtable-frag.c), no fragment beyond the cache's
+    next index live; the buddy-owned table pages are exactly the fragment pages; slab
+    "pgtable PUD" objects = PUD tables from slab; update_page_count's counts = direct-map
+    leaves per size; vmemmap_list (6.1) = the vmemmap leaves; then the leaves (_check_leaves)."""
+    from hotmem.arch import powerpc64_init as ppc_init
+    pt = m.pgtables
+    shifts = [s for _, s, _ in pt.geometry.levels]
+    va_bits = shifts[0] + pt.geometry.levels[0][2].bit_length() - 1
+    hi = m.arch.page_offset & ~((1 << va_bits) - 1)
+    lay = _ppc_layout(m)
+    seen, homes, leaves = {}, {}, []
+    frag_live: dict = {}
+    slab_n: dict = {}
+    pages = set()
+    for tid, d, va, lvl, home, ents in pt.walk():
+        want = pt.levels[d]
+        if lvl is None:
+            errs.append(f"radix: a {pt.levels[d - 1]} entry points to table {tid}, which is gone")
+            continue
+        if tid in seen:
+            errs.append(f"radix: table {tid} ({lvl}) reached twice")
+            continue
+        seen[tid] = lvl
+        if lvl != want:
+            errs.append(f"radix: table {tid} is a {lvl} but sits at the {want} level")
+        kind = home[0]
+        if kind == "memblock":
+            pfn = home[1]
+            key = ("page", pfn)
+            pages.add(pfn)
+            names = ("pgtable PGD",) if d == 0 else _boot_names(lvl)
+            _table_owner_errs(m, facts, c, errs, pfn, 1, lvl, names, 0, "radix")
+        elif kind == "frag":
+            pfn, i = home[1], home[2]
+            key = ("frag", pfn, i)
+            if lvl not in pt.frag_nr or not 0 <= i < pt.frag_nr[lvl]:
+                errs.append(f"radix: {lvl} table {tid} is fragment {i} of page {pfn:#x}")
+            frag_live.setdefault(pfn, {})[i] = lvl
+        elif kind == "slab":
+            key = home
+            slab_n[lvl] = slab_n.get(lvl, 0) + 1
+            if lvl != "PUD":
+                errs.append(f"radix: {lvl} table {tid} from slab (only PUD tables are)")
+        else:
+            errs.append(f"radix: table {tid} has home {home!r}")
+            continue
+        if key in homes:
+            errs.append(f"radix: tables {homes[key]} and {tid} share {key!r}")
+        homes[key] = tid
+        lf = [(i, e[1]) for i, e in ents.items() if e[0] == "leaf"]
+        if lf:
+            if d == 0:
+                errs.append(f"radix: {len(lf)} leaves in the PGD")
+            leaves.append((hi | va, shifts[d], np.array([i for i, _ in lf], np.int64),
+                           np.array([p for _, p in lf], np.int64), lvl))
+        if d == len(shifts) - 1 and any(e[0] != "leaf" for e in ents.values()):
+            errs.append(f"radix: PTE table {tid} points to a table")
+    orphans = set(pt.table_levels()) - set(seen)
+    if orphans:
+        errs.append(f"radix: tables not reachable from the PGD: {sorted(orphans)[:5]}")
+    # fragment pages
+    ref = pt.fragment_pages()
+    cache = {v[0]: (k, v[1]) for k, v in pt.fragment_cache().items() if v is not None}
+    for pfn in sorted(set(ref) | set(frag_live) | set(cache)):
+        live = frag_live.get(pfn, {})
+        lvls = set(live.values()) | ({cache[pfn][0]} if pfn in cache else set())
+        if len(lvls) > 1:
+            errs.append(f"radix: fragment page {pfn:#x} serves {sorted(lvls)} tables")
+        lvl = min(lvls) if lvls else "?"
+        unhanded = 0
+        if pfn in cache:
+            nxt = cache[pfn][1]
+            unhanded = pt.frag_nr[cache[pfn][0]] - nxt
+            if live and max(live) >= nxt:
+                errs.append(f"radix: fragment {max(live)} of cached page {pfn:#x} is live but "
+                            f"the cache hands out {nxt} next")
+        if ref.get(pfn) != len(live) + unhanded:
+            errs.append(f"radix: fragment page {pfn:#x} has pt_frag_refcount {ref.get(pfn)} "
+                        f"but {len(live)} live fragments and {unhanded} cached")
+        bd = m.owners.buddy.get(pfn)
+        if bd is None or bd[1] != 0 or not bd[0].endswith(f" {lvl} table"):
+            errs.append(f"radix: {lvl} fragment page {pfn:#x} owned as {bd!r}")
+    owned = {p for p, (w, _, _) in m.owners.buddy.items() if w.endswith(" table")}
+    if owned - set(ref):
+        errs.append(f"radix: table pages owned but no fragment page: "
+                    f"{[hex(p) for p in sorted(owned - set(ref))][:5]}")
+    _unreached_boot_tables(m, allow, errs, pages, "radix")
+    for lvl in ("PUD",):
+        got = m.slab.objects.get(f"pgtable {lvl}", 0)
+        if got != slab_n.get(lvl, 0):
+            errs.append(f"radix: slab holds {got} pgtable {lvl} objects, the tree "
+                        f"{slab_n.get(lvl, 0)}")
+    counts, out = _check_leaves(m, facts, allow, c, errs, leaves, **lay)
+    want = {pt.page_shift: counts.get("PTE", 0), shifts[2]: counts.get("PMD", 0),
+            shifts[1]: counts.get("PUD", 0)}
+    if dict(pt.page_count) != want:
+        errs.append(f"radix: update_page_count says {pt.page_count}, the direct map has {want}")
+    psize = ppc_init._vmemmap_psize(m)
+    vm_leaves = {}
+    for base, sh, idx, tgt, lvl in leaves:
+        va0 = base
+        if va0 >= m.arch.vmemmap_start and 1 << sh == psize:
+            for i, t in zip(idx.tolist(), tgt.tolist()):
+                vm_leaves[va0 + (i << sh)] = t
+    _check_vmemmap_list(m, errs, pt.vmemmap_list, vm_leaves, not ppc_init._k66(m),
+                        psize.bit_length() - 1)
+    return out
+
+
+def _check_hash_tables(m, facts, allow, c, errs) -> dict:
+    """powerpc64 hash: no Linux tables but the PGD (a memblock page, nothing buddy-owned is a
+    table); the kernel maps are bolted HPTEs: the direct-map ranges do not overlap and map
+    memory that exists, each bolted vmemmap block has its vmemmap_list entry and vice versa
+    (init_64.c), then the leaves (_check_leaves) over both."""
+    from hotmem.arch import powerpc64_init as ppc_init
+    pt = m.pgtables
+    a = m.arch
+    ps = a.page_shift
+    lay = _ppc_layout(m)
+    _table_owner_errs(m, facts, c, errs, pt.pgd_pfn, 1, "PGD", ("pgtable PGD",), 0, "hash")
+    owned = [p for p, (w, _, _) in m.owners.buddy.items() if w.endswith(" table")]
+    if owned:
+        errs.append(f"hash: buddy pages owned as page tables: {[hex(p) for p in owned[:5]]}")
+    _unreached_boot_tables(m, allow, errs, {pt.pgd_pfn}, "hash")
+    psize = ppc_init._vmemmap_psize(m)
+    leaves, direct, bolted_vm = [], [], {}
+    for va, size in sorted(pt.bolted):
+        if va >= a.vmemmap_start:
+            if size != psize:
+                errs.append(f"hash: vmemmap bolted at {va:#x} with {size:#x} bytes, "
+                            f"mmu_vmemmap_psize is {psize:#x}")
+            bolted_vm[va] = size
+        else:
+            direct.append((va, size))
+            n = size >> ps
+            first = (va - a.page_offset) >> ps
+            leaves.append((va, ps, np.arange(n, dtype=np.int64),
+                           first + np.arange(n, dtype=np.int64), "PTE"))
+    tot = sum(s for _, s in direct)
+    if sum(e - s for s, e in _merge([(v, v + s) for v, s in direct])) != tot:
+        errs.append("hash: bolted direct-map ranges overlap")
+    vm_map = {}
+    for va, pfn in pt.vmemmap_list.entries.items():
+        if va in bolted_vm:
+            vm_map[va] = pfn
+            leaves.append((va, psize.bit_length() - 1, np.zeros(1, np.int64),
+                           np.array([pfn], np.int64), "vmemmap"))
+    if set(bolted_vm) != set(pt.vmemmap_list.entries):
+        errs.append(f"hash: bolted vmemmap blocks {len(bolted_vm)} != vmemmap_list entries "
+                    f"{len(pt.vmemmap_list.entries)}")
+    _check_vmemmap_list(m, errs, pt.vmemmap_list, pt.vmemmap_list.entries, True,
+                        psize.bit_length() - 1)
+    _, out = _check_leaves(m, facts, allow, c, errs, leaves, **lay)
+    return out
+
+
+def _check_s390_tables(m, facts, allow, c, errs) -> dict:
+    """s390x (hotmem/arch/s390x_mmu.py), walked from the top table: every table reached exactly
+    once at its level; region/segment tables 16 KiB-aligned order-2 blocks (memblock at boot,
+    else buddy-owned for their level), page tables 2 KiB halves (memblock at boot, else a
+    buddy page of the ledger whose AA bits in frag_mask are exactly its live halves); the
+    half-free pages are init_mm.context.pgtable_list (each once), NR_PAGETABLE = the PTE pages;
+    no buddy table page unreached; DirectMap4k/1M/2G = direct-map leaves per size; a sub-PMD
+    vmemmap record belongs to a 1 MiB vmemmap leaf; then the leaves (_check_leaves)."""
+    from hotmem.arch import s390x_mmu as mmu
+    pt = m.pgtables
+    a = m.arch
+    ps = mmu.PAGE_SHIFT
+    shifts = {k: v[0] for k, v in mmu._SHIFTS.items()}
+    seen, leaves = set(), []
+    halves: dict = {}
+    crst_pages, pages = set(), set()
+    for addr, lvl, t, va in pt.walk():
+        if t is None:
+            errs.append(f"s390: a table entry points to {addr:#x}, which is no table")
+            continue
+        if addr in seen:
+            errs.append(f"s390: table {addr:#x} reached twice")
+            continue
+        seen.add(addr)
+        if t.level != lvl:
+            errs.append(f"s390: table {addr:#x} is a {t.level} at the {lvl} level")
+        pfn = addr >> ps
+        if lvl == "PTE":
+            if addr % mmu.PTE_TABLE_SIZE:
+                errs.append(f"s390: page table {addr:#x} not 2 KiB aligned")
+            pages.add(pfn)
+            if t.boot:
+                _table_owner_errs(m, facts, c, errs, pfn, 1, "PTE", _boot_names("PTE"), 0,
+                                  "s390")
+            else:
+                bit = 1 << ((addr & (mmu.PAGE_SIZE - 1)) // mmu.PTE_TABLE_SIZE)
+                halves[pfn] = halves.get(pfn, 0) | bit
+                _table_owner_errs(m, facts, c, errs, pfn, 1, "PTE", (), 0, "s390")
+        else:
+            if addr % mmu.CRST_SIZE:
+                errs.append(f"s390: {lvl} table {addr:#x} not 16 KiB aligned")
+            pages.add(pfn)
+            names = ("pgtable PGD",) if addr == pt.top else _boot_names(lvl)
+            if t.boot:
+                _table_owner_errs(m, facts, c, errs, pfn, 1 << mmu.CRST_ALLOC_ORDER, lvl,
+                                  names, 0, "s390")
+            else:
+                crst_pages.add(pfn)
+                _table_owner_errs(m, facts, c, errs, pfn, 1 << mmu.CRST_ALLOC_ORDER, lvl, (),
+                                  mmu.CRST_ALLOC_ORDER, "s390")
+        lf = [(i, e) for i, e in t.entries.items() if e[0] != mmu.TABLE]
+        if lf:
+            kinds = {e[0] for _, e in lf}
+            if kinds != ({mmu.PAGE} if lvl == "PTE" else {mmu.LARGE}) or lvl == "P4D":
+                errs.append(f"s390: {lvl} table {addr:#x} holds {sorted(kinds)} entries")
+            leaves.append((va, shifts[lvl], np.array([i for i, _ in lf], np.int64),
+                           np.array([e[1] >> ps for _, e in lf], np.int64), lvl))
+    orphans = set(pt.tables) - seen
+    if orphans:
+        errs.append(f"s390: tables not reachable from the top: "
+                    f"{[hex(x) for x in sorted(orphans)[:5]]}")
+    if halves != pt.frag_mask:
+        bad = sorted(set(halves.items()) ^ set(pt.frag_mask.items()))[:4]
+        errs.append(f"s390: frag_mask differs from the live page-table halves: "
+                    f"{[(hex(p), b) for p, b in bad]}")
+    if sorted(pt.pgtable_list) != sorted(p for p, b in pt.frag_mask.items() if b != 3) or \
+            len(set(pt.pgtable_list)) != len(pt.pgtable_list):
+        errs.append(f"s390: pgtable_list {[hex(p) for p in pt.pgtable_list][:6]} is not the "
+                    "half-used PTE pages")
+    if pt.nr_pagetable != len(pt.frag_mask):
+        errs.append(f"s390: NR_PAGETABLE {pt.nr_pagetable} but {len(pt.frag_mask)} PTE pages")
+    owned = {p for p, (w, _, _) in m.owners.buddy.items() if w.endswith(" table")}
+    extra = owned - crst_pages - set(pt.frag_mask)
+    if extra:
+        errs.append(f"s390: buddy pages owned as tables but no table: "
+                    f"{[hex(p) for p in sorted(extra)][:5]}")
+    _unreached_boot_tables(m, allow, errs, pages, "s390")
+    vm_large = set()
+    for base, sh, idx, tgt, lvl in leaves:
+        if lvl == "PMD" and base >= a.vmemmap_start:
+            vm_large.update((base + (i << sh)) for i in idx.tolist())
+    for blk in pt.sub_pmd_used:
+        if blk not in vm_large:
+            errs.append(f"s390: sub-PMD use recorded for {blk:#x}, no 1 MiB vmemmap leaf there")
+    phys_span = 1 << a.max_physmem_bits
+    counts, out = _check_leaves(
+        m, facts, allow, c, errs, leaves, va_bits=64, page_shift=ps, page_offset=0,
+        direct_end=a.vmemmap_start, vmemmap_start=a.vmemmap_start,
+        vm_end=a.vmemmap_start + (phys_span >> ps) * a.struct_page_size, pfn_offset=0)
+    want = {"4k": counts.get("PTE", 0), "1M": counts.get("PMD", 0), "2G": counts.get("PUD", 0)}
+    if pt.direct_pages != want:
+        errs.append(f"s390: DirectMap counters {pt.direct_pages}, the identity map has {want}")
+    return out
+
+
+_ARCH_TABLE_CHECKS = {"RadixPageTables": _check_radix_tables,
+                      "HashPageTables": _check_hash_tables,
+                      "S390PageTables": _check_s390_tables}
 
 
 def _check_blocks_and_altmaps(m, facts, allow, c, pt, errs) -> None:
@@ -861,7 +1254,13 @@ def _check_blocks_and_altmaps(m, facts, allow, c, pt, errs) -> None:
             if mem.zone is None and len(zl) == 1 and not early:
                 errs.append(f"memory{bid}: online in one zone {zl} but mem->zone is NULL")
             nids = sorted({z >> ms.zones_width for z in zl})
-            if nids != [mem.nid]:
+            if early and len(nids) > 1:
+                # a boot block spanning nodes: memory_block_add_nid (MEMINIT_EARLY) leaves the
+                # last node and no zone
+                if mem.nid != nids[-1] or mem.zone is not None:
+                    errs.append(f"memory{bid}: boot block on nodes {nids} has node {mem.nid} "
+                                f"and zone {mem.zone and mem.zone.zoneid}")
+            elif nids != [mem.nid]:
                 errs.append(f"memory{bid}: node {mem.nid} but its pages are on {nids}")
         elif mem.zone is not None:
             errs.append(f"memory{bid}: offline but mem->zone is set")
@@ -879,8 +1278,12 @@ def _check_blocks_and_altmaps(m, facts, allow, c, pt, errs) -> None:
                             "back struct pages")
             if mem.state == "online" and v:
                 first = ms.memmap(mem.start_section_nr)["flags"][:v]
-                if not (first >> np.uint64(PG_RESERVED) & np.uint64(1)).all():
+                if not pol.hotplug_memmap_page_offline and \
+                        not (first >> np.uint64(PG_RESERVED) & np.uint64(1)).all():
                     errs.append(f"memory{bid}: vmemmap pages without PG_reserved")
+                if pol.hotplug_memmap_page_offline and \
+                        (first >> np.uint64(PG_RESERVED) & np.uint64(1)).any():
+                    errs.append(f"memory{bid}: vmemmap pages PG_reserved (6.11 clears it)")
                 if pol.vmemmap_self_hosted_flag and \
                         not (first >> np.uint64(PG_OWNER_PRIV_1) & np.uint64(1)).all():
                     errs.append(f"memory{bid}: vmemmap pages without PageVmemmapSelfHosted")
@@ -946,7 +1349,12 @@ def _check_slab(m, facts, allow, errs) -> None:
     usage = 0
     present = set(ms.present_sections())
     for nr in present | set(allow.touched_sections):
-        if nr < ms.nr_mem_sections and ms.has_usage(nr) and nr not in facts.boot_sections:
+        # boot sections' usage maps are memblock (sparse_init) unless hot-added after boot:
+        # s390 standby memory (add_memory at an initcall) kmallocs them like any hot-add
+        # (an early section's memblock usage map stays when it is removed and is reused when
+        # it is added again: section_deactivate only kfrees a usage map that is not
+        # PageReserved, section_activate allocates one only when there is none)
+        if nr < ms.nr_mem_sections and ms.has_usage(nr) and nr not in facts.early_sections:
             usage += 1
             if nr not in present:
                 errs.append(f"section {nr}: usage map kept after the section went away")
@@ -1112,6 +1520,9 @@ class Driver:
         self.holds = [[] for _ in self.machines]        # (pfn, order) held by fragment()
         self.unmovable = [[] for _ in self.machines]    # pfns taken by inject("unmovable")
         self.boot_blocks = frozenset(self.m.memory.blocks)
+        #: s390x standby blocks (added offline at boot)
+        self.standby_blocks = frozenset(b for b, mem in self.m.memory.blocks.items()
+                                        if mem.state == "offline")
         self._checked = [False] * len(self.machines)
         self._drained = False
         self.torn_down = False
@@ -1121,6 +1532,9 @@ class Driver:
         for m in self.machines:
             _drain_all(m)
         self.baseline = [m.snapshot() for m in self.machines]
+        #: powerpc64: vmemmap_list (pages, num_left, num_freed) and s390x: SCLP increments
+        #: at boot
+        self.base_arch = [_arch_boot_state(m) for m in self.machines]
         self.base_iomem = [_iomem_flat(m.resources.root, [], m.arch.page_shift)
                            for m in self.machines]
         STEPS["programs"] += 1
@@ -1245,6 +1659,17 @@ class Driver:
                     self._fail(f"{text} failed with {_ename(err)} inside arch_add_memory and "
                                f"changed {bad}")
                 return
+        if kind == "dlpar_add":
+            # dlpar_add_lmb: a failed add unwinds as add_memory does; a failed online removes
+            # the LMB again (what the kernel keeps on purpose — radix fragment caches,
+            # vmemmap_list slots, max_pfn, nr_zones — may differ; the teardown checks the rest)
+            _, start, size, nid = pre
+            if fired or err in (_errno.ENOMEM, _errno.EFAULT):
+                self._note_failed_add(i, m, start, size, nid)
+            bad = [p for p, _, _ in diffs if p in ("blocks", "iomem", "totalram", "fw")]
+            if bad:
+                self._fail(f"{text} failed with {_ename(err)} and changed {bad}")
+            return
         if kind == "identical":
             if diffs:
                 self._fail(f"{text} failed with {_ename(err)}, which the kernel unwinds fully, "
@@ -1304,6 +1729,7 @@ class Driver:
             if nr in present and nr // spb not in m.memory.blocks:
                 a.orphan_sections.add(nr)
         a.direct_map_residue.append((s_pfn, e_pfn, nid))
+        a.memmap_stats_drift = True
 
     def _note_removal(self, i, m, start: int, size: int) -> None:
         """After a successful removal of [start, start + size): System RAM resources that are
@@ -1373,6 +1799,38 @@ class Driver:
             self._note_removal(i, m, start, size)
         return self._step(f"remove_memory({start:#x}, {size:#x})", op,
                           lambda i, m, e: ("identical",))
+
+    def dlpar_add(self, addr: int, node: int = 0) -> int:
+        """powerpc64 pseries: dlpar_add_lmb of the LMB at ``addr`` (add, then online; removed
+        again when onlining fails)."""
+        bs = self.m.memory_block_size_bytes
+        self._touch(addr, bs)
+
+        def op(i, m):
+            from hotmem.arch import powerpc64_init
+            powerpc64_init.dlpar_add_lmb(m, addr, node)
+        return self._step(f"dlpar_add({addr:#x}, node={node})", op,
+                          lambda i, m, e: ("dlpar_add", addr, bs, node))
+
+    def dlpar_remove(self, addr: int) -> int:
+        """powerpc64 pseries: dlpar_remove_lmb of the LMB at ``addr`` (offline, remove)."""
+        bs = self.m.memory_block_size_bytes
+        self._touch(addr, bs)
+
+        def op(i, m):
+            from hotmem.arch import powerpc64_init
+            powerpc64_init.dlpar_remove_lmb(m, addr)
+            self._note_removal(i, m, addr, bs)
+
+        def cls(i, m, e):
+            mem = m.memory.blocks.get(addr // bs)
+            if mem is not None and mem.state == "online" and addr % bs == 0:
+                _drain_all(m)
+                self._drained = True
+                return ("offline", set(range(mem.start_section_nr, mem.start_section_nr
+                                             + m.memory.sections_per_block)))
+            return ("identical",)
+        return self._step(f"dlpar_remove({addr:#x})", op, cls)
 
     def write(self, block: int, attr: str, word: str) -> int:
         """echo word > /sys/devices/system/memory/memory<block>/<attr> (state or online)."""
@@ -1571,6 +2029,14 @@ class Driver:
             if mem is None:
                 continue
             want_zone = base[bid][4]
+            if base[bid][1] == "offline":        # s390x standby: back to offline
+                if mem.state == "online":
+                    _drain_all(m)
+                    try:
+                        m.memory.device_offline(mem)
+                    except HotplugError as e:
+                        self._fail(f"teardown: standby block {bid} cannot be offlined: {e}")
+                continue
             if mem.state == "online" and (mem.zone.idx if mem.zone else None) != want_zone:
                 _drain_all(m)
                 try:
@@ -1590,14 +2056,58 @@ class Driver:
                                           f"{mem.zone.idx if mem.zone else None}")
         if a.baseline_off:
             return
+        self._release_kept_by_design(i, m)
         _drain_all(m)
         self._compare_with_baseline(i, self.baseline[i], m.snapshot(), a)
+        now = _arch_boot_state(m)
+        if now.get("sclp") != self.base_arch[i].get("sclp"):
+            self._fail(f"teardown ({self.backends[i]}): SCLP storage increments "
+                       f"{now.get('sclp')} but {self.base_arch[i].get('sclp')} at boot")
+
+    def _release_kept_by_design(self, i, m) -> None:
+        """What the kernel keeps on purpose after everything added was removed, released here
+        (noted in Allowances.kept_by_design) so that the rest must equal the boot state:
+
+        - powerpc64 radix: init_mm's cached PTE/PMD fragment pages with no live fragment.
+          arch/powerpc/mm/pgtable-frag.c (6.1; 6.6/6.8 only rename to ptdesc):
+          pte_fragment_alloc keeps a page's unhanded fragments in mm->context.pte_frag /
+          pmd_frag, each holding a pt_frag_refcount reference, and only pte_frag_destroy
+          (from destroy_context, never for init_mm) drops them;
+        - powerpc64 6.1 (both MMUs) and hash: vmemmap_list pages. init_64.c
+          vmemmap_list_alloc never frees a page; vmemmap_list_free puts the entry on the
+          freed list for reuse: the pages and the num_left / num_freed counts stay.
+        The invariants checked before (fragment refcounts = live + cached fragments; list
+        entries = vmemmap leaves) make sure nothing else hides in them."""
+        pt = m.pgtables
+        a = self.allow[i]
+        if hasattr(pt, "drop_fragment_cache"):
+            for pfn in pt.drop_fragment_cache():
+                a.kept_by_design.append(("radix fragment cache page", pfn))
+        vl = getattr(pt, "vmemmap_list", None)
+        base = self.base_arch[i].get("vmemmap_list")
+        if vl is not None and base is not None and vl.pages[:len(base[0])] == list(base[0]) \
+                and (vl.num_left, vl.num_freed, len(vl.pages)) != (base[1], base[2], len(base[0])):
+            for pfn in vl.pages[len(base[0]):]:
+                m.kernel_free_pages(pfn, 0)
+            a.kept_by_design.append(("vmemmap_list", len(vl.pages) - len(base[0]),
+                                     vl.num_left, vl.num_freed))
+            vl.pages[:] = list(base[0])
+            vl.num_left, vl.num_freed = base[1], base[2]
 
     def _compare_with_baseline(self, i, base, now, a) -> None:
         stale = _merge(a.stale_iomem)
         bad = []
+        # s390x standby blocks back offline: online_pages initialised their memmap and set
+        # their pageblocks MOVABLE (memmap_init_range), which offline_pages does not undo
+        spb = self.machines[i].memory.sections_per_block
+        standby = {f"ms.memmaps[{nr}]" for b in self.standby_blocks
+                   for nr in range(b * spb, (b + 1) * spb)}
+        standby |= {f"ms.sections[{nr}].usemap" for b in self.standby_blocks
+                    for nr in range(b * spb, (b + 1) * spb)}
         for p, x, y in diff_snapshots(base, now):
-            if p in ("max_pfn", "ms.roots"):
+            if p in ("max_pfn", "ms.roots") or p in standby:
+                continue
+            if p.startswith("memmap stats") and a.memmap_stats_drift:
                 continue
             if p.startswith("pgdats[") and p.split(".")[-1] in (
                     "nr_zones", "contiguous", "watermark", "watermark_boost", "lowmem_reserve",
@@ -1639,6 +2149,19 @@ class Driver:
                        f"added the Machine differs from its boot state in {bad[:15]}")
 
 
+def _arch_boot_state(m) -> dict:
+    """Arch state the Machine snapshot leaves out and the teardown compares: powerpc64's
+    vmemmap_list bookkeeping, s390x's SCLP increment states."""
+    out = {}
+    vl = getattr(m.pgtables, "vmemmap_list", None)
+    if vl is not None:
+        out["vmemmap_list"] = (tuple(vl.pages), vl.num_left, vl.num_freed)
+    sclp = getattr(m, "sclp", None)
+    if sclp is not None:
+        out["sclp"] = sclp.state()
+    return out
+
+
 # -- the Hypothesis state machine ------------------------------------------------------------------
 
 def _arm64_works() -> bool:
@@ -1655,13 +2178,25 @@ def machine_configs(kernels=KERNELS, size: str = "any", archs=None):
     """Hypothesis strategy of MachineConfig: kernel version, boot memory and NUMA layout,
     paging levels, CPUs, CPU flags (PSE, 1 GiB pages) and command line (memmap_on_memory off,
     on or force, movable_node, memhp_default_state). ``size``: "small" keeps boot memory at
-    ≤ 512 MiB (for the slow pure-Python twin), "ci" at ≤ 1 GiB, "any" goes to 2 GiB."""
+    ≤ 512 MiB (for the slow pure-Python twin), "ci" at ≤ 1 GiB, "any" goes to 2 GiB.
+    ``archs``: the archs to draw from (default x86_64 and arm64); "powerpc64" draws the MMU
+    (radix, hash) and pseries layouts, "s390x" standby memory (none, sizes, storage
+    increments) and the EDAT facilities."""
     from hypothesis import strategies as st
     small = ["256M", "512M", ((0, "256M"), (1, "256M"))]
     ci = ["256M", "256M", "512M", "512M", "1G", ((0, "256M"), (1, "256M")),
           ((0, "512M"), (1, 0)), ((0, "256M"), (1, "256M"), (2, 0))]
     layouts = st.sampled_from({"small": small, "ci": ci,
                                "any": ci + ["2G", ((0, "1G"), (1, "1G"))]}[size])
+    ppc_small = ["512M", "1G", ((0, "512M"), (1, "512M"))]
+    ppc_layouts = {"small": ppc_small,
+                   "ci": ppc_small + ["256M", "1536M", ((0, "1G"), (1, 0)),
+                                      ((0, "256M"), (1, "768M"))],
+                   "any": ppc_small + ["256M", "1536M", "2G", "3G", ((0, "1G"), (1, 0)),
+                                       ((0, "256M"), (1, "768M")), ((0, "1G"), (1, "1G"))]
+                   }[size]
+    s390_standby = [None, None, "256M", "512M", "1G", (("size", "1G"), ("rzm", "128M")),
+                    (("size", "1G"), ("rzm", "512M"))]
     if archs is None:
         archs = ("x86_64", "x86_64", "x86_64", "arm64") if _arm64_works() else ("x86_64",)
 
@@ -1670,8 +2205,8 @@ def machine_configs(kernels=KERNELS, size: str = "any", archs=None):
         kernel = draw(st.sampled_from(kernels))
         boot = draw(layouts)
         nodes = sorted(n for n, _ in boot) if isinstance(boot, tuple) else [0]
-        mom = draw(st.sampled_from(["1", "1", "1", "0"] + (["force"] if kernel in ("6.6", "6.8")
-                                                          else [])))
+        force = ["force"] if kernel in ("6.6", "6.8", "6.11") else []
+        mom = draw(st.sampled_from(["1", "1", "1", "0"] + force))
         words = [] if kernel == "v2" and draw(st.booleans()) else \
             [f"memory_hotplug.memmap_on_memory={mom}"]
         if draw(st.integers(0, 4)) == 0:
@@ -1686,6 +2221,28 @@ def machine_configs(kernels=KERNELS, size: str = "any", archs=None):
         flags = draw(st.sampled_from([("pse", "hypervisor")] * 4 +
                                      [("pse", "hypervisor", "pdpe1gb"), ("hypervisor",)]))
         arch = draw(st.sampled_from(archs))
+        if arch == "powerpc64":
+            # QEMU pseries: RAM from 0 (256 MiB LMBs); NUMA nodes back to back
+            boot = draw(st.sampled_from(ppc_layouts))
+            nodes = sorted(n for n, _ in boot) if isinstance(boot, tuple) else [0]
+            if len(nodes) > 1 and draw(st.booleans()):
+                cpus = tuple((n, 1) for n in nodes if n < 2)
+            return MachineConfig(kernel=kernel, boot_memory=boot, cmdline=" ".join(words),
+                                 cpus=cpus, arch="powerpc64",
+                                 mmu=draw(st.sampled_from(["radix", "radix", "hash"])))
+        if arch == "s390x":
+            # node 0 only (Debian's s390x has no NUMA); boot and standby memory multiples of
+            # the storage increment rzm
+            standby = draw(st.sampled_from(s390_standby))
+            rzm = dict(standby).get("rzm", "256M") if isinstance(standby, tuple) else "256M"
+            boot = draw(st.sampled_from(["512M", "1G"] if rzm == "512M" else
+                                        ["256M", "512M", "1G"]))
+            return MachineConfig(kernel=kernel, boot_memory=boot, cmdline=" ".join(words),
+                                 cpus=draw(st.sampled_from([1, 1, 2])), arch="s390x",
+                                 # no "edat=off": a 4 KiB identity map has a Python-walked
+                                 # entry per page (too slow to check after every step)
+                                 cpu_flags=draw(st.sampled_from([(), (), ("edat2=off",)])),
+                                 standby_memory=standby)
         if arch == "arm64":
             # the v2 RFC never ran on arm64 with 16K pages: its eligibility test has no
             # pageblock alignment, so a 32-page memmap leaves the block's buddy part starting
@@ -1734,6 +2291,11 @@ def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4
             base = getattr(self.m.arch_ops, "device_memory_base", None)
             if base is not None:
                 return base(self.m)
+            if self.d.config.arch == "s390x":
+                # beyond the online and standby storage (ident_map_size), block aligned
+                from hotmem.arch.s390x_init import ident_map_size
+                bs = self.m.memory_block_size_bytes
+                return -(-ident_map_size(self.m) // bs) * bs
             from hotmem.arch.x86_e820 import qemu_pc_device_memory_base
             return qemu_pc_device_memory_base(sum(self.m.boot_memory.values()))
 
@@ -1788,6 +2350,29 @@ def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4
             n = {0: 0, -1: bs * 2 - 4096, "page": 4096, "half": bs // 2}[size] \
                 if size in (0, -1, "page", "half") else size * bs
             self.d.add_memory(self._node(node), start, n, flags)
+
+        @precondition(lambda self: self.alive() and self.d.config.arch == "powerpc64")
+        @rule(s=slot, add=st.sampled_from([True, True, False]), node=st.integers(0, 104),
+              where=st.sampled_from(["slot"] * 6 + ["boot", "odd"]))
+        def dlpar(self, s, add, node, where):
+            """pseries DLPAR: dlpar_add_lmb / dlpar_remove_lmb of an LMB in device memory (or
+            of boot memory, or at an address that is no LMB boundary)."""
+            bs = self.m.memory_block_size_bytes
+            addr = {"slot": self._base() + (s % 8) * bs, "boot": self._boot_start(s),
+                    "odd": self._base() + (s % 8) * bs + self.m.arch.PAGE_SIZE}[where]
+            if add:
+                self.d.dlpar_add(addr, self._node(node))
+            else:
+                self.d.dlpar_remove(addr)
+
+        @precondition(lambda self: self.alive() and self.d.standby_blocks)
+        @rule(i=index, word=st.sampled_from(["online", "online", "online_movable",
+                                             "online_kernel", "offline", "offline"]))
+        def standby(self, i, word):
+            """s390x: online (assigning its storage increments through the SCLP notifier) or
+            offline a standby block."""
+            blocks = sorted(self.d.standby_blocks)
+            self.d.write(blocks[i % len(blocks)], "state", word)
 
         # -- online / offline ------------------------------------------------------------------
         @precondition(alive)

@@ -63,6 +63,26 @@ def test_fuzz_hotplug_programs(kernel):
             assert sum(_STEPS_BY_KERNEL.values()) >= 10_000, _STEPS_BY_KERNEL
 
 
+#: CI: powerpc64 (radix, hash) and s390x (with and without standby memory) Machines of every
+#: kernel version: examples × steps, the steps that must have run, and the time budget
+OTHER_EXAMPLES, OTHER_STEPS, OTHER_MIN_STEPS, OTHER_BUDGET = 40, 40, 1000, 60.0
+
+
+def test_fuzz_other_arches():
+    """powerpc64 (QEMU pseries, radix and hash MMU, DLPAR) and s390x (SCLP standby memory)
+    programs, their page tables walked by the arch's own invariants (fragments, 2 KiB page-table
+    halves, vmemmap_list)."""
+    size = "ci" if PROFILE == "ci" else "any"
+    machine = ht.make_state_machine(
+        configs=ht.machine_configs(size=size, archs=("powerpc64", "powerpc64", "s390x")),
+        name="HotplugOtherArches", far_adds=False)
+    t0 = time.time()
+    ran = _run(machine, max_examples=OTHER_EXAMPLES, stateful_step_count=OTHER_STEPS)
+    if PROFILE == "ci":
+        assert ran["steps"] >= OTHER_MIN_STEPS, ran
+        assert time.time() - t0 <= OTHER_BUDGET, f"{time.time() - t0:.1f}s"
+
+
 def test_fuzz_differential_compiled_vs_python():
     """The same random programs on the compiled core and the pure-Python twin: the same
     outcome for every step and identical snapshots and /proc/zoneinfo after every step."""

@@ -163,3 +163,51 @@ def test_arm64_refuses_to_offline_boot_memory(backend, page_size):
         m.sysfs.write(STATE.format(first), "offline")
     assert e.value.errno == errno.EPERM
     assert m.memory_blocks[first].state == "online"
+
+
+@pytest.mark.parametrize("kernel", ["5.13", "6.1", "6.6"])
+def test_powerpc64_hash_removal_unbolts_part_of_a_boot_range(backend, kernel):
+    """Fuzzer program (powerpc64 hash; any kernel version):
+
+        d = Driver(MachineConfig(kernel='5.13', boot_memory='512M', arch='powerpc64',
+                                 mmu='hash', cmdline='memory_hotplug.memmap_on_memory=1 movable_node'))
+        d.write(0, 'state', 'offline')                      # -> 0
+        d.remove_memory(0x0, 0x10000000)                    # -> 0
+        # invariant: direct map leaf for pfns 0x0+1 maps memory that does not exist
+
+    arch/powerpc/mm/book3s64/hash_utils.c (6.1) hash__remove_section_mapping calls
+    htab_remove_mapping, which removes the bolted HPTE of every page of the range whatever
+    mapping bolted it. The model only forgot a bolted range equal to the removed one, so the
+    first 256 MiB of the 512 MiB boot linear map stayed mapped after its memory was gone."""
+    m = hotmem.Machine(arch="powerpc64", mmu="hash", kernel=kernel, boot_memory="512M",
+                       cmdline="memory_hotplug.memmap_on_memory=1", backend=backend)
+    lm = 0xc000000000000000                          # PAGE_OFFSET: the linear map
+    linear = lambda: sorted(b for b in m.pgtables.bolted if b[0] < m.arch.vmemmap_start)
+    assert linear() == [(lm, 512 * MiB)]
+    m.sysfs.write(STATE.format(0), "offline")
+    m.remove_memory(0, 256 * MiB)
+    assert linear() == [(lm + 256 * MiB, 256 * MiB)]
+    d = Driver(MachineConfig(kernel=kernel, boot_memory="512M", arch="powerpc64", mmu="hash",
+                             cmdline="memory_hotplug.memmap_on_memory=1 movable_node"))
+    assert d.write(0, "state", "offline") == 0
+    assert d.remove_memory(0x0, 0x10000000) == 0       # the invariants hold
+    d.teardown()
+
+
+def test_boot_block_spanning_two_nodes_has_the_last_node_and_no_zone(backend):
+    """Fuzzer program (arm64 64K: a 512 MiB block holds two 256 MiB nodes):
+
+        d = Driver(MachineConfig(kernel='6.1', boot_memory=((0, '256M'), (1, '256M')),
+                                 arch='arm64', page_size='64K', ...))
+        # invariants: "memory2: zone 0 but its pages link to [0, 4]; node 0 but its pages are
+        # on [0, 1]"
+
+    drivers/base/node.c:register_mem_block_under_node_early (6.1) calls memory_block_add_nid
+    for node 0 and then node 1: the first call takes the zone from node 0
+    (early_node_zone_for_memory_block), the second, for another node, sets mem->zone = NULL;
+    mem->nid is the last node. valid_zones reads "none" (and the block cannot be offlined)."""
+    m = hotmem.Machine(arch="arm64", page_size="64K", boot_memory={0: "256M", 1: "256M"},
+                       backend=backend)
+    bid = min(m.memory_blocks)
+    assert (m.memory_blocks[bid].nid, m.memory_blocks[bid].zone) == (1, None)
+    assert m.sysfs.read(f"/sys/devices/system/memory/memory{bid}/valid_zones") == "none\n"

@@ -398,7 +398,7 @@ def remove_section_mapping(m, start: int, end: int) -> None:
     """radix__remove_section_mapping = remove_pagetable(start, end, true) /
     hash__remove_section_mapping (htab_remove_mapping)."""
     if not _radix(m):
-        m.pgtables.bolted.discard((m.arch.phys_to_virt(start), end - start))
+        m.pgtables.unbolt(m.arch.phys_to_virt(start), end - start)
         return
     a = m.arch
     m.pgtables.remove_pagetable(a.phys_to_virt(start), a.phys_to_virt(end), True)

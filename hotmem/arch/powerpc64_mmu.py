@@ -279,6 +279,51 @@ class RadixPageTables:
         """pfn -> pt_frag_refcount of the fragment pages alive (cached or in use)."""
         return dict(self._frag_ref)
 
+    # -- read-only walking API (hotmem.testing's invariants) ---------------------------------
+    def walk(self):
+        """Every table reached from the PGD, parents before children, as (table id, depth, va
+        index path of its first entry, level, home, {index: entry}); a table referenced twice
+        is yielded twice and a dangling reference as (tid, depth, va, None, None, None). The
+        va is the index path only (the top bits the indexes drop are the caller's)."""
+        stack = [(0, 0, 0)]
+        while stack:
+            tid, d, va = stack.pop()
+            t = self._tables.get(tid)
+            if t is None:
+                yield tid, d, va, None, None, None
+                continue
+            yield tid, d, va, t.level, t.home, dict(t.entries)
+            if d + 1 < len(self.levels):
+                for i, e in t.entries.items():
+                    if e[0] == "table":
+                        stack.append((e[1], d + 1, va | (i << self._shifts[d])))
+
+    def table_levels(self) -> dict:
+        """table id -> level of every table the tree keeps (reachable or not)."""
+        return {tid: t.level for tid, t in self._tables.items()}
+
+    def fragment_cache(self) -> dict:
+        """level -> (pfn, next fragment index) of init_mm's cached fragment page, or None
+        (mm->context.pte_frag / pmd_frag)."""
+        return {k: None if v is None else tuple(v) for k, v in self._frag_cur.items()}
+
+    def drop_fragment_cache(self) -> list:
+        """Test helper, not a kernel path: free init_mm's cached fragment pages that hold no live
+        fragment, as pte_frag_destroy would if init_mm were ever torn down
+        (arch/powerpc/mm/pgtable-frag.c, 6.1; it runs only from destroy_context for user mms).
+        Returns the freed pfns."""
+        live = {t.home[1] for t in self._tables.values() if t.home[0] == "frag"}
+        out = []
+        for level, cur in self._frag_cur.items():
+            if cur is None or cur[0] in live:
+                continue
+            pfn = cur[0]
+            self._frag_cur[level] = None
+            del self._frag_ref[pfn]
+            self.env.free_page(pfn)
+            out.append(pfn)
+        return out
+
     def state(self):
         tables = tuple(sorted((t.level, t.home, tuple(sorted(t.entries.items())))
                               for t in self._tables.values()))
@@ -305,6 +350,17 @@ class HashPageTables:
 
     def nr_tables(self, level: str) -> int:
         return 1 if level == "PGD" else 0
+
+    def unbolt(self, va: int, size: int) -> None:
+        """hash_utils.c:htab_remove_mapping (6.1 = 6.6): every HPTE of the range goes, whatever
+        range bolted it (a boot range keeps the parts outside)."""
+        end = va + size
+        for v, n in [x for x in self.bolted if x[0] < end and x[0] + x[1] > va]:
+            self.bolted.discard((v, n))
+            if v < va:
+                self.bolted.add((v, va - v))
+            if v + n > end:
+                self.bolted.add((end, v + n - end))
 
     def state(self):
         return ("hash", self.pgd_pfn, tuple(sorted(self.bolted)), self.vmemmap_list.state())

@@ -95,6 +95,23 @@ class S390PageTables:
             out[t.level] = out.get(t.level, 0) + 1
         return out
 
+    def walk(self):
+        """Read-only walk for hotmem.testing's invariants: every table reached from the top,
+        parents before children, as (address, level the walk expects, Table or None when the
+        entry dangles, va of its first entry); a table referenced twice is yielded twice."""
+        order = ("P4D", "PUD", "PMD", "PTE") if self.levels == 4 else ("PUD", "PMD", "PTE")
+        stack = [(self.top, 0, 0)]
+        while stack:
+            addr, d, va = stack.pop()
+            t = self.tables.get(addr)
+            yield addr, order[d], t, va
+            if t is None or d + 1 >= len(order):
+                continue
+            shift, _ = _SHIFTS[order[d]]
+            for i, e in t.entries.items():
+                if e[0] == TABLE:
+                    stack.append((e[1], d + 1, va | (i << shift)))
+
     def lookup(self, vaddr: int):
         """(level, kind, address) of the entry mapping ``vaddr``, or None."""
         t = self.tables[self.top]
