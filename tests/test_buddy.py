@@ -6,7 +6,6 @@ model's own output.
 """
 import errno
 import importlib
-import os
 
 import numpy as np
 import pytest

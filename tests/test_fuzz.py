@@ -64,8 +64,9 @@ def test_fuzz_hotplug_programs(kernel):
 
 
 #: CI: powerpc64 (radix, hash) and s390x (with and without standby memory) Machines of every
-#: kernel version: examples × steps, the steps that must have run, and the time budget
-OTHER_EXAMPLES, OTHER_STEPS, OTHER_MIN_STEPS, OTHER_BUDGET = 40, 40, 1000, 60.0
+#: kernel version: examples × steps and the steps that must have run (about 15 s here; timing
+#: is the benchmarks' business, not a test's)
+OTHER_EXAMPLES, OTHER_STEPS, OTHER_MIN_STEPS = 40, 40, 1000
 
 
 def test_fuzz_other_arches():
@@ -76,11 +77,9 @@ def test_fuzz_other_arches():
     machine = ht.make_state_machine(
         configs=ht.machine_configs(size=size, archs=("powerpc64", "powerpc64", "s390x")),
         name="HotplugOtherArches", far_adds=False)
-    t0 = time.time()
     ran = _run(machine, max_examples=OTHER_EXAMPLES, stateful_step_count=OTHER_STEPS)
     if PROFILE == "ci":
         assert ran["steps"] >= OTHER_MIN_STEPS, ran
-        assert time.time() - t0 <= OTHER_BUDGET, f"{time.time() - t0:.1f}s"
 
 
 def test_fuzz_differential_compiled_vs_python():

@@ -5,7 +5,6 @@ boot RAM, DIMMs at 4 GiB) or from the kernel's formulas written out here.
 """
 import errno
 
-import numpy as np
 import pytest
 
 import hotmem
