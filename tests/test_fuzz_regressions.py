@@ -211,3 +211,26 @@ def test_boot_block_spanning_two_nodes_has_the_last_node_and_no_zone(backend):
     bid = min(m.memory_blocks)
     assert (m.memory_blocks[bid].nid, m.memory_blocks[bid].zone) == (1, None)
     assert m.sysfs.read(f"/sys/devices/system/memory/memory{bid}/valid_zones") == "none\n"
+
+
+def test_s390x_refused_online_keeps_the_pages_sclp_allocated_and_freed():
+    """Fuzzer program (s390x, found in a random run; a bug of the fuzzer's unwinding rule, not of
+    the model):
+
+        d.inject('page_alloc', nth=1, times=1)
+        d.write(1, 'state', 'online')     # -> EPERM; "online_pages error path ... changed
+                                          #    alloc.zones[0].pcp, free_area, nr_free_pages"
+
+    drivers/s390/char/sclp_cmd.c (6.1): MEM_GOING_ONLINE assigns the storage increment with an
+    SCLP request whose buffer is get_zeroed_page(GFP_KERNEL | GFP_DMA): the injected failure
+    makes it -ENOMEM, sclp_mem_change_state returns -EIO, the notifier NOTIFY_BAD (EPERM), and
+    MEM_CANCEL_ONLINE unassigns with another request whose page is allocated and freed — which
+    refills a per-CPU list. The kernel's error path restores no free-list layout; every page
+    comes back."""
+    d = Driver(MachineConfig(kernel="5.13", boot_memory="256M", arch="s390x", cpu_flags=(),
+                             cmdline="memory_hotplug.memmap_on_memory=1 movable_node",
+                             standby_memory="256M"))
+    d.inject("page_alloc", nth=1, times=1)
+    assert d.write(1, "state", "online") == errno.EPERM
+    assert d.write(1, "state", "online") == 0
+    d.teardown()
