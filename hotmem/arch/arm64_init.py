@@ -25,17 +25,8 @@ GiB = 1 << 30
 def boot_layout(m):
     """QEMU virt: the boot RAM of each node back to back from the DRAM base (1 GiB); nothing
     reserved that the model could know of."""
-    if m.e820_ranges is not None:
-        ram = [(s, e, (list(r) + [0])[2]) for r in m.e820_ranges for s, e in [tuple(r)[:2]]]
-        return sorted(ram), [], False
-    base = m.arch.phys_offset_dram if hasattr(m.arch, "phys_offset_dram") else 0x40000000
-    ram, cur = [], base
-    for nid in sorted(m.boot_memory):
-        size = m.boot_memory[nid]
-        if size:
-            ram.append((cur, cur + size, nid))
-            cur += size
-    return ram, [], False
+    from hotmem.arch.base import board_ram_layout
+    return board_ram_layout(m, getattr(m.arch, "phys_offset_dram", 0x40000000))
 
 
 def device_memory_base(m) -> int:

@@ -662,3 +662,19 @@ def memory_block_memmap_on_memory_pages(profile: ArchProfile, block_size: int, *
     mode (the pages beyond the memmap are the waste set_memmap_mode reports)."""
     nr_pages = profile.memmap_pages(block_size)
     return profile.pageblock_align(nr_pages) if force else nr_pages
+
+
+def board_ram_layout(m, base: int):
+    """The boot RAM of a QEMU board (virt, pseries): ``e820_ranges=`` if given, else each node's
+    RAM back to back from ``base``. Returns (ram ranges as (start, end, nid), reserved ranges,
+    whether the layout was calibrated) as the arch boot_layout hooks do."""
+    if m.e820_ranges is not None:
+        ram = [(s, e, (list(r) + [0])[2]) for r in m.e820_ranges for s, e in [tuple(r)[:2]]]
+        return sorted(ram), [], False
+    ram, cur = [], base
+    for nid in sorted(m.boot_memory):
+        size = m.boot_memory[nid]
+        if size:
+            ram.append((cur, cur + size, nid))
+            cur += size
+    return ram, [], False

@@ -75,16 +75,8 @@ def _radix(m) -> bool:
 
 def boot_layout(m):
     """QEMU pseries: the boot RAM of each node back to back from physical 0."""
-    if m.e820_ranges is not None:
-        ram = [(s, e, (list(r) + [0])[2]) for r in m.e820_ranges for s, e in [tuple(r)[:2]]]
-        return sorted(ram), [], False
-    ram, cur = [], 0
-    for nid in sorted(m.boot_memory):
-        size = m.boot_memory[nid]
-        if size:
-            ram.append((cur, cur + size, nid))
-            cur += size
-    return ram, [], False
+    from hotmem.arch.base import board_ram_layout
+    return board_ram_layout(m, 0)
 
 
 def device_memory_base(m) -> int:
