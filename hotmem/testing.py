@@ -1446,7 +1446,8 @@ def diff_snapshots(a: dict, b: dict) -> list:
             for i, name in enumerate(ZONE_FIELDS):
                 if zx[i] != zy[i]:
                     out.append((f"pgdats[{pa[0]}].zones[{zx[1]}].{name}", zx[i], zy[i]))
-    for k in ("pt", "blocks", "iomem", "owners", "slab", "totalram", "max_pfn", "fw"):
+    for k in ("pt", "blocks", "iomem", "owners", "slab", "totalram", "max_pfn", "fw",
+              "memmap stats"):
         if a[k] != b[k]:
             out.append((k, a[k] if k not in ("pt",) else None, b[k] if k != "pt" else None))
     return out
@@ -1471,20 +1472,10 @@ def fast_snapshot(m, sections, crcs=None) -> dict:
                                (8 if ms.get_pageblock_skip(p) else 0)
                                for p in range(base, base + ms.pages_per_section, pb))
             secs[nr] = (f, sub, int(u), usemap)
-    return {
-        "ms": {"roots": ms.nr_roots_allocated(), "sections": secs,
-               "memmaps": {nr: crcs[nr] if crcs and nr in crcs else zlib.crc32(ms.memmap(nr))
-                           for nr in ms.memmap_sections()}},
-        "alloc": m.allocator.state(), "pt": m.pgtables.state(),
-        "pgdats": tuple(p.snapshot() for _, p in sorted(m.pgdats.items())),
-        "blocks": tuple((i, b.state, b.nid, b.nr_vmemmap_pages,
-                         None if b.zone is None else b.zone.idx,
-                         None if b.altmap is None else b.altmap.as_tuple())
-                        for i, b in sorted(m.memory.blocks.items())),
-        "iomem": repr(m.resources.root), "owners": m.owners.snapshot(),
-        "slab": m.slab.snapshot(), "totalram": m.totalram_pages, "max_pfn": m.max_pfn,
-        "fw": tuple(m.firmware_map),
-    }
+    return m.snapshot(ms_state={
+        "roots": ms.nr_roots_allocated(), "sections": secs,
+        "memmaps": {nr: crcs[nr] if crcs and nr in crcs else zlib.crc32(ms.memmap(nr))
+                    for nr in ms.memmap_sections()}})
 
 
 def _free_blocks(free_area: dict) -> list:
