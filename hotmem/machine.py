@@ -12,7 +12,6 @@ QEMU ``pc`` reference machine; every figure after boot is exact.
 from __future__ import annotations
 
 import errno
-import functools
 import re
 
 from hotmem import _backend
@@ -82,14 +81,6 @@ def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu, *, boot_memory=
     raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
                        "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "
                        "questions")
-
-
-@functools.lru_cache(maxsize=4096)
-def _init_per_zone_wmark_min_cached(state):
-    """hotmem.mm.watermark.init_per_zone_wmark_min is a pure function of its (frozen, hashable)
-    state: the same counts after the same history give the same watermarks, so repeated hotplug
-    cycles pay for each distinct state once."""
-    return wm.init_per_zone_wmark_min(state)
 
 
 class _MachineAPI:
@@ -285,7 +276,8 @@ class Machine(_MachineAPI):
         # mm/vmstat.c (6.11): system-wide counters of the pages struct pages occupy
         self.nr_memmap_pages = 0
         self.nr_memmap_boot_pages = 0
-        self.min_free_kbytes = 0
+        #: the globals and sysctls of mm/page_alloc.c (hotmem.mm.watermark), set at boot
+        self.page_alloc = None
         self.notifier_errors: dict[str, int] = {}
         #: (altmap_start_pfn, altmap_nr_pages) of struct memory_notify while MEM_PREPARE_ONLINE
         #: or MEM_FINISH_OFFLINE is sent (6.9+), else None
@@ -404,7 +396,8 @@ class Machine(_MachineAPI):
             if self.cpu_nodes.get(pgdat.node_id):
                 pgdat.online = True
                 pgdat.cpus = tuple(range(self.nr_cpus))  # (single CPU node in practice)
-        self.init_per_zone_wmark_min(boot=True)
+        self.page_alloc = wm.machine_page_alloc_globals(self)
+        wm.boot_watermarks(self)
         # free_initrd_mem / free_initmem: after the initcalls, through the per-CPU lists
         for pfn in late:
             self.free_reserved_page(pfn)
@@ -689,73 +682,6 @@ class Machine(_MachineAPI):
         zid = self.ms.page_zoneid(pfn)
         sh = self.arch.page_flags.ZONES_WIDTH
         return self.pgdats[zid >> sh].node_zones[zid & ((1 << sh) - 1)]
-
-    # -- watermarks and per-CPU pagesets (hotmem/mm/watermark.py holds the kernel's arithmetic)
-    def _wstate_counts(self) -> dict:
-        return {(z.node, z.idx): (z.managed_pages, z.present_pages)
-                for p in self.pgdats.values() if p.online for z in p.node_zones}
-
-    def _wstate_sync(self) -> None:
-        """Carry the zones' current managed/present counts into the watermark state."""
-        from dataclasses import replace
-        counts = self._wstate_counts()
-        nodes = []
-        known = {n.nid for n in self.wstate.nodes}
-        for n in self.wstate.nodes:
-            zones = tuple(replace(z, managed_pages=counts.get((z.nid, z.idx), (0, 0))[0],
-                                  present_pages=counts.get((z.nid, z.idx), (0, 0))[1])
-                          for z in n.zones)
-            nodes.append(replace(n, zones=zones))
-        for nid in sorted({nid for nid, _ in counts} - known):
-            nodes.append(wm.Node(nid, tuple(wm.Zone(nid, i, *counts.get((nid, i), (0, 0)))
-                                            for i in range(MAX_NR_ZONES))))
-        self.wstate = replace(self.wstate, nodes=tuple(sorted(nodes, key=lambda n: n.nid)))
-
-    def _wstate_apply(self) -> None:
-        """Write the watermark state back into the zones and the core's per-CPU pagesets."""
-        self.min_free_kbytes = self.wstate.min_free_kbytes
-        for node in self.wstate.nodes:
-            for wz in node.zones:
-                if wz.idx >= len(self.pgdats[wz.nid].node_zones):
-                    continue                    # a zone this build does not have (ZONE_DEVICE)
-                z = self.pgdats[wz.nid].node_zones[wz.idx]
-                z._watermark = list(wz.watermark)
-                z.watermark_boost = wz.watermark_boost
-                z.lowmem_reserve = list(wz.lowmem_reserve)
-                z.stat_threshold = wz.stat_threshold
-                high, batch = wz.pcp if wz.pcp is not None else self.wstate.boot_pageset
-                if (z.pageset_high, z.pageset_batch) != (high, batch):
-                    z.pageset_high, z.pageset_batch = high, batch
-                    for cpu in range(self.nr_cpus):
-                        self.allocator.set_pcp(z.zoneid, cpu, high, batch)
-
-    def setup_zone_pageset(self, zone) -> None:
-        """mm/page_alloc.c:setup_zone_pageset (6.1): fresh per-CPU pagesets for a zone that
-        gets its first pages."""
-        self._wstate_sync()
-        self.wstate = wm.setup_zone_pageset(self.wstate, zone.node, zone.idx)
-        self._wstate_apply()
-
-    def zone_pcp_reset(self, zone) -> None:
-        """mm/page_alloc.c:zone_pcp_reset (6.1): an emptied zone goes back to the boot pageset."""
-        self.allocator.drain_zone_pages(zone.zoneid)
-        self._wstate_sync()
-        self.wstate = wm.zone_pcp_reset(self.wstate, zone.node, zone.idx)
-        self._wstate_apply()
-
-    def init_per_zone_wmark_min(self, boot: bool = False) -> None:
-        """mm/page_alloc.c:init_per_zone_wmark_min (6.1): watermarks, lowmem reserves and the
-        per-CPU pageset sizes of every zone, recomputed from the current page counts."""
-        if boot:
-            cpus = tuple((c, nid) for nid, n in sorted(self.cpu_nodes.items())
-                         for c in range(n))
-            cpus = tuple((i, nid) for i, (_, nid) in enumerate(cpus))
-            self.wstate = wm.boot_state(self._wstate_counts(), online_cpus=cpus,
-                                        local_nid=self.numa_node_id())
-        else:
-            self._wstate_sync()
-            self.wstate = _init_per_zone_wmark_min_cached(self.wstate)
-        self._wstate_apply()
 
     def hotadd_init_pgdat(self, nid: int) -> None:
         """mm/memory_hotplug.c:hotadd_init_pgdat (6.1): zones re-initialised empty, node online."""

@@ -36,7 +36,7 @@ class ProcFs:
         free = sum(z.nr_free_pages for p in m.pgdats.values() for z in p.node_zones
                    if z.allocator is not None and p.online)
         totalram = m.totalram_pages
-        available = max(0, free - m.wstate.totalreserve_pages)
+        available = max(0, free - m.page_alloc.totalreserve_pages)
         pt = m.pgtables
         kb = m.arch.PAGE_SIZE >> 10
         x86 = m.arch.name == "x86_64"
@@ -74,8 +74,7 @@ class ProcFs:
             built = [z for z in pgdat.node_zones
                      if z.name in getattr(m.arch_ops, "ZONE_TYPES", (z.name,))]
             for z in built:
-                pagesets = {cpu: Pageset(count=m.allocator.pcp_count(z.zoneid, cpu),
-                                         high=z.pageset_high, batch=z.pageset_batch,
+                pagesets = {cpu: Pageset(*m.allocator.pcp_info(z.zoneid, cpu)[:3],
                                          stat_threshold=z.stat_threshold)
                             for cpu in range(m.nr_cpus)}
                 zones.append(ZoneInfo(

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hotmem.errors import HotplugError
+from hotmem.mm.watermark import zone_pageset
 
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -654,10 +655,11 @@ def _check_pcp_and_isolation(m, c, errs) -> None:
             if zs["nr_isolate_pageblock"] or z.nr_isolate_pageblock:
                 errs.append(f"zone {z.zoneid}: nr_isolate_pageblock "
                             f"{zs['nr_isolate_pageblock']}/{z.nr_isolate_pageblock}")
+            pageset = zone_pageset(m, z)
             for cpu, p in enumerate(zs["pcp"]):
-                if (p[1], p[2]) != (z.pageset_high, z.pageset_batch):
+                if (p[1], p[2]) != pageset:
                     errs.append(f"zone {z.zoneid} cpu {cpu}: pcp high/batch {p[1]}/{p[2]} but "
-                                f"the zone's pageset is {z.pageset_high}/{z.pageset_batch}")
+                                f"the zone's pageset is {pageset[0]}/{pageset[1]}")
             if not z.present_pages and c["pcp"].get(z.zoneid):
                 errs.append(f"zone {z.zoneid}: unpopulated but holds {c['pcp'][z.zoneid]} "
                             "pages on pcp lists")

@@ -14,6 +14,7 @@ therefore starts from boot: DMA32 managed at boot = baseline managed - the pages
 freed after the initcalls, run through the boot sequence, then those pages are
 added back without recomputing.
 """
+import copy
 import errno
 import functools
 import glob
@@ -81,7 +82,8 @@ def boot_from_baseline(d):
         (0, "DMA"): (base["DMA"]["managed"], base["DMA"]["present"]),
         (0, "DMA32"): (base["DMA32"]["managed"] - late, base["DMA32"]["present"]),
     })
-    return wm.adjust_managed_page_count(state, 0, wm.ZONE_DMA32, late)
+    state.adjust_managed_page_count(state.zone(0, wm.ZONE_DMA32), late)
+    return state
 
 
 def state_from_reading(reading, min_free_kbytes):
@@ -95,14 +97,13 @@ def state_from_reading(reading, min_free_kbytes):
         if z.get("pagesets"):
             (p,) = z["pagesets"].values()
             pcp = (p["high"], p["batch"])
-        zones.append(wm.Zone(0, i, z["managed"], z["present"],
+        zones.append(wm.bare_zone(0, i, z["managed"], z["present"],
                              (z["min"], z["low"], z["high"], 2 * z["high"] - z["low"]),
                              z["boost"], tuple(z["protection"]),
                              pcp[0] if pcp else 4, pcp[1] if pcp else 1, pcp,
                              z.get("vm_stats_threshold") or 0))
-    nodes.append(wm.Node(0, tuple(zones)))
-    return wm.WmarkState(nodes=tuple(nodes), min_free_kbytes=min_free_kbytes,
-                         boot_pageset=(4, 1))
+    nodes.append(wm.bare_pgdat(0, zones))
+    return wm.BareMachine(nodes, min_free_kbytes=min_free_kbytes, boot_pageset=(4, 1))
 
 
 def block_events(d):
@@ -143,7 +144,7 @@ def block_events(d):
 def apply_events(state, events):
     for op, idx, nr_pages, vmemmap in events:
         fn = wm.online_pages_watermarks if op == "online" else wm.offline_pages_watermarks
-        state = fn(state, 0, idx, nr_pages, vmemmap)
+        fn(state, 0, idx, nr_pages, vmemmap)
     return state
 
 
@@ -211,7 +212,7 @@ def test_totalreserve_every_step(path):
         if values:
             value, n = values.most_common(1)[0]
             if n >= 2:
-                assert state.totalreserve_pages == value, step["name"]
+                assert state.page_alloc.totalreserve_pages == value, step["name"]
                 asserted += 1
     assert asserted >= 3
 
@@ -225,9 +226,9 @@ def test_min_free_kbytes_track_through_a_and_a2():
     = 13005 pages = 52020 kB.  a2 (quick): the offline brings it back down to
     min(2 * 5632, cap) pages = 45056 kB.
     """
-    a = [s.min_free_kbytes for _, s in replay(os.path.join(READINGS, "a_mom1_128M_online.json"))]
+    a = [s.page_alloc.min_free_kbytes for _, s in replay(os.path.join(READINGS, "a_mom1_128M_online.json"))]
     assert a == [45056, 45056, 52020, 52020, 52020]
-    a2 = [s.min_free_kbytes for _, s in
+    a2 = [s.page_alloc.min_free_kbytes for _, s in
           replay(os.path.join(READINGS, "a2_mom1_128M_online_quick.json"))]
     assert a2 == [45056, 45056, 52020, 45056, 45056]
 
@@ -262,31 +263,32 @@ def test_boot_sequence_reproduces_baseline():
     d = load(os.path.join(READINGS, "d_mom1_128M_online_movable.json"))
     assert late_freed_pages(d["steps"][0]["readings"][0]) == (1012 + 2036 + 2820 + 2040 + 1124) // 4
     s = boot_from_baseline(d)
-    assert s.min_free_kbytes == 45056 and s.khugepaged_running
+    assert s.page_alloc.min_free_kbytes == 45056 and s.page_alloc.khugepaged_running
     dma, dma32 = s.zone(0, wm.ZONE_DMA), s.zone(0, wm.ZONE_DMA32)
-    assert (dma.min, dma.low, dma.high) == (190, 237, 284)
-    assert (dma32.min, dma32.low, dma32.high) == (11073, 13841, 16609)
+    assert (dma.min_wmark, dma.low_wmark, dma.high_wmark) == (190, 237, 284)
+    assert (dma32.min_wmark, dma32.low_wmark, dma32.high_wmark) == (11073, 13841, 16609)
     assert dma.lowmem_reserve == (0, 872, 872, 872, 872)
     # unpopulated zones' zone_pcp_update wrote high 4 (= batch 1 * 4) into the shared boot pageset
-    assert s.boot_pageset == (4, 1)
+    assert s.page_alloc.boot_pageset == (4, 1)
 
 
 def test_boot_postcore_without_khugepaged():
     """At postcore khugepaged is not running: min_free_kbytes = int_sqrt(4 * 227105 * 16) = 3812."""
     s = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (223265, 258016)},
                       khugepaged_running=False)
-    s = wm.init_per_zone_wmark_min(s)
-    assert s.min_free_kbytes == 3812
-    s = wm.hugepage_init(s)
-    assert s.min_free_kbytes == 45056
+    wm.init_per_zone_wmark_min(s)
+    assert s.page_alloc.min_free_kbytes == 3812
+    wm.hugepage_init(s)
+    assert s.page_alloc.min_free_kbytes == 45056
 
 
 def test_hugepage_init_small_machine_disables_thp():
     s = wm.make_state({(0, "DMA32"): (100000, 100000)}, khugepaged_running=False)
-    s = wm.hugepage_init(wm.init_per_zone_wmark_min(s))
-    assert not s.thp_enabled and not s.khugepaged_running
+    wm.init_per_zone_wmark_min(s)
+    wm.hugepage_init(s)
+    assert not s.page_alloc.thp_enabled and not s.page_alloc.khugepaged_running
     # int_sqrt(400000 * 16) = 2529
-    assert s.min_free_kbytes == 2529
+    assert s.page_alloc.min_free_kbytes == 2529
 
 
 # --- hand computations -------------------------------------------------------------------------
@@ -294,7 +296,9 @@ def test_hugepage_init_small_machine_disables_thp():
 def d_online_state():
     d = load(os.path.join(READINGS, "d_mom1_128M_online_movable.json"))
     s = boot_from_baseline(d)
-    return s, wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    after = copy.deepcopy(s)
+    wm.online_pages_watermarks(after, 0, wm.ZONE_MOVABLE, 32256, 512)
+    return s, after
 
 
 def test_d_online_movable_by_hand():
@@ -303,11 +307,12 @@ def test_d_online_movable_by_hand():
     assert wm.nr_free_buffer_pages(before) == 212470
     # int_sqrt(212470 * 4 * 16) = 3687; the first setup gives DMA high 19, DMA32 high 1243:
     # (3840-19)+(225523-1243) = 228101 -> cap 11405 > 2 zones * 512 * 11 = 11264 -> 45056 kB
-    assert s.min_free_kbytes == 45056
+    assert s.page_alloc.min_free_kbytes == 45056
     mov, dma32 = s.zone(0, wm.ZONE_MOVABLE), s.zone(0, wm.ZONE_DMA32)
     # 11264 * 32256 // 261619 = 1388; step max(1388 >> 2, 32256 * 10 // 10000) = 347
-    assert (mov.min, mov.low, mov.high, mov.promo) == (1388, 1735, 2082, 2429)
-    assert dma32.min == 11264 * 225523 // 261619 == 9709
+    assert (mov.min_wmark, mov.low_wmark, mov.high_wmark, mov.promo_wmark) == (1388, 1735, 2082,
+                                                                               2429)
+    assert dma32.min_wmark == 11264 * 225523 // 261619 == 9709
     assert mov.pcp == (1735, 7)             # 32256 >> 10 = 31, /4 = 7, 7 + 3 = 10 -> 8 - 1
     assert s.zone(0, wm.ZONE_DMA).lowmem_reserve == (0, 225523 // 256, 225523 // 256,
                                                      257779 // 256, 257779 // 256)
@@ -317,25 +322,26 @@ def test_d_online_movable_by_hand():
 
 
 def test_dma_batch_is_one_because_zone_batchsize_is_zero():
-    z = wm.Zone(0, wm.ZONE_DMA, 3840, 3998)
+    m = wm.make_state({})                      # x86_64: 4 KiB pages
+    z = wm.bare_zone(0, wm.ZONE_DMA, 3840, 3998)
     # 3840 >> 10 = 3, / 4 = 0 -> 1, rounddown_pow_of_two(1 + 0) - 1 = 0; the caller takes max(1, 0)
-    assert wm.zone_batchsize(z) == 0
+    assert wm.zone_batchsize(m, z) == 0
     for managed, batch in ((225523, 63), (32256, 7), (65536, 15), (129024, 31),
                            (1000000, 63), (4096, 0), (8192, 1)):
-        assert wm.zone_batchsize(wm.Zone(0, 1, managed, managed)) == batch, managed
+        assert wm.zone_batchsize(m, wm.bare_zone(0, 1, managed, managed)) == batch, managed
 
 
 def test_zone_highsize_split():
-    z = wm.Zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, 1000, 1900, 2800))
-    nodes = (wm.Node(0, tuple(wm.Zone(0, i) for i in range(5))),
-             wm.Node(1, tuple(z if i == 2 else wm.Zone(1, i) for i in range(5))))
-    two_on_node1 = wm.WmarkState(nodes=nodes, online_cpus=((0, 0), (1, 1), (2, 1)))
+    z = wm.bare_zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, 1000, 1900, 2800))
+    nodes = (wm.bare_pgdat(0, [wm.bare_zone(0, i) for i in range(5)]),
+             wm.bare_pgdat(1, [z if i == 2 else wm.bare_zone(1, i) for i in range(5)]))
+    two_on_node1 = wm.BareMachine(nodes, online_cpus=((0, 0), (1, 1), (2, 1)))
     assert wm.zone_highsize(two_on_node1, z, 7) == 1000 // 2
     assert wm.zone_highsize(two_on_node1, z, 7, cpu_online=1) == 1000 // 3
     assert wm.zone_highsize(two_on_node1, z, 511) == 511 * 4
-    cpuless = wm.WmarkState(nodes=nodes, online_cpus=((0, 0), (1, 0), (2, 0), (3, 0)))
+    cpuless = wm.BareMachine(nodes, online_cpus=((0, 0), (1, 0), (2, 0), (3, 0)))
     assert wm.zone_highsize(cpuless, z, 7) == 1000 // 4
-    frac = wm.WmarkState(nodes=nodes, online_cpus=((0, 1),), percpu_pagelist_high_fraction=8)
+    frac = wm.BareMachine(nodes, online_cpus=((0, 1),), percpu_pagelist_high_fraction=8)
     assert wm.zone_highsize(frac, z, 7) == 50000 // 8
 
 
@@ -358,103 +364,111 @@ def test_min_free_kbytes_sqrt_table():
     for pages, kbytes in ((16 * 256, 512), (1024 * 256, 4096), (16384 * 256, 16384),
                           (128, 128), (1 << 31, 262144)):
         s = wm.make_state({(0, "Normal"): (pages, pages)})
-        assert wm.calculate_min_free_kbytes(s).min_free_kbytes == kbytes
+        wm.calculate_min_free_kbytes(s)
+        assert s.page_alloc.min_free_kbytes == kbytes
 
 
 def test_min_free_kbytes_goes_down_reading_stale_highs():
     """Without THP only the square root counts, and it reads the highs of the previous pass."""
     s = wm.make_state({(0, "DMA32"): (1 << 20, 1 << 20)}, thp_enabled=False,
                       khugepaged_running=False)
-    s = wm.init_per_zone_wmark_min(s)
+    wm.init_per_zone_wmark_min(s)
     # highs still 0: int_sqrt(4 GiB in kB * 16) = 8192
-    assert s.min_free_kbytes == 8192
+    assert s.page_alloc.min_free_kbytes == 8192
     # min 2048, step max(512, 1048576 * 10 // 10000 = 1048): high 2048 + 2 * 1048 = 4144
-    assert s.zone(0, wm.ZONE_DMA32).high == 4144
-    s = wm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 1 << 19)
+    assert s.zone(0, wm.ZONE_DMA32).high_wmark == 4144
+    wm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 1 << 19)
     # int_sqrt((524288 - 4144) * 4 * 16) = 5769 (5792 had the highs been recomputed first)
-    assert s.min_free_kbytes == 5769
+    assert s.page_alloc.min_free_kbytes == 5769
 
 
 def test_user_min_free_kbytes():
     before, _ = d_online_state()
     # a user value above the square root sticks; khugepaged's 45056 does not exceed it
-    s = wm.min_free_kbytes_sysctl_handler(before, 50000)
-    assert s.user_min_free_kbytes == 50000
-    assert s.zone(0, wm.ZONE_DMA32).min == 12500 * 225523 // 229363
-    s = wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
-    assert s.min_free_kbytes == 50000
+    s = copy.deepcopy(before)
+    wm.min_free_kbytes_sysctl_handler(s, 50000)
+    assert s.page_alloc.user_min_free_kbytes == 50000
+    assert s.zone(0, wm.ZONE_DMA32).min_wmark == 12500 * 225523 // 229363
+    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    assert s.page_alloc.min_free_kbytes == 50000
     # below the square root (3687) it is replaced, then raised by khugepaged
-    s = wm.online_pages_watermarks(wm.min_free_kbytes_sysctl_handler(before, 2000),
-                                   0, wm.ZONE_MOVABLE, 32256, 512)
-    assert s.min_free_kbytes == 45056
+    s = copy.deepcopy(before)
+    wm.min_free_kbytes_sysctl_handler(s, 2000)
+    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    assert s.page_alloc.min_free_kbytes == 45056
     # 4000: sqrt 3687 loses, the written 4000 is kept and khugepaged raises it to 45056;
     # at the offline sqrt 3705 loses again and the *previous* 45056 is what stays
-    s = wm.online_pages_watermarks(wm.min_free_kbytes_sysctl_handler(before, 4000),
-                                   0, wm.ZONE_MOVABLE, 32256, 512)
-    assert s.min_free_kbytes == 45056
-    s = wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
-    assert s.min_free_kbytes == 45056
+    s = copy.deepcopy(before)
+    wm.min_free_kbytes_sysctl_handler(s, 4000)
+    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    assert s.page_alloc.min_free_kbytes == 45056
+    wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    assert s.page_alloc.min_free_kbytes == 45056
 
 
 def test_reonline_pageset_keeps_boot_values_until_recomputed():
     _, s = d_online_state()
-    s = wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     mov = s.zone(0, wm.ZONE_MOVABLE)
     # managed 0: batch max(1, 0) = 1, high max(0, 1 * 4) = 4, remembered; pagesets freed
     assert (mov.pageset_high, mov.pageset_batch, mov.pcp) == (4, 1, None)
-    assert mov.lowmem_reserve == (0,) * 5 and not mov.populated
+    assert mov.lowmem_reserve == (0,) * 5 and not mov.populated_zone()
     # a fresh pageset (high 0, batch 1) is not rewritten: the computed (4, 1) equals the remembered
-    fresh = wm.setup_zone_pageset(s, 0, wm.ZONE_MOVABLE).zone(0, wm.ZONE_MOVABLE)
-    assert fresh.pcp == (0, 1)
-    s = wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    fresh = copy.deepcopy(s)
+    wm.setup_zone_pageset(fresh, fresh.zone(0, wm.ZONE_MOVABLE))
+    assert fresh.zone(0, wm.ZONE_MOVABLE).pcp == (0, 1)
+    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.zone(0, wm.ZONE_MOVABLE).pcp == (1735, 7)
 
 
 def test_pcp_disable_enable():
     _, s = d_online_state()
-    off = wm.zone_pcp_disable(s, 0, wm.ZONE_MOVABLE)
-    assert off.zone(0, wm.ZONE_MOVABLE).pcp == (0, 1)
-    assert wm.zone_pcp_enable(off, 0, wm.ZONE_MOVABLE).zone(0, wm.ZONE_MOVABLE).pcp == (1735, 7)
+    mov = s.zone(0, wm.ZONE_MOVABLE)
+    wm.zone_pcp_disable(s, mov)
+    assert mov.pcp == (0, 1)
+    wm.zone_pcp_enable(s, mov)
+    assert mov.pcp == (1735, 7)
 
 
 def test_nr_free_buffer_pages_other_nodes_and_low_zones():
-    zones0 = (wm.Zone(0, 0, 100, 100, (50, 60, 200, 300)),) + tuple(
-        wm.Zone(0, i) for i in range(1, 5))
-    zones1 = (wm.Zone(1, 0), wm.Zone(1, 1, 1000, 1000, (0, 0, 100, 0)),
-              wm.Zone(1, 2, 5000, 5000, (0, 0, 300, 0)), wm.Zone(1, 3, 9000, 9000),
-              wm.Zone(1, 4))
-    s = wm.WmarkState(nodes=(wm.Node(0, zones0), wm.Node(1, zones1)), online_cpus=((0, 0),))
+    zones0 = [wm.bare_zone(0, 0, 100, 100, (50, 60, 200, 300))] + [
+        wm.bare_zone(0, i) for i in range(1, 5)]
+    zones1 = [wm.bare_zone(1, 0), wm.bare_zone(1, 1, 1000, 1000, (0, 0, 100, 0)),
+              wm.bare_zone(1, 2, 5000, 5000, (0, 0, 300, 0)), wm.bare_zone(1, 3, 9000, 9000),
+              wm.bare_zone(1, 4)]
+    s = wm.BareMachine((wm.bare_pgdat(0, zones0), wm.bare_pgdat(1, zones1)),
+                       online_cpus=((0, 0),))
     # DMA below its high counts 0; node 1 DMA32 900 + Normal 4700; Movable never
     assert wm.nr_free_buffer_pages(s) == 900 + 4700
-    assert [(z.nid, z.name) for z in wm.node_zonelist(s, 0)] == [
+    assert [(z.node, z.name) for z in wm.node_zonelist(s, 0)] == [
         (0, "DMA"), (1, "Movable"), (1, "Normal"), (1, "DMA32")]
 
 
 def test_lowmem_reserve_ratio_and_totalreserve():
     s = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (225523, 258016),
                        (0, "Normal"): (32768, 32768), (0, "Movable"): (65536, 65536)})
-    s = wm.setup_per_zone_lowmem_reserve(s)
+    wm.setup_per_zone_lowmem_reserve(s)
     assert s.zone(0, 0).lowmem_reserve == (0, 225523 // 256, 258291 // 256, 323827 // 256,
                                            323827 // 256)
     assert s.zone(0, 1).lowmem_reserve == (0, 0, 32768 // 256, 98304 // 256, 98304 // 256)
     assert s.zone(0, 2).lowmem_reserve == (0, 0, 0, 65536 // 32, 65536 // 32)
     assert s.zone(0, 3).lowmem_reserve == (0,) * 5
     # watermarks all 0: totalreserve = max reserve per zone, capped at managed
-    assert s.totalreserve_pages == min(1264, 3840) + 384 + 2048 + 0
-    off = wm.setup_per_zone_lowmem_reserve(
-        wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (1000, 1000)},
-                      lowmem_reserve_ratio=(0, 256, 32, 0, 0)))
+    assert s.page_alloc.totalreserve_pages == min(1264, 3840) + 384 + 2048 + 0
+    off = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (1000, 1000)},
+                        lowmem_reserve_ratio=(0, 256, 32, 0, 0))
+    wm.setup_per_zone_lowmem_reserve(off)
     assert off.zone(0, 0).lowmem_reserve == (0,) * 5
 
 
 def test_inputs_refused():
     with pytest.raises(HotplugError) as e:
-        wm.Zone(0, 1, -1, 10)
+        wm.bare_zone(0, 1, -1, 10)
     assert e.value.errno == errno.EINVAL and "-1" in str(e.value)
     with pytest.raises(HotplugError, match="managed_pages 20 > present_pages 10"):
-        wm.Zone(0, 1, 20, 10)
+        wm.bare_zone(0, 1, 20, 10)
     with pytest.raises(HotplugError, match="zone index 5"):
-        wm.Zone(0, 5)
+        wm.bare_zone(0, 5)
     with pytest.raises(HotplugError, match="watermark_scale_factor 0"):
         wm.make_state({(0, "DMA32"): (1, 1)}, watermark_scale_factor=0)
     with pytest.raises(HotplugError, match="percpu_pagelist_high_fraction 3"):
@@ -469,7 +483,7 @@ def test_inputs_refused():
     with pytest.raises(HotplugError, match="node 3"):
         wm.online_pages_watermarks(s, 3, wm.ZONE_NORMAL, 32768)
     with pytest.raises(HotplugError, match="cpu 1 on node 2"):
-        wm.WmarkState(nodes=s.nodes, online_cpus=((0, 0), (1, 2)))
+        wm.BareMachine(s.pgdats.values(), online_cpus=((0, 0), (1, 2)))
     with pytest.raises(HotplugError, match="no zone has managed pages"):
         wm.setup_per_zone_wmarks(wm.make_state({}))
 
@@ -486,18 +500,19 @@ def test_invariants(node_counts, ncpus, thp):
     if not any(m for m, _ in counts.values()):
         counts[(0, wm.ZONE_DMA32)] = (4096, 4096)
     s = wm.boot_state(counts, online_cpus=tuple((c, 0) for c in range(ncpus)), thp_enabled=thp)
-    pages_min = s.min_free_kbytes // 4
-    zones = list(s.zones())
-    mins = sum(z.min for z in zones)
+    pages_min = s.page_alloc.min_free_kbytes // 4
+    zones = list(wm.for_each_zone(s))
+    mins = sum(z.min_wmark for z in zones)
     assert pages_min - len(zones) < mins <= pages_min
     for z in zones:
-        step = z.low - z.min
-        assert step >= 0 and z.high - z.low == step and z.promo - z.high == step
-        if z.populated:
+        step = z.low_wmark - z.min_wmark
+        assert (step >= 0 and z.high_wmark - z.low_wmark == step
+                and z.promo_wmark - z.high_wmark == step)
+        if z.populated_zone():
             high, batch = z.pcp
             assert (high, batch) == (z.pageset_high, z.pageset_batch)
             assert batch >= 1 and ((batch + 1) & batch) == 0
             assert high >= 4 * batch and 2 <= z.stat_threshold <= 125
         assert all(a <= b for a, b in zip(z.lowmem_reserve[z.idx + 1:], z.lowmem_reserve[z.idx + 2:]))
-    assert 0 <= s.totalreserve_pages <= s.totalram_pages()
-    assert s.min_free_kbytes >= 128
+    assert 0 <= s.page_alloc.totalreserve_pages <= sum(z.managed_pages for z in zones)
+    assert s.page_alloc.min_free_kbytes >= 128

@@ -1,9 +1,12 @@
 """Nodes and zones: ``struct zone`` and ``struct pglist_data`` (include/linux/mmzone.h, 6.1).
 
 Only what memory hotplug reads or moves is kept: span, present and early-present pages, the
-isolated-pageblock count, watermarks, lowmem reserves and per-CPU pageset sizing. managed pages and
-NR_FREE_PAGES live in the page allocator of the core (they move in its hot loops); a Zone reads
-them from there.
+isolated-pageblock count, watermarks, lowmem reserves, per-CPU pageset sizing and the vmstat
+thresholds. This is the one zone state: hotmem.mm.watermark reads and writes these objects
+directly. managed pages, NR_FREE_PAGES and the per-CPU pagesets (high, batch and lists) live in
+the page allocator of the core (they move in its hot loops); a Zone reads them from there. A Zone
+without an allocator (unit tests of hotmem.mm.watermark, see its BareMachine) holds its managed
+count and its pagesets' (high, batch) itself, in ``_managed_pages`` and ``_pcp``.
 """
 from __future__ import annotations
 
@@ -35,17 +38,25 @@ class Zone:
     present_early_pages: int = 0
     nr_isolate_pageblock: int = 0
     contiguous: bool = False
-    _watermark: list = field(default_factory=lambda: [0, 0, 0, 0])
+    _watermark: tuple = (0, 0, 0, 0)
     watermark_boost: int = 0
-    lowmem_reserve: list = field(default_factory=lambda: [0] * MAX_NR_ZONES)
-    #: per-CPU pageset sizing (pcp->high, pcp->batch; the same on every CPU of the node)
+    lowmem_reserve: tuple = (0,) * MAX_NR_ZONES
+    #: zone->pageset_high/batch: the per-CPU pageset sizes last computed (what
+    #: zone_set_pageset_high_and_batch compares with and zone_pcp_enable restores)
     pageset_high: int = 0
     pageset_batch: int = 1
+    #: zone->per_cpu_pageset is the zone's own (setup_zone_pageset), not &boot_pageset
+    own_pageset: bool = False
+    #: per_cpu_zonestats->stat_threshold (all online CPUs alike)
     stat_threshold: int = 0
+    percpu_drift_mark: int = 0
     #: the core page allocator (managed pages and NR_FREE_PAGES live there)
     allocator: object = None
     #: ZONES_SHIFT of the build (page_zone_id = nid << ZONES_SHIFT | zone)
     zones_shift: int = ZONES_SHIFT
+    #: only without an allocator: zone->managed_pages, and (high, batch) of its own pagesets
+    _managed_pages: int = 0
+    _pcp: tuple = (0, 1)
 
     @property
     def name(self) -> str:
@@ -63,7 +74,9 @@ class Zone:
     @property
     def managed_pages(self) -> int:
         """zone_managed_pages()."""
-        return self.allocator.managed_pages(self.zoneid) if self.allocator is not None else 0
+        if self.allocator is not None:
+            return self.allocator.managed_pages(self.zoneid)
+        return self._managed_pages
 
     @property
     def nr_free_pages(self) -> int:
@@ -103,6 +116,20 @@ class Zone:
     def high_wmark(self) -> int:
         return self.wmark_pages(WMARK_HIGH)
 
+    @property
+    def promo_wmark(self) -> int:
+        return self.wmark_pages(WMARK_PROMO)
+
+    @property
+    def pcp(self):
+        """(high, batch) of the zone's own per-CPU pagesets (the same on every CPU), None while
+        zone->per_cpu_pageset is &boot_pageset."""
+        if not self.own_pageset:
+            return None
+        if self.allocator is not None:
+            return tuple(self.allocator.pcp_info(self.zoneid, 0)[1:3])
+        return self._pcp
+
     def snapshot(self) -> tuple:
         return (self.node, self.idx, self.zone_start_pfn, self.spanned_pages, self.present_pages,
                 self.present_early_pages, self.nr_isolate_pageblock, self.contiguous,
@@ -127,6 +154,11 @@ class PglistData:
     cpus: tuple = ()
     kswapd: bool = False
     kcompactd: bool = False
+    #: per_cpu_nodestats->stat_threshold, and what init_per_zone_wmark_min sets per node
+    stat_threshold: int = 0
+    min_unmapped_pages: int = 0
+    min_slab_pages: int = 0
+    totalreserve_pages: int = 0
 
     @property
     def node_end_pfn(self) -> int:
