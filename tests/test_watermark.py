@@ -19,6 +19,7 @@ import errno
 import functools
 import glob
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -516,3 +517,78 @@ def test_invariants(node_counts, ncpus, thp):
         assert all(a <= b for a, b in zip(z.lowmem_reserve[z.idx + 1:], z.lowmem_reserve[z.idx + 2:]))
     assert 0 <= s.page_alloc.totalreserve_pages <= sum(z.managed_pages for z in zones)
     assert s.page_alloc.min_free_kbytes >= 128
+
+
+# --- 64 KiB pages: PAGE_SHIFT and pageblock_order from the arch --------------------------------
+
+@pytest.mark.parametrize("cfg", [dict(arch="arm64", page_size="64K"), dict(arch="powerpc64")],
+                         ids=["arm64-64K", "powerpc64-radix-64K"])
+def test_64k_pages_watermarks_by_hand(cfg):
+    """A 4 GiB boot with 64 KiB pages, the kernel formulas written out (mm/page_alloc.c,
+    mm/khugepaged.c, mm/huge_memory.c, 6.1) from the zones' managed pages.
+
+    arm64 64K: pageblock_order = HUGETLB_PAGE_ORDER = PMD_SHIFT 29 - 16 = 13; QEMU virt RAM at
+    1 GiB..5 GiB gives DMA up to 4 GiB, DMA32 empty (same limit), Normal above.
+    powerpc64 radix 64K: pageblock_order = 2 MiB huge pages: 21 - 16 = 5; only Normal.
+    """
+    from hotmem import Machine
+    m = Machine(boot_memory="4G", **cfg)
+    page_kb = 64
+    pb_order = 13 if cfg["arch"] == "arm64" else 5
+    assert (m.arch.page_shift, m.arch.pageblock_order) == (16, pb_order)
+    zones = [z for z in wm.for_each_zone(m) if z.managed_pages]
+    names = [z.name for z in zones]
+    assert names == (["DMA", "Normal"] if cfg["arch"] == "arm64" else ["Normal"])
+    managed = [z.managed_pages for z in zones]
+    total = sum(managed)
+    # postcore init_per_zone_wmark_min: highs still 0, lowmem = every managed page (<= Normal)
+    lowmem_kbytes = total * page_kb
+    sqrt_kb = math.isqrt(lowmem_kbytes * 16)
+    sqrt_kb = min(max(sqrt_kb, 128), 262144)
+    if cfg["arch"] == "arm64":
+        assert sqrt_kb == 8187                   # int_sqrt(65460 * 64 * 16), not 2046 (4 KiB)
+    # hugepage_init: 512 MiB = 512 << (20 - 16) = 8192 pages, so THP stays on
+    assert total >= 8192 and m.page_alloc.thp_enabled and m.page_alloc.khugepaged_running
+    # setup_per_zone_wmarks with the sqrt value: pages_min = kB >> (16 - 10)
+    pages_min = sqrt_kb >> 6
+    highs = []
+    for zm in managed:
+        wmin = pages_min * zm // total
+        step = max(wmin >> 2, zm * 10 // 10000)
+        highs.append(wmin + 2 * step)
+    # set_recommended_min_free_kbytes: 11 pageblocks per populated zone <= Normal, capped at
+    # nr_free_buffer_pages() / 20 (with those highs), in kB: << (16 - 10)
+    nr_zones = len(zones)
+    recommended = (1 << pb_order) * nr_zones * 2 + (1 << pb_order) * nr_zones * 3 * 3
+    cap = sum(zm - h for zm, h in zip(managed, highs)) // 20
+    recommended = min(recommended, cap) << 6
+    expected_min_free_kbytes = max(recommended, sqrt_kb)
+    if cfg["arch"] == "arm64":
+        # 8192 * 2 * 11 = 180224 pages > cap (49152 - 193 + 16308 - 63) / 20 = 3260
+        assert expected_min_free_kbytes == 3260 * 64 == 208640
+    else:
+        # 32 * 1 * 11 = 352 pages < cap (65463 - 257) / 20 = 3260
+        assert expected_min_free_kbytes == 352 * 64 == 22528
+    assert m.page_alloc.min_free_kbytes == expected_min_free_kbytes
+    # the final watermarks, and what /proc/zoneinfo prints
+    pages_min = expected_min_free_kbytes >> 6
+    printed = {z.name: z for z in m.procfs.node_infos()[0].zones}
+    for z, zm in zip(zones, managed):
+        wmin = pages_min * zm // total
+        step = max(wmin >> 2, zm * 10 // 10000)
+        assert (z.min_wmark, z.low_wmark, z.high_wmark) == (wmin, wmin + step, wmin + 2 * step)
+        p = printed[z.name]
+        assert (p.min, p.low, p.high) == (wmin, wmin + step, wmin + 2 * step)
+        # zone_batchsize: min(managed >> 10, SZ_1M / 64 KiB = 16) / 4, to 2^n - 1
+        batch = max(1, min(zm >> 10, 16) // 4)
+        batch = (1 << ((batch + batch // 2).bit_length() - 1)) - 1
+        assert p.pagesets[0].batch == max(1, batch)
+        assert p.pagesets[0].high == max(wmin + step, 4 * max(1, batch))
+    if cfg["arch"] == "arm64":
+        assert (zones[0].min_wmark, zones[0].low_wmark, zones[0].high_wmark) == (2447, 3058, 3669)
+        # DMA protection: Normal and Movable managed / 256 (DMA32 empty); printed per built zone
+        assert printed["DMA"].protection == (0, 0, 16308 // 256, 16308 // 256)
+        assert list(printed) == ["DMA", "DMA32", "Normal", "Movable"]
+    else:
+        assert (zones[0].min_wmark, zones[0].low_wmark, zones[0].high_wmark) == (352, 440, 528)
+        assert list(printed) == ["Normal", "Movable"]

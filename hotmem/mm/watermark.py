@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import errno
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from hotmem.errors import HotplugError
