@@ -196,6 +196,8 @@ def run_plan(mom: bool, dimm_sizes=None, *, online_type="online_movable", node=0
     return res
 
 
+# -- what hot-adding N costs --------------------------------------------------------------------
+
 @dataclass
 class SizeCost:
     """Hot-adding ``size`` bytes on a fresh plan machine (not onlined), in pages."""
