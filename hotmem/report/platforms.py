@@ -1,0 +1,174 @@
+"""The platform: how memory is hot-added on each arch (ACPI DIMMs, pseries DLPAR, s390x standby
+storage), the recording Machine that tells an add the report cannot wrap from what follows it,
+and the platform facts the report's header names."""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from hotmem.errors import HotplugError
+from hotmem.machine import Machine, parse_size
+from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
+from hotmem.report.ledger import AddCost, _Ledger, _mark
+from hotmem.report.units import MiB, iec
+
+
+def boot_memory_for_block_size(arch: str, block_size: int, boot_total: int) -> int:
+    """The smallest QEMU pc boot RAM, from ``boot_total`` up in 128 MiB steps, for which x86-64's
+    probe_memory_block_size (6.1, X86_FEATURE_HYPERVISOR set) picks ``block_size``."""
+    if arch != "x86_64":
+        return boot_total       # other arches: the block size is checked after boot
+    from hotmem.arch.x86_64 import probe_memory_block_size
+    from hotmem.arch.x86_e820 import E820_TYPE_RAM, qemu_pc_layout
+    size = boot_total
+    for _ in range(8192):
+        end = max(e.end for e in qemu_pc_layout({0: size}) if e.type == E820_TYPE_RAM)
+        if probe_memory_block_size(end, hypervisor=True) == block_size:
+            return size
+        size += 128 * MiB
+    raise HotplugError(errno.EINVAL, f"memory block size {block_size:#x}: no QEMU pc boot size "
+                       f"from {iec(boot_total)} up probes it on {arch}")
+
+
+#: how the plan's memory arrives, by arch
+HOTPLUG_KIND = {"x86_64": "acpi", "arm64": "acpi", "powerpc64": "dlpar", "s390x": "standby"}
+
+
+def hotplug_kind(arch: str) -> str:
+    """"acpi" (QEMU pc / virt: an ACPI memory device per DIMM, drivers/acpi/acpi_memhotplug.c),
+    "dlpar" (QEMU pseries: a DIMM arrives as LMBs, each added and onlined by
+    arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_add_lmb) or "standby" (s390x: standby
+    storage added offline at boot by drivers/s390/char/sclp_cmd.c:sclp_add_standby_memory;
+    onlining a block assigns its storage)."""
+    return HOTPLUG_KIND.get(arch, "acpi")
+
+
+@dataclass
+class _AddRecord:
+    """One add_memory_checked the recording Machine saw: its cost (owner-ledger delta), the
+    /proc marks around it and the ledger right after it (the baseline of what follows)."""
+    cost: "AddCost"
+    before: tuple
+    after: tuple
+    ledger_after: "_Ledger"
+    error: str | None
+
+
+class RecordingMachine(Machine):
+    """A Machine that records what each ``add_memory_checked`` cost, from the owner ledger.
+
+    Needed where the report cannot put its own ledger around an add: s390x adds its standby
+    memory during boot (sclp_add_standby_memory, an initcall), and powerpc64's dlpar_add_lmb
+    onlines the LMB right after __add_memory. Observation only: the adds run unchanged."""
+
+    def __init__(self, *args, **kwargs):
+        self.add_records: list[_AddRecord] = []
+        super().__init__(*args, **kwargs)
+
+    def add_memory_checked(self, nid, start, size, mhp_flags, group=None, name="System RAM"):
+        start, size = parse_size(start), parse_size(size)
+        ledger, before, error = _Ledger(self), _mark(self), None
+        try:
+            super().add_memory_checked(nid, start, size, mhp_flags, group, name)
+        except HotplugError as exc:
+            error = str(exc)
+            raise
+        finally:
+            bs = self.memory_block_size_bytes
+            blocks = [] if error else list(range(start // bs, (start + size) // bs))
+            cost = ledger.add_cost(start, size, nid, blocks,
+                                   bool(mhp_flags & MHP_MEMMAP_ON_MEMORY))
+            self.add_records.append(_AddRecord(cost, before, _mark(self), _Ledger(self), error))
+
+
+def _machine_class(arch: str):
+    return Machine if hotplug_kind(arch) == "acpi" else RecordingMachine
+
+
+def standby_start(m: Machine) -> int:
+    """s390x: the first standby storage increment (sclp.standby, rn2addr), aligned up to the
+    memory block size as sclp_add_standby_memory/add_memory_merged align it."""
+    sclp = getattr(m, "sclp", None)
+    rns = [rn for rn, standby in sorted(sclp.standby.items()) if standby] if sclp else []
+    if not rns:
+        raise HotplugError(errno.EINVAL, "s390x: the machine has no standby memory")
+    bs = m.memory_block_size_bytes
+    return -(-sclp.rn2addr(rns[0]) // bs) * bs
+
+
+def dlpar_flags_name(m: Machine) -> str:
+    """The mhp_flags dlpar_add_lmb passes to __add_memory (hotplug-memory.c: MHP_NONE in 6.1,
+    MHP_MEMMAP_ON_MEMORY from 6.6; hotmem/arch/powerpc64_init.py:dlpar_add_lmb)."""
+    from hotmem.arch.base import RFC_V2, kernel_version
+    k = kernel_version(m.policy.name)
+    return "MHP_MEMMAP_ON_MEMORY" if k != RFC_V2 and k >= (6, 6) else "MHP_NONE"
+
+
+def machine_name(m: Machine) -> str:
+    """The machine the model stands for, as the report's header names it."""
+    arch = m.arch.name
+    if arch == "x86_64":
+        return "QEMU pc"
+    if arch == "arm64":
+        return "QEMU virt"
+    if arch == "powerpc64":
+        return "QEMU pseries (PAPR guest)"
+    if arch == "s390x":
+        from hotmem.arch.s390x_init import parse_standby
+        rzm = parse_standby(m.standby_memory)[1]
+        return (f"s390 LPAR or z/VM guest with standby storage (SCLP storage increment "
+                f"{iec(rzm)}; QEMU offers no standby memory)")
+    return arch
+
+
+#: s390 names of the model's generic table levels (asm/pgtable.h: segment = PMD, region-third =
+#: PUD, region-second = P4D; page tables are 2 KiB, two to a page)
+S390_LEVELS = {"PTE": "page", "PMD": "segment", "PUD": "region3", "P4D": "region2",
+               "PGD": "region1"}
+
+
+def paging_text(m: Machine) -> str:
+    """The header's page-table wording: "4-level paging" (x86_64, arm64), the radix tree or the
+    hash MMU's bolted HPTEs (powerpc64), the DAT table levels of init_mm (s390x)."""
+    a = m.arch
+    if a.name == "powerpc64":
+        if a.mmu == "hash":
+            return ("hash MMU (linear map and vmemmap are bolted HPTEs in the hypervisor's hash "
+                    "table: no Linux page tables)")
+        return f"radix MMU, {a.paging_levels}-level page tables"
+    if a.name == "s390x":
+        names = {3: "region-third, segment, page", 4: "region-second, region-third, segment, page"}
+        return f"{a.paging_levels}-level DAT tables ({names.get(a.paging_levels, '?')})"
+    return f"{a.paging_levels}-level paging"
+
+
+def describe_platform(m: Machine) -> dict:
+    """How memory is hot-added on the machine (the ``platform`` of the JSON machine)."""
+    kind = hotplug_kind(m.arch.name)
+    d = {"machine": machine_name(m), "hotplug": kind, "paging": paging_text(m)}
+    if kind == "acpi":
+        d["add"] = "ACPI memory device (acpi_memory_enable_device: __add_memory)"
+        d["online"] = "by the plan (sysfs state), after the add"
+        d["remove"] = "offline, then ACPI eject (acpi_memory_remove_memory)"
+    elif kind == "dlpar":
+        d["mmu"] = m.arch.mmu
+        d["mhp_flags"] = dlpar_flags_name(m)
+        d["add"] = f"dlpar_add_lmb per LMB: __add_memory(nid, addr, LMB, {d['mhp_flags']})"
+        d["online"] = "by dlpar_add_lmb right after the add: device_online, MMOP_ONLINE (the " \
+                      "default zone)"
+        d["remove"] = "dlpar_remove_lmb per LMB: device_offline, then __remove_memory"
+    else:
+        d["mhp_flags"] = "MHP_NONE"
+        d["add"] = ("at boot: sclp_add_standby_memory, add_memory(0, addr, block, MHP_NONE) per "
+                    "standby block, left offline")
+        d["online"] = ("by the plan (sysfs state): sclp_mem_notifier assigns the storage at "
+                       "MEM_GOING_ONLINE")
+        d["remove"] = ("offline only: MEM_OFFLINE unassigns the storage (standby again); the "
+                       "blocks and their memmap stay")
+    return d
+
+
+def _check_lmbs(addr: int, size: int, lmb: int) -> None:
+    if size <= 0 or size % lmb or addr % lmb:
+        raise HotplugError(errno.EINVAL, f"powerpc64: DLPAR adds whole LMBs of {iec(lmb)}: "
+                           f"{size:#x} bytes at {addr:#x} is not")
