@@ -94,6 +94,16 @@ class Slab:
         return tuple(sorted((k, v) for k, v in self.objects.items() if v))
 
 
+def pfn_to_nid(m, pfn: int) -> int:
+    """The node a physical page belongs to: its memory block's, else its struct page's."""
+    mem = m.memory.blocks.get(m.memory.pfn_to_block_id(pfn))
+    if mem is not None and mem.nid >= 0:
+        return mem.nid
+    if m.ms.pfn_valid(pfn):
+        return m.ms.page_to_nid(pfn)
+    return -1
+
+
 def by_node(counter_dict) -> dict:
     out: dict = defaultdict(int)
     for k, v in counter_dict.items():

@@ -53,13 +53,20 @@ class ResourceTree:
         parent.children.sort(key=lambda r: r.start)
         return res
 
-    def request_mem_region(self, start: int, size: int, name: str, flags: int) -> Resource:
-        """__request_region on iomem_resource at the top level: conflicts give EEXIST."""
-        end = start + size - 1
+    def conflict(self, start: int, end: int) -> Resource | None:
+        """kernel/resource.c:__request_resource's conflict: the top-level resource overlapping
+        [start, end], or None."""
         for c in self.root.children:
             if c.overlaps(start, end):
-                raise HotplugError(errno.EEXIST, f"[mem {start:#x}-{end:#x}] conflicts with "
-                                   f"[{c.start:#x}-{c.end:#x}] {c.name!r}")
+                return c
+        return None
+
+    def request_mem_region(self, start: int, size: int, name: str, flags: int) -> Resource | None:
+        """__request_region on iomem_resource at the top level: the new busy resource, or None
+        when it conflicts (``conflict`` names with what)."""
+        end = start + size - 1
+        if self.conflict(start, end) is not None:
+            return None
         res = Resource(start, end, name, flags | IORESOURCE_BUSY)
         self.root.children.append(res)
         self.root.children.sort(key=lambda r: r.start)

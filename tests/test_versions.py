@@ -9,6 +9,8 @@ import os
 import pytest
 
 import hotmem
+from hotmem import errors
+from hotmem.drivers.base import memory as memory_dev
 from hotmem.kernel import POLICIES, policy_table
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
 
@@ -137,8 +139,8 @@ def test_rollback_of_a_failed_block_device_creation(backend, kernel, warns):
     m = machine(backend, kernel)
     free0 = sum(z.nr_free_pages for z in m.pgdats[0].node_zones)
 
-    def fail(*a, **k):
-        raise hotmem.HotplugError(errno.ENOMEM, "injected: device_register failed")
+    def fail(*a, **k):               # create_memory_block_devices returns -errno
+        return errors.fail(m, errno.ENOMEM, "injected: device_register failed")
     m.memory.create_memory_block_devices = fail
     with pytest.raises(hotmem.HotplugError) as e:
         m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
@@ -347,21 +349,25 @@ def test_6_11_prepare_online_and_finish_offline(backend):
         m = machine(backend, kernel)
         m.add_memory(0, DIMM, 128 * MiB, MHP_MEMMAP_ON_MEMORY)
         events = seen[kernel] = []
-        orig = m.notify
+        orig = memory_dev.memory_notify             # the memory notifier chain
 
-        def record(event, start_pfn, nr_pages, nid, m=m, orig=orig, events=events):
+        def record(m_, event, start_pfn, nr_pages, nid, m=m, orig=orig, events=events):
+            assert m_ is m
             events.append((event, start_pfn, nr_pages, m.memory_notify_altmap))
-            return orig(event, start_pfn, nr_pages, nid)
-        m.notify = record
-        m.sysfs.write(STATE.format(32), "online")
-        m.sysfs.write(STATE.format(32), "offline")
-        if kernel == "6.11":
-            before = m.snapshot()
-            m.notifier_errors["MEM_PREPARE_ONLINE"] = -errno.EBUSY   # e.g. s390's sclp refusing
-            with pytest.raises(hotmem.HotplugError) as e:
-                m.sysfs.write(STATE.format(32), "online")
-            assert e.value.errno == errno.EBUSY
-            assert m.snapshot() == before and m.memory_blocks[32].state == "offline"
+            return orig(m_, event, start_pfn, nr_pages, nid)
+        memory_dev.memory_notify = record
+        try:
+            m.sysfs.write(STATE.format(32), "online")
+            m.sysfs.write(STATE.format(32), "offline")
+            if kernel == "6.11":
+                before = m.snapshot()
+                m.notifier_errors["MEM_PREPARE_ONLINE"] = -errno.EBUSY   # e.g. s390's sclp refusing
+                with pytest.raises(hotmem.HotplugError) as e:
+                    m.sysfs.write(STATE.format(32), "online")
+                assert e.value.errno == errno.EBUSY
+                assert m.snapshot() == before and m.memory_blocks[32].state == "offline"
+        finally:
+            memory_dev.memory_notify = orig
     assert [e for e, *_ in seen["6.8"]] == ["MEM_GOING_ONLINE", "MEM_ONLINE",
                                              "MEM_GOING_OFFLINE", "MEM_OFFLINE"]
     rest = (PFN + VMEMMAP, BLOCK - VMEMMAP, (PFN, VMEMMAP))

@@ -2,7 +2,8 @@
 
 Only boot uses it on x86 6.1 (no CONFIG_ARCH_KEEP_MEMBLOCK): the RAM ranges with their nodes,
 what boot code reserved, top-down allocation (memblock's default direction on x86), and the
-hand-over to the buddy allocator (memblock_free_all).
+hand-over to the buddy allocator (memblock_free_all). Boot code: a failed allocation raises
+HotplugError (the kernel panics).
 """
 from __future__ import annotations
 
@@ -104,3 +105,45 @@ class Memblock:
         for r in self.reserved:
             out[r.name] = out.get(r.name, 0) + r.size
         return out
+
+
+def memblock_setup(m) -> None:
+    """setup_arch's memblock part (x86: e820__memblock_setup; arm64: arm64_memblock_init; ...):
+    the arch's boot RAM by node and its early reservations, max_pfn, the block size. Whether
+    the layout is the calibrated QEMU reference decides the default boot reservations."""
+    a = m.arch
+    ram, reserved, m.boot_calibrated = m.arch_ops.boot_layout(m)
+    mb = m.memblock = Memblock()
+    for start, end, nid in ram:
+        mb.add_node(start, end - start, nid)
+    if not mb.memory:
+        raise HotplugError(errno.EINVAL, "boot memory layout has no RAM")
+    for start, size, name in reserved:
+        mb.reserve(start, size, name)
+    m.max_pfn = max(r.end for r in mb.memory) >> a.page_shift
+    m.memory_block_size_bytes = m.arch_ops.memory_block_size_bytes(m)
+
+
+def memblock_alloc_page(m, nid: int, what: str) -> int:
+    """memblock_alloc_try_nid(PAGE_SIZE, PAGE_SIZE, nid) for a boot page table, recorded in the
+    owner ledger under ``what``: its pfn."""
+    a = m.arch
+    base = m.memblock.alloc_top_down(a.PAGE_SIZE, a.PAGE_SIZE, nid, what)
+    m.owners.note_memblock(base >> a.page_shift, 1, nid, what)
+    return base >> a.page_shift
+
+
+def memblock_free_all(m) -> None:
+    """mm/memblock.c:memblock_free_all → __free_pages_memory (6.1): every free range to the
+    buddy in naturally aligned chunks of at most MAX_ORDER − 1."""
+    a = m.arch
+    max_chunk = m.max_order - 1
+    for b, e, _ in m.memblock.free_ranges():
+        start, end = (b + a.PAGE_SIZE - 1) >> a.page_shift, e >> a.page_shift
+        while start < end:
+            order = min(max_chunk, (start & -start).bit_length() - 1) if start else max_chunk
+            while start + (1 << order) > end:
+                order -= 1
+            m.allocator.free_pages_core(start, order)
+            m.totalram_pages += 1 << order
+            start += 1 << order

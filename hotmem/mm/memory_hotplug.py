@@ -4,14 +4,23 @@ Each function follows the kernel function of the same name step by step; version
 read from ``m.policy`` (hotmem/kernel.py). ``m`` is the Machine: it owns the core state (struct
 pages, page allocator, page tables) and the Python-side bookkeeping (nodes, zones, resources,
 memory block devices).
+
+Errors as in the kernel (hotmem/errors.py): 0 or -errno, the reason recorded with ``fail``, a
+failed step undone in one place in reverse order (``Unwind``, the kernel's error labels);
+HotplugError is raised only by the Machine API above.
 """
 from __future__ import annotations
 
 import errno
 
-from hotmem.errors import HotplugError
-from hotmem.mm import sparse, watermark
+from hotmem.drivers.base import memory as memory_dev
+from hotmem.drivers.base.node import register_one_node
+from hotmem.errors import Unwind, fail
+from hotmem.mm import page_isolation, sparse, watermark
+from hotmem.mm.page_isolation import MEMORY_OFFLINE, MIGRATE_ISOLATE, REPORT_FAILURE  # noqa: F401
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
+from hotmem.mm.page_alloc import adjust_managed_page_count, generic_online_page, page_zone
+from hotmem.resource import IORESOURCE_SYSTEM_RAM
 
 # include/linux/memory_hotplug.h (6.1)
 MHP_NONE = 0
@@ -29,12 +38,7 @@ MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE = range(4)
 ONLINE_TYPE_NAMES = {"offline": MMOP_OFFLINE, "online": MMOP_ONLINE,
                      "online_kernel": MMOP_ONLINE_KERNEL, "online_movable": MMOP_ONLINE_MOVABLE}
 
-MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_ISOLATE = 0, 1, 4
-MEMORY_OFFLINE, REPORT_FAILURE = 0x1, 0x2
-
-
-def _einval(msg):
-    return HotplugError(errno.EINVAL, msg)
+MIGRATE_UNMOVABLE, MIGRATE_MOVABLE = 0, 1
 
 
 # -- eligibility ---------------------------------------------------------------------------------
@@ -91,12 +95,13 @@ def mhp_supports_memmap_on_memory(m, size: int) -> bool:
     return arch_supports_memmap_on_memory(a, vmemmap_size, pol.name)
 
 
-def check_hotplug_memory_range(m, start: int, size: int) -> None:
-    """mm/memory_hotplug.c:check_hotplug_memory_range (6.1)."""
+def check_hotplug_memory_range(m, start: int, size: int) -> int:
+    """mm/memory_hotplug.c:check_hotplug_memory_range (6.1): 0 or -EINVAL."""
     bs = m.memory_block_size_bytes
     if not size or start % bs or size % bs:
-        raise _einval(f"Block size [{bs:#x}] unaligned hotplug range: start {start:#x}, "
-                      f"size {size:#x}")
+        return fail(m, errno.EINVAL, f"Block size [{bs:#x}] unaligned hotplug range: start "
+                    f"{start:#x}, size {size:#x}")
+    return 0
 
 
 def mhp_range_allowed(m, start: int, size: int) -> bool:
@@ -186,7 +191,7 @@ def remove_pfn_range_from_zone(m, zone, start_pfn: int, nr_pages: int) -> None:
 
 def adjust_present_page_count(m, pfn: int, group, nr_pages: int) -> None:
     """mm/memory_hotplug.c:adjust_present_page_count (6.1)."""
-    zone = m.page_zone(pfn)
+    zone = page_zone(m, pfn)
     zone.present_pages += nr_pages
     if m.ms.section_mem_map(m.arch.pfn_to_section_nr(pfn)) & m.core.SECTION_IS_EARLY:
         zone.present_early_pages += nr_pages
@@ -271,12 +276,19 @@ def __remove_pages(m, pfn: int, nr_pages: int, altmap) -> None:
         pfn += cur
 
 
+def hotadd_init_pgdat(m, nid: int) -> None:
+    """mm/memory_hotplug.c:hotadd_init_pgdat (6.1): zones re-initialised empty, node online."""
+    pgdat = m.pgdats[nid]
+    pgdat.online = True
+    pgdat.node_start_pfn = pgdat.node_spanned_pages = pgdat.node_present_pages = 0
+
+
 def __try_online_node(m, nid: int) -> bool:
     """mm/memory_hotplug.c:__try_online_node (6.1): True when the node was brought online."""
     pgdat = m.pgdats[nid]
     if pgdat.online:
         return False
-    m.hotadd_init_pgdat(nid)
+    hotadd_init_pgdat(m, nid)
     return True
 
 
@@ -304,9 +316,12 @@ def create_altmaps_and_memory_blocks(m, nid: int, group, start: int, size: int) 
         rc = m.arch_ops.arch_add_memory(m, nid, cur, bs, altmap)
         if rc:
             break
-        m.memory.create_memory_block_devices(cur, bs, altmap, group)
+        rc = m.memory.create_memory_block_devices(cur, bs, altmap, group)
+        if rc:
+            m.arch_ops.arch_remove_memory(m, cur, bs, None)
+            break
         cur += bs
-    if rc and cur != start:
+    if rc and cur != start:                             # out: the blocks already done
         remove_memory_blocks_and_altmaps(m, start, cur - start)
     return rc
 
@@ -327,17 +342,19 @@ def remove_memory_blocks_and_altmaps(m, start: int, size: int) -> None:
 
 
 def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
-    """mm/memory_hotplug.c:add_memory_resource (6.1). Returns 0; raises HotplugError on refusal.
+    """mm/memory_hotplug.c:add_memory_resource (6.1): 0 or -errno.
 
-    Steps that fail after arch_add_memory started leave what the kernel's error path leaves."""
+    A failure after arch_add_memory started leaves what the kernel's error path leaves."""
     start, size = res.start, res.end - res.start + 1
-    check_hotplug_memory_range(m, start, size)
+    rc = check_hotplug_memory_range(m, start, size)
+    if rc:
+        return rc
     if mhp_flags & MHP_NID_IS_MGID:
         if group is None:
-            raise _einval(f"memory group {nid} does not exist")
+            return fail(m, errno.EINVAL, f"memory group {nid} does not exist")
         nid = group.nid
     if nid not in m.pgdats:
-        raise _einval(f"node {nid} is not possible")
+        return fail(m, errno.EINVAL, f"node {nid} is not possible")
     altmap = None
     per_block = False
     if mhp_flags & MHP_MEMMAP_ON_MEMORY:
@@ -346,30 +363,28 @@ def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
         elif mhp_supports_memmap_on_memory(m, size):
             altmap = new_hotadd_altmap(m, start, size)
         elif not m.policy.mhp_memmap_on_memory_fallback:
-            raise _einval(f"MHP_MEMMAP_ON_MEMORY not supported for {size:#x} bytes at "
-                          f"{start:#x} (block size {m.memory_block_size_bytes:#x})")
+            return fail(m, errno.EINVAL, f"MHP_MEMMAP_ON_MEMORY not supported for {size:#x} "
+                        f"bytes at {start:#x} (block size {m.memory_block_size_bytes:#x})")
+    undo = Unwind()
     new_node = __try_online_node(m, nid)
+    if new_node:
+        undo.push(_node_offline_again, m, nid)          # error: rollback_node_hotadd
     if per_block:
         rc = create_altmaps_and_memory_blocks(m, nid, group, start, size)
     else:
         rc = m.arch_ops.arch_add_memory(m, nid, start, size, altmap)
     if rc:
-        if new_node:
-            m.pgdats[nid].online = False
-        raise HotplugError(-rc, f"arch_add_memory({start:#x}, {size:#x}) failed")
+        return undo.unwind(fail(m, -rc, f"arch_add_memory({start:#x}, {size:#x}) failed"))
     if not per_block:
-        try:
-            m.memory.create_memory_block_devices(start, size, altmap, group)
-        except HotplugError:
-            # 6.1.y rolls back with the altmap; v2, 5.13 and 6.1.0 pass NULL, so the x86
-            # teardown would hand the altmap's pages (part of the range) to free_pagetable
-            m.arch_ops.arch_remove_memory(m, start, size,
-                                          altmap if m.policy.add_rollback_passes_altmap else None)
-            if new_node:
-                m.pgdats[nid].online = False
-            raise
+        # 6.1.y rolls back with the altmap; v2, 5.13 and 6.1.0 pass NULL, so the x86
+        # teardown would hand the altmap's pages (part of the range) to free_pagetable
+        undo.push(m.arch_ops.arch_remove_memory, m, start, size,
+                  altmap if m.policy.add_rollback_passes_altmap else None)
+        rc = m.memory.create_memory_block_devices(start, size, altmap, group)
+        if rc:
+            return undo.unwind(rc)
     if new_node:
-        m.register_one_node(nid)
+        register_one_node(m, nid)
     m.memory.register_memory_blocks_under_node(nid, start >> m.arch.page_shift,
                                                (start + size) >> m.arch.page_shift)
     if res.name == "System RAM":
@@ -378,6 +393,58 @@ def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
         m.resources.merge_system_ram_resource(res)
     if m.mhp_default_online_type != MMOP_OFFLINE:
         m.memory.online_range(start, size, m.mhp_default_online_type)
+    return 0
+
+
+def _node_offline_again(m, nid: int) -> None:
+    """add_memory_resource's error path for a node it brought online (rollback_node_hotadd)."""
+    m.pgdats[nid].online = False
+
+
+def register_memory_resource(m, start: int, size: int, name: str):
+    """mm/memory_hotplug.c:register_memory_resource (6.1): the busy System RAM resource, or
+    None (-EEXIST recorded) when the range conflicts."""
+    res = m.resources.request_mem_region(start, size, name, IORESOURCE_SYSTEM_RAM)
+    if res is None:
+        c = m.resources.conflict(start, start + size - 1)
+        fail(m, errno.EEXIST, f"[mem {start:#x}-{start + size - 1:#x}] conflicts with "
+             f"[{c.start:#x}-{c.end:#x}] {c.name!r}")
+    return res
+
+
+def __add_memory(m, nid: int, start: int, size: int, mhp_flags: int, group=None,
+                 name: str = "System RAM") -> int:
+    """mm/memory_hotplug.c:__add_memory (6.1): register_memory_resource + add_memory_resource,
+    the resource released again on failure; 0 or -errno. The model refuses bad input before
+    anything changes, as the kernel's early checks (and QEMU's) do."""
+    a = m.arch
+    rc = check_hotplug_memory_range(m, start, size)
+    if rc:
+        return rc
+    if not mhp_range_allowed(m, start, size):
+        return fail(m, errno.E2BIG, f"range [{start:#x}, {start + size:#x}) is beyond the "
+                    f"physical limit {a.physmem_end:#x}")
+    if not (mhp_flags & MHP_NID_IS_MGID) and nid not in m.pgdats:
+        return fail(m, errno.EINVAL, f"node {nid} is not possible")
+    if (mhp_flags & MHP_MEMMAP_ON_MEMORY and not mhp_supports_memmap_on_memory(m, size)
+            and not m.policy.mhp_memmap_on_memory_fallback):
+        return fail(m, errno.EINVAL, f"MHP_MEMMAP_ON_MEMORY not supported for {size:#x} bytes "
+                    f"at {start:#x} (block size {m.memory_block_size_bytes:#x}, "
+                    f"memmap_on_memory={'Y' if m.memmap_on_memory else 'N'})")
+    bs = m.memory_block_size_bytes
+    for mem_id in range(start // bs, (start + size) // bs):
+        if mem_id in m.memory.blocks:
+            return fail(m, errno.EEXIST, f"memory block {mem_id} already exists")
+    res = register_memory_resource(m, start, size, name)
+    if res is None:
+        return -errno.EEXIST
+    with Unwind() as undo:
+        undo.push(m.resources.release_mem_region_adjustable, start, size)
+        rc = sparse.check_section_free(m, start >> a.page_shift, size >> a.page_shift)
+        if not rc:
+            rc = add_memory_resource(m, nid, res, mhp_flags, group)
+        if rc:
+            return undo.unwind(rc)
     return 0
 
 
@@ -391,13 +458,14 @@ def online_pages_range(m, start_pfn: int, nr_pages: int) -> None:
     pfn = start_pfn
     while pfn < end_pfn:
         order = min(max_chunk, (pfn & -pfn).bit_length() - 1 if pfn else max_chunk)
-        m.generic_online_page(pfn, order)
+        generic_online_page(m, pfn, order)
         pfn += 1 << order
     sparse.online_mem_sections(m, start_pfn, end_pfn)
 
 
 def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int = 0) -> int:
-    """mm/memory_hotplug.c:online_pages (6.1). Returns 0 or raises HotplugError.
+    """mm/memory_hotplug.c:online_pages (6.1): 0 or -errno (failed_addition undoes the zone
+    move).
 
     ``nr_vmemmap_pages`` > 0 is the RFC v2 form: [pfn, pfn + nr_pages) is the whole block, its first
     pages hold the memmap and join the zone unmovable, present grows by the whole block here."""
@@ -410,7 +478,8 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
                       or (pfn + nr_pages) % a.PAGES_PER_SECTION)
     if misaligned:
         m.warn(f"online_pages: misaligned range {pfn:#x}+{nr_pages:#x}")
-        raise _einval(f"online_pages: range {pfn:#x}+{nr_pages:#x} not pageblock/section aligned")
+        return fail(m, errno.EINVAL, f"online_pages: range {pfn:#x}+{nr_pages:#x} not "
+                    "pageblock/section aligned")
     nid = zone.node
     pgdat = m.pgdats[nid]
     buddy_start, buddy_pages = pfn + v, nr_pages - v
@@ -420,12 +489,12 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
     status_change_nid = nid if not pgdat.has_memory else -1
     status_change_nid_normal = nid if (zone.idx <= ZONE_NORMAL and not pgdat.has_normal_memory) \
         else -1
-    err = m.notify("MEM_GOING_ONLINE", pfn, nr_pages, status_change_nid)
-    if err:
-        m.notify("MEM_CANCEL_ONLINE", pfn, nr_pages, status_change_nid)
+    err = memory_dev.memory_notify(m, "MEM_GOING_ONLINE", pfn, nr_pages, status_change_nid)
+    if err:                                             # failed_addition
+        memory_dev.memory_notify(m, "MEM_CANCEL_ONLINE", pfn, nr_pages, status_change_nid)
         remove_pfn_range_from_zone(m, zone, pfn, nr_pages)
-        raise HotplugError(-err, f"online_pages [mem {pfn << a.page_shift:#018x}-"
-                           f"{((pfn + nr_pages) << a.page_shift) - 1:#018x}]: notifier refused")
+        return fail(m, -err, f"online_pages [mem {pfn << a.page_shift:#018x}-"
+                    f"{((pfn + nr_pages) << a.page_shift) - 1:#018x}]: notifier refused")
     m.allocator.adjust_nr_isolate_pageblock(zone.zoneid, buddy_pages // a.pageblock_nr_pages)
     need_zonelists_rebuild = not zone.populated_zone()
     if need_zonelists_rebuild:
@@ -442,7 +511,7 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
         m.allocator.unset_migratetype_isolate(p, MIGRATE_MOVABLE)
     watermark.init_per_zone_wmark_min(m)
     pgdat.kswapd = pgdat.kcompactd = True
-    m.notify("MEM_ONLINE", pfn, nr_pages, status_change_nid)
+    memory_dev.memory_notify(m, "MEM_ONLINE", pfn, nr_pages, status_change_nid)
     return 0
 
 
@@ -470,19 +539,19 @@ def mhp_deinit_memmap_on_memory(m, pfn: int, nr_pages: int) -> None:
     if nr_pages >= m.arch.PAGES_PER_SECTION:
         sparse.offline_mem_sections(m, pfn, pfn + nr_pages // m.arch.PAGES_PER_SECTION
                                     * m.arch.PAGES_PER_SECTION)
-    remove_pfn_range_from_zone(m, m.page_zone(pfn), pfn, nr_pages)
+    remove_pfn_range_from_zone(m, page_zone(m, pfn), pfn, nr_pages)
 
 
 # -- offlining -----------------------------------------------------------------------------------
 
 def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int = 0) -> int:
-    """mm/memory_hotplug.c:offline_pages (6.1). Returns 0 or raises HotplugError (the kernel's
-    error path undone first).
+    """mm/memory_hotplug.c:offline_pages (6.1): 0 or -errno, the kernel's error path
+    (failed_removal_isolated → failed_removal_pcplists_disabled → failed_removal) undone first.
 
     ``nr_vmemmap_pages`` > 0 is the RFC v2 form: the range is the whole block; isolation and
     freeing work on what follows the memmap, present shrinks by the whole block."""
     a = m.arch
-    core, alloc = m.core, m.allocator
+    alloc = m.allocator
     block_start, block_pages = start_pfn, nr_pages
     if nr_vmemmap_pages:
         start_pfn, nr_pages = start_pfn + nr_vmemmap_pages, nr_pages - nr_vmemmap_pages
@@ -490,48 +559,39 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_page
     rng = f"[mem {start_pfn << a.page_shift:#018x}-{(end_pfn << a.page_shift) - 1:#018x}]"
     if (not nr_pages or start_pfn % a.pageblock_nr_pages or end_pfn % a.PAGES_PER_SECTION):
         m.warn(f"offline_pages: misaligned range {start_pfn:#x}+{nr_pages:#x}")
-        raise _einval(f"offline_pages: range {start_pfn:#x}+{nr_pages:#x} misaligned")
+        return fail(m, errno.EINVAL, f"offline_pages: range {start_pfn:#x}+{nr_pages:#x} "
+                    "misaligned")
     if not m.resources.range_is_system_ram(start_pfn << a.page_shift, end_pfn << a.page_shift):
-        raise _einval(f"memory offlining {rng} failed due to memory holes")
-    if (m.page_zone(start_pfn) is not zone or m.page_zone(end_pfn - 1) is not zone):
-        raise _einval(f"memory offlining {rng} failed due to multizone range")
+        return fail(m, errno.EINVAL, f"memory offlining {rng} failed due to memory holes")
+    if (page_zone(m, start_pfn) is not zone or page_zone(m, end_pfn - 1) is not zone):
+        return fail(m, errno.EINVAL, f"memory offlining {rng} failed due to multizone range")
+    undo = Unwind()
     alloc.zone_pcp_disable(zone.zoneid)
-    # start_isolate_page_range(MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE)
-    isolated = []
-    for p in range(start_pfn, end_pfn, a.pageblock_nr_pages):
-        bad = -1
-        if m.ms.get_pageblock_migratetype(p) == MIGRATE_ISOLATE:
-            bad = p      # set_migratetype_isolate: -EBUSY on an already isolated pageblock
-        else:
-            bad = core.has_unmovable_pages(m.ms, p, p + a.pageblock_nr_pages, MIGRATE_MOVABLE,
-                                           MEMORY_OFFLINE | REPORT_FAILURE, ZONE_MOVABLE)
-        if bad >= 0:
-            for q in reversed(isolated):
-                alloc.unset_migratetype_isolate(q, MIGRATE_MOVABLE)
-            alloc.zone_pcp_enable(zone.zoneid)
-            m.log(f"page:{bad:#x} has unmovable pages")
-            m.log(f"memory offlining {rng} failed due to failure to isolate range")
-            raise HotplugError(errno.EBUSY, f"memory offlining {rng} failed due to failure "
-                               f"to isolate range (unmovable page at pfn {bad:#x})")
-        alloc.set_migratetype_isolate(p)
-        isolated.append(p)
-    pgdat = m.pgdats[zone.node]
-    err = m.notify("MEM_GOING_OFFLINE", start_pfn, nr_pages, -1)
-    if not err and not alloc.test_pages_isolated(start_pfn, end_pfn):
-        err = -errno.EBUSY  # nothing the model can migrate: the kernel would loop until a signal
-    if err:
-        m.notify("MEM_CANCEL_OFFLINE", start_pfn, nr_pages, -1)
-        for q in reversed(isolated):
-            alloc.unset_migratetype_isolate(q, MIGRATE_MOVABLE)
-        alloc.zone_pcp_enable(zone.zoneid)
+    undo.push(alloc.zone_pcp_enable, zone.zoneid)       # failed_removal_pcplists_disabled
+    bad = page_isolation.start_isolate_page_range(m, start_pfn, end_pfn)
+    if bad >= 0:
+        reason = "failure to isolate range"
+        detail = f" (unmovable page at pfn {bad:#x})"
+        err = -errno.EBUSY
+    else:
+        # failed_removal_isolated: the notifier is told first, then the isolation undone
+        undo.push(page_isolation.undo_isolate_page_range, m, start_pfn, end_pfn)
+        undo.push(memory_dev.memory_notify, m, "MEM_CANCEL_OFFLINE", start_pfn, nr_pages, -1)
+        err = memory_dev.memory_notify(m, "MEM_GOING_OFFLINE", start_pfn, nr_pages, -1)
+        if not err and not alloc.test_pages_isolated(start_pfn, end_pfn):
+            err = -errno.EBUSY  # nothing the model can migrate: the kernel would loop until a signal
         reason = "notifier failure" if err != -errno.EBUSY else "unmovable page"
+        detail = ""
+    if err:                                             # failed_removal
+        undo.unwind(err)
         m.log(f"memory offlining {rng} failed due to {reason}")
-        raise HotplugError(-err, f"memory offlining {rng} failed due to {reason}")
+        return fail(m, -err, f"memory offlining {rng} failed due to {reason}{detail}")
+    pgdat = m.pgdats[zone.node]
     alloc.offline_isolated_pages(start_pfn, end_pfn)
     sparse.offline_mem_sections(m, block_start if nr_vmemmap_pages else start_pfn, end_pfn)
     alloc.adjust_nr_isolate_pageblock(zone.zoneid, -(nr_pages // a.pageblock_nr_pages))
     alloc.zone_pcp_enable(zone.zoneid)
-    m.adjust_managed_page_count(zone, -nr_pages)
+    adjust_managed_page_count(m, zone, -nr_pages)
     adjust_present_page_count(m, block_start, group, -block_pages)
     watermark.init_per_zone_wmark_min(m)
     if not zone.populated_zone():
@@ -542,24 +602,40 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_page
     if not any(z.present_pages for z in pgdat.node_zones[:MAX_NR_ZONES]):
         pgdat.has_memory = False
         pgdat.kswapd = pgdat.kcompactd = False
-    m.notify("MEM_OFFLINE", start_pfn, nr_pages, -1)
+    memory_dev.memory_notify(m, "MEM_OFFLINE", start_pfn, nr_pages, -1)
     remove_pfn_range_from_zone(m, zone, block_start, block_pages)
     return 0
 
 
 # -- hot-remove ----------------------------------------------------------------------------------
 
+def remove_memory(m, start: int, size: int) -> int:
+    """mm/memory_hotplug.c:remove_memory (6.1): try_remove_memory; the model first refuses a
+    range with a section nobody added (the kernel would WARN in __remove_section and still
+    return 0). 0 or -errno."""
+    rc = check_hotplug_memory_range(m, start, size)
+    if rc:
+        return rc
+    a = m.arch
+    for pfn in range(start >> a.page_shift, (start + size) >> a.page_shift, a.PAGES_PER_SECTION):
+        if not m.ms.section_mem_map(a.pfn_to_section_nr(pfn)) & m.core.SECTION_MARKED_PRESENT:
+            return fail(m, errno.EINVAL, f"remove_memory: no memory was added at "
+                        f"{pfn << a.page_shift:#x} (section {a.pfn_to_section_nr(pfn)})")
+    return try_remove_memory(m, start, size)
+
+
 def try_remove_memory(m, start: int, size: int) -> int:
-    """mm/memory_hotplug.c:try_remove_memory (6.1). 0, or raises HotplugError with nothing
-    changed."""
-    check_hotplug_memory_range(m, start, size)
+    """mm/memory_hotplug.c:try_remove_memory (6.1): 0, or -errno with nothing changed."""
+    rc = check_hotplug_memory_range(m, start, size)
+    if rc:
+        return rc
     blocks = m.memory.blocks_in_range(start, size)
     nid = None
     for mem in blocks:
         if mem.state != "offline":
-            raise HotplugError(errno.EBUSY, f"removing memory fails, because memory "
-                               f"[{mem.start_pfn << m.arch.page_shift:#x}-"
-                               f"{(mem.end_pfn << m.arch.page_shift) - 1:#x}] is onlined")
+            return fail(m, errno.EBUSY, f"removing memory fails, because memory "
+                        f"[{mem.start_pfn << m.arch.page_shift:#x}-"
+                        f"{(mem.end_pfn << m.arch.page_shift) - 1:#x}] is onlined")
         nid = mem.nid
     pol = m.policy
     altmap = None
@@ -571,8 +647,8 @@ def try_remove_memory(m, start: int, size: int) -> int:
             with_altmap = [b for b in blocks if b.altmap is not None]
             if with_altmap and len(with_altmap) != size // m.memory_block_size_bytes:
                 m.warn("memory_blocks_have_altmaps: only some blocks have an altmap")
-                raise _einval(f"range [{start:#x}, {start + size:#x}) mixes blocks with and "
-                              "without memmap on memory")
+                return fail(m, errno.EINVAL, f"range [{start:#x}, {start + size:#x}) mixes "
+                            "blocks with and without memmap on memory")
             per_block = bool(with_altmap)
         else:
             if pol.remove_altmap_from == "sum":
@@ -588,9 +664,9 @@ def try_remove_memory(m, start: int, size: int) -> int:
             if found:
                 if size != m.memory_block_size_bytes and pol.remove_refuses_wrong_granularity:
                     m.log(f"Refuse to remove {start:#x} - {start + size:#x}, wrong granularity")
-                    raise _einval(f"memory with memmap_on_memory must be removed one block "
-                                  f"({m.memory_block_size_bytes:#x} bytes) at a time, not "
-                                  f"{size:#x}")
+                    return fail(m, errno.EINVAL, f"memory with memmap_on_memory must be "
+                                f"removed one block ({m.memory_block_size_bytes:#x} bytes) "
+                                f"at a time, not {size:#x}")
                 if pol.remove_altmap_from == "block altmap":
                     altmap, holder.altmap = holder.altmap, None
                 elif pol.remove_altmap_from == "first":
@@ -608,5 +684,18 @@ def try_remove_memory(m, start: int, size: int) -> int:
     if not m.resources.release_mem_region_adjustable(start, size):
         m.log(f"release_mem_region_adjustable: no resource holds [{start:#x}, {start + size:#x})")
     if nid is not None and nid >= 0:
-        m.try_offline_node(nid)
+        try_offline_node(m, nid)
     return 0
+
+
+def try_offline_node(m, nid: int) -> None:
+    """mm/memory_hotplug.c:try_offline_node (6.1): offline a node left without memory, memory
+    blocks and CPUs."""
+    pgdat = m.pgdats[nid]
+    if pgdat.node_spanned_pages:
+        return
+    if any(b.nid == nid for b in m.memory.blocks.values()):
+        return
+    if m.cpu_nodes.get(nid):
+        return
+    pgdat.online = False

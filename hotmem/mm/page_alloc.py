@@ -6,12 +6,19 @@ highest zone the gfp mask allows, skip zones that fail ``zone_watermark_fast`` a
 (first with ALLOC_NOFRAGMENT where the kernel sets it), then retry at the min watermark (the slow
 path without reclaim or compaction, which the model has nothing to run). Node fallback order: the preferred node, then the other nodes with memory in
 ascending node id (build_zonelists with all distances equal).
+
+Also here: boot's free_area_init / memmap_init (6.1 keeps them in page_alloc.c; 6.3 moved them to
+mm/mm_init.c), and the page hand-overs the hotplug paths use (generic_online_page,
+adjust_managed_page_count, free_reserved_page) with the model's ledger-keeping kernel allocation
+(kernel_alloc_pages / kernel_free_pages). Allocation failure is (-1, None), the kernel's NULL.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_LOW, WMARK_MIN, ZONE_MOVABLE, ZONE_NORMAL)
+from hotmem.fault_inject import should_fail_alloc_page
+from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_LOW, WMARK_MIN, ZONE_DMA, ZONE_MOVABLE,
+                              ZONE_NORMAL)
 
 # migratetypes (include/linux/mmzone.h, 6.1)
 MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE = 0, 1, 2
@@ -124,3 +131,147 @@ def alloc_pages_node(machine, nid: int, gfp: Gfp, order: int, cpu: int = 0):
             if pfn >= 0:
                 return pfn, z
     return -1, None
+
+
+def numa_node_id(m) -> int:
+    """include/linux/topology.h:numa_node_id: the node of the CPU doing the work (CPU 0's)."""
+    return min(n for n, c in m.cpu_nodes.items() if c)
+
+
+def page_zone(m, pfn: int):
+    """include/linux/mm.h:page_zone(pfn_to_page(pfn)) (6.1)."""
+    zid = m.ms.page_zoneid(pfn)
+    sh = m.arch.page_flags.ZONES_WIDTH
+    return m.pgdats[zid >> sh].node_zones[zid & ((1 << sh) - 1)]
+
+
+def kernel_alloc_pages(m, nid: int, gfp: Gfp, order: int, what: str):
+    """alloc_pages_node for a kernel allocation (fail_page_alloc applies), recorded in the owner
+    ledger under ``what``: (pfn, zone) or (-1, None)."""
+    if nid not in m.pgdats:
+        nid = numa_node_id(m)
+    if should_fail_alloc_page(m, order, nid):
+        return -1, None
+    pfn, zone = alloc_pages_node(m, nid, gfp, order)
+    if pfn >= 0:
+        m.owners.note_buddy(pfn, order, nid, what)
+    return pfn, zone
+
+
+def kernel_free_pages(m, pfn: int, order: int) -> None:
+    """__free_pages of a kernel_alloc_pages allocation (off the owner ledger)."""
+    m.owners.drop_buddy(pfn)
+    m.allocator.free_pages(pfn, order, 0)
+
+
+def free_reserved_page(m, pfn: int) -> None:
+    """include/linux/mm.h:free_reserved_page (6.1): a boot (memblock) page handed to the buddy;
+    managed and totalram +1."""
+    m.allocator.free_reserved_page(pfn, 0)
+    m.totalram_pages += 1
+
+
+def generic_online_page(m, pfn: int, order: int) -> None:
+    """mm/page_alloc.c:generic_online_page (6.1): __free_pages_core + totalram_pages_add."""
+    m.allocator.free_pages_core(pfn, order)
+    m.totalram_pages += 1 << order
+
+
+def adjust_managed_page_count(m, zone, count: int) -> None:
+    """mm/page_alloc.c:adjust_managed_page_count (6.1)."""
+    m.allocator.adjust_managed_page_count(zone.zoneid, count)
+    m.totalram_pages += count
+
+
+# -- boot: zones and struct pages ----------------------------------------------------------------
+
+def free_area_init(m) -> None:
+    """mm/page_alloc.c:free_area_init (6.1): zone spans from the memblock ranges, every struct
+    page of a present section initialised (memmap_init), then the node states
+    (node_set_state(N_MEMORY), check_for_memory; CPU nodes online, kswapd/kcompactd later)."""
+    a = m.arch
+    dma, dma32 = m.arch_ops.zone_dma_limits(m)
+    max_zone = [dma, dma32, m.max_pfn, m.max_pfn, 0]
+    low = 0
+    zone_ranges = []
+    for idx in range(MAX_NR_ZONES):
+        if idx in (ZONE_MOVABLE, 4):
+            zone_ranges.append((0, 0))
+            continue
+        high = max(low, min(max_zone[idx], m.max_pfn))
+        zone_ranges.append((low, high))
+        low = high
+    ranges = list(m.memblock.mem_pfn_ranges(a.page_shift))
+    for nid, pgdat in m.pgdats.items():
+        mine = [(s, e) for s, e, n in ranges if n == nid]
+        if not mine:
+            continue
+        nstart, nend = mine[0][0], max(e for _, e in mine)
+        pgdat.node_start_pfn = nstart
+        pgdat.node_spanned_pages = nend - nstart
+        for idx, (zlo, zhi) in enumerate(zone_ranges[:len(pgdat.node_zones)]):
+            z = pgdat.node_zones[idx]
+            zs, ze = max(nstart, zlo), min(nend, zhi)
+            if zs >= ze:
+                continue
+            present = sum(max(0, min(e, ze) - max(s, zs)) for s, e in mine)
+            z.zone_start_pfn, z.spanned_pages = zs, ze - zs
+            z.present_pages = z.present_early_pages = present
+            pgdat.node_present_pages += present
+            if present:
+                pgdat.nr_zones = idx + 1
+    memmap_init(m, ranges)
+    for pgdat in m.pgdats.values():
+        if any(z.present_pages for z in pgdat.node_zones):
+            pgdat.online = True
+            pgdat.has_memory = True
+            pgdat.has_normal_memory = any(z.present_pages
+                                          for z in pgdat.node_zones[:ZONE_NORMAL + 1])
+            pgdat.kswapd = pgdat.kcompactd = True
+        if m.cpu_nodes.get(pgdat.node_id):
+            pgdat.online = True
+            pgdat.cpus = tuple(range(m.nr_cpus))  # (single CPU node in practice)
+
+
+def memmap_init(m, ranges) -> None:
+    """mm/page_alloc.c:memmap_init (6.1): the RAM ranges zone by zone, then the holes of every
+    present section (init_unavailable_range)."""
+    a = m.arch
+    done = set()
+    for s, e, nid in ranges:
+        for z in m.pgdats[nid].node_zones:
+            zs, ze = max(s, z.zone_start_pfn), min(e, z.zone_end_pfn)
+            if zs < ze:
+                m.ms.memmap_init_range(zs, ze - zs, nid, z.idx, m.core.MIGRATE_MOVABLE)
+                done.add((zs, ze))
+    for nr in m.ms.present_sections():
+        base = a.section_nr_to_pfn(nr)
+        covered = sorted((max(s, base), min(e, base + a.PAGES_PER_SECTION)) for s, e in done
+                         if s < base + a.PAGES_PER_SECTION and e > base)
+        cur = base
+        for s, e in covered + [(base + a.PAGES_PER_SECTION, base + a.PAGES_PER_SECTION)]:
+            if cur < s:
+                nid, zidx = _hole_zone(m, cur)
+                init_unavailable_range(m, cur, s, nid, zidx)
+            cur = max(cur, e)
+
+
+def _hole_zone(m, pfn: int):
+    """The (node, zone) memmap_init gives a hole's struct pages: the last zone starting below."""
+    for nid, pgdat in m.pgdats.items():
+        for z in reversed(pgdat.node_zones):
+            if z.spanned_pages and z.zone_start_pfn <= pfn:
+                return nid, z.idx
+    return min(m.pgdats), ZONE_DMA
+
+
+def init_unavailable_range(m, start: int, end: int, nid: int, zidx: int) -> None:
+    """mm/page_alloc.c:init_unavailable_range (6.1): holes get reserved struct pages, no
+    migratetype."""
+    saved = {}
+    pb = m.arch.pageblock_nr_pages
+    for p in range((start + pb - 1) // pb * pb, end, pb):
+        saved[p] = m.ms.get_pageblock_migratetype(p)
+    m.ms.memmap_init_range(start, end - start, nid, zidx, m.core.MIGRATE_MOVABLE)
+    for p, mt in saved.items():
+        m.ms.set_pageblock_migratetype(p, mt)

@@ -6,7 +6,8 @@ boot); page-table pages always come from ``vmemmap_alloc_block_zero`` — never 
 """
 from __future__ import annotations
 
-from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.fault_inject import should_fail_altmap
+from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages
 from hotmem.mm.vmstat import memmap_pages_add, memmap_pages_of
 
 
@@ -14,14 +15,14 @@ def vmemmap_alloc_block(m, nr_pages: int, node: int, what: str) -> int:
     """mm/sparse-vmemmap.c:vmemmap_alloc_block (6.1) after boot: alloc_pages_node(node,
     GFP_KERNEL | __GFP_RETRY_MAYFAIL | __GFP_NOWARN, get_order(size)); -1 on failure."""
     order = (nr_pages - 1).bit_length()
-    pfn, _ = m.kernel_alloc_pages(node, GFP_KERNEL, order, what)
+    pfn, _ = kernel_alloc_pages(m, node, GFP_KERNEL, order, what)
     return pfn
 
 
 def vmemmap_alloc_block_buf(m, nr_pages: int, node: int, altmap) -> int:
     """mm/sparse-vmemmap.c:vmemmap_alloc_block_buf (6.1): the altmap, else the buddy."""
     if altmap is not None:
-        if m.injections and m._should_fail("altmap"):
+        if should_fail_altmap(m):
             return -1
         pfn = m.core.altmap_alloc_block_buf(nr_pages << m.arch.page_shift, altmap,
                                             m.arch.PAGE_SIZE)
@@ -41,7 +42,7 @@ def populate_section_memmap(m, pfn: int, nr_pages: int, nid: int, altmap) -> int
     pages of [pfn, pfn + nr_pages) with the arch's vmemmap_populate. 0 or -ENOMEM.
 
     6.11: on success, DIV_ROUND_UP(end - start, PAGE_SIZE) goes to nr_memmap_pages -- altmap
-    pages included (hot-add runs after boot; the boot memmap is counted in Machine._sparse_init).
+    pages included (hot-add runs after boot; the boot memmap is counted in sparse_init).
     """
     start = m.arch.pfn_to_page(pfn)
     end = m.arch.pfn_to_page(pfn + nr_pages)

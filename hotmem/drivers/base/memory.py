@@ -2,14 +2,20 @@
 
 A block covers ``sections_per_block`` sections; it is online or offline as a whole and remembers
 its node, its zone while online and, for memmap_on_memory, how many of its first pages hold the
-memmap (``nr_vmemmap_pages``).
+memmap (``nr_vmemmap_pages``). Also here: memory_dev_init (the boot blocks) and the memory
+notifier chain (memory_notify).
+
+Errors (hotmem/errors.py): the block functions return 0 or -errno and undo a failed step in one
+place; the entry points -- the sysfs stores and device_online / device_offline, the driver
+core's entry as userspace and the platform code reach it -- raise HotplugError.
 """
 from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
 
-from hotmem.errors import HotplugError
+from hotmem.errors import HotplugError, Unwind, check, error_from, fail
+from hotmem.fault_inject import memory_notifier_error
 from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.mmzone import ZONE_NAMES
 
@@ -33,7 +39,7 @@ class MemoryBlock:
     block_id: int
     start_section_nr: int
     state: str = "offline"               # online / going-offline / offline
-    online_type: int = mh.MMOP_OFFLINE
+    online_type: int = 0                 # MMOP_OFFLINE (mm/memory_hotplug.py imports this module)
     nid: int = NUMA_NO_NODE
     zone: object = None
     nr_vmemmap_pages: int = 0
@@ -55,6 +61,46 @@ class MemoryBlock:
     def online(self) -> bool:
         """dev->offline inverted: what the device core's ``online`` attribute shows."""
         return self.state != "offline"
+
+
+def memory_notify(m, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
+    """drivers/base/memory.c:memory_notify (6.1): the memory notifier chain, 0 or the first
+    negative errno. The arch's notifier (registered at an initcall, so called first) may refuse
+    before memory-notifier-error-inject is reached. For MEM_PREPARE_ONLINE and
+    MEM_FINISH_OFFLINE (6.9+) ``m.memory_notify_altmap`` holds the altmap fields."""
+    arch_notifier = getattr(m.arch_ops, "memory_notifier", None)
+    if arch_notifier is not None:
+        err = arch_notifier(m, event, start_pfn, nr_pages)
+        if err:
+            return err
+    return memory_notifier_error(m, event)
+
+
+def _early_nids(m, start: int, end: int) -> list:
+    """The nodes with boot RAM in pfns [start, end), in node order (at least one)."""
+    nids = sorted({nid for s, e, nid in m.memblock.mem_pfn_ranges(m.arch.page_shift)
+                   if s < end and e > start})
+    return nids or [min(m.pgdats)]
+
+
+def memory_dev_init(m) -> None:
+    """drivers/base/memory.c:memory_dev_init (6.1): a device per block with a present section,
+    online, its node and its zone if it lies in exactly one (else NULL: valid_zones "none")."""
+    a = m.arch
+    spb = m.memory.sections_per_block
+    ids = sorted({nr // spb for nr in m.ms.present_sections()})
+    for bid in ids:
+        start = a.section_nr_to_pfn(bid * spb)
+        end = start + (m.memory_block_size_bytes >> a.page_shift)
+        # node_dev_init → register_mem_block_under_node_early → memory_block_add_nid
+        # (MEMINIT_EARLY), node by node: the first node sets mem->zone from its zones
+        # (early_node_zone_for_memory_block: its one populated zone intersecting the block,
+        # else NULL), a second node sets it to NULL; mem->nid is the last node
+        nids = _early_nids(m, start, end)
+        zones = [z for z in m.pgdats[nids[0]].node_zones
+                 if z.present_pages and z.zone_intersects(start, end - start)]
+        zone = zones[0] if len(zones) == 1 and len(nids) == 1 else None
+        m.memory.add_boot_block(bid, nids[-1], zone)
 
 
 class MemorySubsys:
@@ -87,8 +133,8 @@ class MemorySubsys:
         mem.nid, mem.zone, mem.online_type = nid, zone, mh.MMOP_ONLINE
         self.blocks[block_id] = mem
 
-    def create_memory_block_devices(self, start: int, size: int, altmap, group) -> None:
-        """drivers/base/memory.c:create_memory_block_devices: -EEXIST if a block exists.
+    def create_memory_block_devices(self, start: int, size: int, altmap, group) -> int:
+        """drivers/base/memory.c:create_memory_block_devices: 0, or -EEXIST if a block exists.
 
         What a block remembers of the altmap depends on the version: the pages it handed out
         (altmap->alloc, 5.13..6.5; the first block only in the v2 RFC) or the altmap itself
@@ -98,7 +144,7 @@ class MemorySubsys:
         ids = range(start // bs, (start + size) // bs)
         for i in ids:
             if i in self.blocks:
-                raise HotplugError(errno.EEXIST, f"memory block {i} already exists")
+                return fail(self.m, errno.EEXIST, f"memory block {i} already exists")
         for n, i in enumerate(ids):
             if altmap is None:
                 nr = 0
@@ -112,6 +158,7 @@ class MemorySubsys:
             if pol.memory_block_keeps_altmap:
                 mem.altmap = altmap
             self.blocks[i] = mem
+        return 0
 
     def remove_memory_block_devices(self, start: int, size: int) -> None:
         """drivers/base/memory.c:remove_memory_block_devices (6.1)."""
@@ -133,61 +180,66 @@ class MemorySubsys:
         return self.blocks_in_pfn_range(s, s + (size >> self.m.arch.page_shift))
 
     # -- online / offline ----------------------------------------------------------------------
-    def memory_block_online(self, mem: MemoryBlock) -> None:
+    def memory_block_online(self, mem: MemoryBlock) -> int:
         """drivers/base/memory.c:memory_block_online (6.1.y; 6.9+ first sends MEM_PREPARE_ONLINE,
-        whose refusal stops everything, and MEM_FINISH_OFFLINE when onlining then fails)."""
+        whose refusal stops everything, and MEM_FINISH_OFFLINE when onlining then fails).
+        0 or -errno."""
         m = self.m
         start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
         nr_vmemmap_pages = mem.nr_vmemmap_pages
         zone = mh.zone_for_pfn_range(m, mem.online_type, mem.nid, mem.group, start_pfn, nr_pages)
         if m.policy.vmemmap_in_online_pages:        # the v2 RFC: online_pages does it all
-            mh.online_pages(m, start_pfn, nr_pages, zone, mem.group, nr_vmemmap_pages)
+            rc = mh.online_pages(m, start_pfn, nr_pages, zone, mem.group, nr_vmemmap_pages)
+            if rc:
+                return rc
             mem.zone = zone
-            return
-        if m.policy.memory_notify_prepare_finish:
-            err = self.memory_notify_altmap(mem, "MEM_PREPARE_ONLINE")
-            if err:
-                raise HotplugError(-err, f"memory{mem.block_id}: MEM_PREPARE_ONLINE refused")
-        if nr_vmemmap_pages:
-            mh.mhp_init_memmap_on_memory(m, start_pfn, nr_vmemmap_pages, zone)
-        try:
-            mh.online_pages(m, start_pfn + nr_vmemmap_pages, nr_pages - nr_vmemmap_pages, zone,
-                            mem.group)
-        except HotplugError:
-            if nr_vmemmap_pages:
-                mh.mhp_deinit_memmap_on_memory(m, start_pfn, nr_vmemmap_pages)
+            return 0
+        with Unwind() as undo:
             if m.policy.memory_notify_prepare_finish:
-                self.memory_notify_altmap(mem, "MEM_FINISH_OFFLINE")
-            raise
+                err = self.memory_notify_altmap(mem, "MEM_PREPARE_ONLINE")
+                if err:
+                    return fail(m, -err, f"memory{mem.block_id}: MEM_PREPARE_ONLINE refused")
+                undo.push(self.memory_notify_altmap, mem, "MEM_FINISH_OFFLINE")  # out_notifier
+            if nr_vmemmap_pages:
+                mh.mhp_init_memmap_on_memory(m, start_pfn, nr_vmemmap_pages, zone)
+                undo.push(mh.mhp_deinit_memmap_on_memory, m, start_pfn, nr_vmemmap_pages)
+            rc = mh.online_pages(m, start_pfn + nr_vmemmap_pages, nr_pages - nr_vmemmap_pages,
+                                 zone, mem.group)
+            if rc:
+                return undo.unwind(rc)
         if nr_vmemmap_pages:
             mh.adjust_present_page_count(m, start_pfn, mem.group, nr_vmemmap_pages)
         mem.zone = zone
+        return 0
 
-    def memory_block_offline(self, mem: MemoryBlock) -> None:
-        """drivers/base/memory.c:memory_block_offline (6.1.y; 6.9+ ends with MEM_FINISH_OFFLINE)."""
+    def memory_block_offline(self, mem: MemoryBlock) -> int:
+        """drivers/base/memory.c:memory_block_offline (6.1.y; 6.9+ ends with MEM_FINISH_OFFLINE).
+        0 or -errno."""
         m = self.m
         if mem.zone is None:
-            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}: block spans zones or was never "
-                               "onlined (mem->zone is NULL)")
+            return fail(m, errno.EINVAL, f"memory{mem.block_id}: block spans zones or was never "
+                        "onlined (mem->zone is NULL)")
         start_pfn, nr_pages = mem.start_pfn, mem.pages_per_block
         v = mem.nr_vmemmap_pages
         if m.policy.vmemmap_in_online_pages:        # the v2 RFC: offline_pages does it all
-            mh.offline_pages(m, start_pfn, nr_pages, mem.zone, mem.group, v)
+            rc = mh.offline_pages(m, start_pfn, nr_pages, mem.zone, mem.group, v)
+            if rc:
+                return rc
             mem.zone = None
-            return
-        if v:
-            mh.adjust_present_page_count(m, start_pfn, mem.group, -v)
-        try:
-            mh.offline_pages(m, start_pfn + v, nr_pages - v, mem.zone, mem.group)
-        except HotplugError:
+            return 0
+        with Unwind() as undo:
             if v:
-                mh.adjust_present_page_count(m, start_pfn, mem.group, v)
-            raise
+                mh.adjust_present_page_count(m, start_pfn, mem.group, -v)
+                undo.push(mh.adjust_present_page_count, m, start_pfn, mem.group, v)
+            rc = mh.offline_pages(m, start_pfn + v, nr_pages - v, mem.zone, mem.group)
+            if rc:
+                return undo.unwind(rc)
         if v:
             mh.mhp_deinit_memmap_on_memory(m, start_pfn, v)
         mem.zone = None
         if m.policy.memory_notify_prepare_finish:
             self.memory_notify_altmap(mem, "MEM_FINISH_OFFLINE")     # its result is ignored
+        return 0
 
     def memory_notify_altmap(self, mem: MemoryBlock, event: str) -> int:
         """drivers/base/memory.c (6.9+): memory_notify(MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE)
@@ -199,53 +251,64 @@ class MemorySubsys:
         v = mem.nr_vmemmap_pages
         m.memory_notify_altmap = (mem.start_pfn, v)
         try:
-            return m.notify(event, mem.start_pfn + v, mem.pages_per_block - v, -1)
+            return memory_notify(m, event, mem.start_pfn + v, mem.pages_per_block - v, -1)
         finally:
             m.memory_notify_altmap = None
 
-    def memory_block_change_state(self, mem: MemoryBlock, to_state: str, from_state: str) -> None:
-        """drivers/base/memory.c:memory_block_change_state (6.1)."""
+    def memory_block_change_state(self, mem: MemoryBlock, to_state: str, from_state: str) -> int:
+        """drivers/base/memory.c:memory_block_change_state (6.1): 0 or -errno."""
         if mem.state != from_state:
-            raise HotplugError(errno.EINVAL, f"memory{mem.block_id} is {mem.state}, not {from_state}")
+            return fail(self.m, errno.EINVAL, f"memory{mem.block_id} is {mem.state}, not "
+                        f"{from_state}")
         if to_state == "offline":
             mem.state = "going-offline"
-        try:
+        with Unwind() as undo:
+            undo.push(setattr, mem, "state", from_state)
             if to_state == "online":
-                self.memory_block_online(mem)
+                rc = self.memory_block_online(mem)
             else:
-                self.memory_block_offline(mem)
-        except HotplugError:
-            mem.state = from_state
-            raise
+                rc = self.memory_block_offline(mem)
+            if rc:
+                return undo.unwind(rc)
         mem.state = to_state
+        return 0
 
-    def device_online(self, mem: MemoryBlock) -> int:
-        """drivers/base/core.c:device_online → memory_subsys_online (6.1): 1 if already online."""
+    def memory_subsys_online(self, mem: MemoryBlock) -> int:
+        """drivers/base/memory.c:memory_subsys_online (6.1), with device_online's test: 1 if
+        already online, else 0 or -errno."""
         if mem.state == "online":
             return 1
         if mem.online_type == mh.MMOP_OFFLINE:
             mem.online_type = mh.MMOP_ONLINE
         try:
-            self.memory_block_change_state(mem, "online", "offline")
+            return self.memory_block_change_state(mem, "online", "offline")
         finally:
             mem.online_type = mh.MMOP_OFFLINE
-        return 0
 
-    def device_offline(self, mem: MemoryBlock) -> int:
-        """drivers/base/core.c:device_offline → memory_subsys_offline (6.1): 1 if already offline."""
+    def memory_subsys_offline(self, mem: MemoryBlock) -> int:
+        """drivers/base/memory.c:memory_subsys_offline (6.1), with device_offline's test: 1 if
+        already offline, else 0 or -errno."""
         if mem.state == "offline":
             return 1
-        self.memory_block_change_state(mem, "offline", "online")
-        return 0
+        return self.memory_block_change_state(mem, "offline", "online")
+
+    def device_online(self, mem: MemoryBlock) -> int:
+        """drivers/base/core.c:device_online → memory_subsys_online (6.1): 1 if already online,
+        0; HotplugError when refused (an entry point)."""
+        return check(self.m, self.memory_subsys_online(mem))
+
+    def device_offline(self, mem: MemoryBlock) -> int:
+        """drivers/base/core.c:device_offline → memory_subsys_offline (6.1): 1 if already
+        offline, 0; HotplugError when refused (an entry point)."""
+        return check(self.m, self.memory_subsys_offline(mem))
 
     def online_range(self, start: int, size: int, online_type: int) -> None:
         """add_memory_resource's auto-online: online_memory_block for every block, errors ignored."""
         for mem in self.blocks_in_range(start, size):
             mem.online_type = online_type
-            try:
-                self.device_online(mem)
-            except HotplugError as e:
-                self.m.log(f"auto-online of memory{mem.block_id} failed: {e}")
+            rc = self.memory_subsys_online(mem)
+            if rc < 0:
+                self.m.log(f"auto-online of memory{mem.block_id} failed: {error_from(self.m, rc)}")
 
     # -- sysfs ---------------------------------------------------------------------------------
     def state_store(self, mem: MemoryBlock, text: str) -> None:

@@ -1,0 +1,72 @@
+"""The kernel command line: memparse (lib/cmdline.c) and the boot parameters the model reads
+(kernel/params.c:parse_args with the handlers of mm/memory_hotplug.c and arch/x86/mm/init_64.c,
+Linux 6.1). Bad values raise HotplugError: they reach the Machine's constructor, the boundary.
+"""
+from __future__ import annotations
+
+import errno
+import re
+
+from hotmem.errors import HotplugError
+from hotmem.mm.memory_hotplug import MMOP_OFFLINE, ONLINE_TYPE_NAMES
+
+KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+_UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
+
+
+def memparse(v) -> int:
+    """lib/cmdline.c:memparse: "128M", "1G", 0x8000000 → bytes."""
+    if isinstance(v, int):
+        return v
+    mt = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|\d+)\s*([KMGT]?)i?[bB]?\s*", str(v))
+    if not mt:
+        raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T")
+    return int(mt.group(1), 0) * _UNITS[mt.group(2).upper()]
+
+
+parse_size = memparse
+
+
+def parse_args(m, cmdline: str) -> None:
+    """kernel/params.c:parse_args over the parameters the model knows: the memory_hotplug module
+    parameters (memmap_on_memory, online_policy), memhp_default_state and movable_node
+    (mm/memory_hotplug.c), nogbpages (arch/x86/mm/init_64.c); the rest is kept unread."""
+    m.cmdline = cmdline
+    m.cmdline_params = {w.partition("=")[0]: w.partition("=")[2] for w in cmdline.split()}
+    m.memmap_on_memory = False
+    m.memmap_on_memory_force = False
+    m.unknown_params = []
+    m.movable_node_enabled = False
+    m.mhp_default_online_type = MMOP_OFFLINE
+    m.nogbpages = False
+    m.online_policy = "contig-zones"
+    for word in cmdline.split():
+        key, _, val = word.partition("=")
+        if key == "memory_hotplug.memmap_on_memory":
+            kind = m.policy.memmap_on_memory_param
+            v = val.strip().lower()
+            if kind == "none":
+                m.unknown_params.append(word)   # the v2 RFC has no such parameter
+            elif v in ("1", "y", "yes", "on", "true", ""):
+                m.memmap_on_memory = True
+            elif v in ("0", "n", "no", "off", "false"):
+                m.memmap_on_memory = False
+            elif v == "force" and kind == "tristate":
+                m.memmap_on_memory = m.memmap_on_memory_force = True
+            else:
+                raise HotplugError(errno.EINVAL, f"memory_hotplug.memmap_on_memory={val!r}: "
+                                   f"expected {'Y, N or force' if kind == 'tristate' else 'a boolean'}"
+                                   f" in Linux {m.policy.name}")
+        elif key == "movable_node":
+            m.movable_node_enabled = True
+        elif key == "memhp_default_state":
+            if val not in ONLINE_TYPE_NAMES:
+                raise HotplugError(errno.EINVAL, f"memhp_default_state={val!r}: expected "
+                                   "online, online_kernel, online_movable or offline")
+            m.mhp_default_online_type = ONLINE_TYPE_NAMES[val]
+        elif key == "memory_hotplug.online_policy":
+            if val != "contig-zones":
+                raise HotplugError(errno.EINVAL, f"memory_hotplug.online_policy={val!r}: only "
+                                   "contig-zones is modelled")
+        elif key == "nogbpages":
+            m.nogbpages = True

@@ -1,0 +1,1 @@
+"""init/: the kernel's start-up (init/main.c)."""

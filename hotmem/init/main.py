@@ -1,0 +1,97 @@
+"""The boot steps of start_kernel / mm_init / kernel_init (init/main.c, Linux 6.1) that are not a
+function of one mm/ file: the boot page tables, the early reservations the model cannot derive,
+the watermarks, the late frees and the state userspace finds. ``Machine.BOOT_STEPS`` lists them
+with the mm/ and drivers/ steps, in the kernel's order. Boot steps raise HotplugError where the
+kernel panics.
+"""
+from __future__ import annotations
+
+import functools
+
+from hotmem.mm import watermark
+from hotmem.mm.memblock import memblock_alloc_page
+from hotmem.mm.page_alloc import (GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages_node,
+                                  free_reserved_page)
+
+#: Boot reservations the model cannot derive (firmware tables, percpu areas, early slab, ...),
+#: in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian 6.1.176)
+#: shows the real kernel's DMA32 managed count (225523).
+QEMU_PC_EXTRA_RESERVED_PAGES = 15078
+#: Pages the reference kernel frees after its initcalls (initrd, init sections, the decrypted
+#: and alignment gaps: 1012K + 2036K + 2820K + 2040K + 1124K in its boot log), i.e. after the boot
+#: watermarks were computed and never recomputed for: they explain the baseline's watermarks.
+QEMU_PC_LATE_FREED_PAGES = (1012 + 2036 + 2820 + 2040 + 1124) // 4
+
+_LATE = "initrd and init sections"
+
+
+def _boot_pgtable(m, level: str, node: int) -> int:
+    return memblock_alloc_page(m, node, f"pgtable {level}")
+
+
+def paging_init(m) -> None:
+    """setup_arch → paging_init (x86: init_mem_mapping): the PGD, then the direct map of every
+    boot RAM range, all tables from memblock (the arch's new_page_tables / boot_map_memory)."""
+    a, ops = m.arch, m.arch_ops
+    m.pgtables = ops.new_page_tables(m, memblock_alloc_page(m, 0, "pgtable PGD"))
+    table = functools.partial(_boot_pgtable, m)
+    for s, e, _ in list(m.memblock.mem_pfn_ranges(a.page_shift)):
+        ops.boot_map_memory(m, s << a.page_shift, e << a.page_shift, table)
+
+
+def reserve_boot_allocations(m) -> None:
+    """What boot allocates that the model does not derive (percpu, early slab, firmware tables)
+    and the initrd and init sections freed after the initcalls: memblock reservations on the
+    first node with memory, calibrated on the QEMU pc reference unless given."""
+    a = m.arch
+    if m.boot_reserved_pages is None:
+        m.boot_reserved_pages = QEMU_PC_EXTRA_RESERVED_PAGES if m.boot_calibrated else 0
+    if m.boot_late_freed_pages is None:
+        m.boot_late_freed_pages = QEMU_PC_LATE_FREED_PAGES if m.boot_calibrated else 0
+    nid0 = min(n for n in m.boot_memory if m.boot_memory[n])
+    for what, n in (("boot allocations", m.boot_reserved_pages),
+                    (_LATE, m.boot_late_freed_pages)):
+        if n:
+            base = m.memblock.alloc_top_down(n << a.page_shift, a.PAGE_SIZE, nid0,
+                                             what) >> a.page_shift
+            m.owners.note_memblock(base, n, nid0, what)
+            if what == _LATE:
+                m.late_freed = range(base, base + n)
+
+
+def init_per_zone_wmark_min(m) -> None:
+    """The boot watermarks (hotmem/mm/watermark.py:boot_watermarks): setup_per_cpu_pageset, the
+    postcore initcall init_per_zone_wmark_min and hugepage_init (6.1)."""
+    m.page_alloc = watermark.machine_page_alloc_globals(m)
+    watermark.boot_watermarks(m)
+
+
+def free_initmem(m) -> None:
+    """kernel_init → free_initrd_mem / free_initmem (6.1): the late pages to the buddy through
+    the per-CPU lists, after the watermarks were computed."""
+    late = m.late_freed
+    for pfn in late:
+        free_reserved_page(m, pfn)
+    if late:
+        m.memblock.reserved = [r for r in m.memblock.reserved if r.name != _LATE]
+        m.owners.memblock.pop(late.start, None)
+
+
+def warm_pcp_lists(m) -> None:
+    """By the time userspace runs, the kernel has made order-0 unmovable and movable
+    allocations on every node with memory: their per-CPU lists hold a refill batch. One
+    allocation of each kind per node and CPU, freed again, leaves the model in that state.
+    (Which pages sit there is history; the model refills lowest pfn first.)"""
+    for nid, pgdat in m.pgdats.items():
+        if not pgdat.has_memory:
+            continue
+        for cpu in range(m.nr_cpus):
+            for gfp in (GFP_KERNEL, GFP_HIGHUSER_MOVABLE):
+                pfn, _ = alloc_pages_node(m, nid, gfp, 0, cpu)
+                if pfn >= 0:
+                    m.allocator.free_pages(pfn, 0, cpu)
+
+
+def arch_boot_resources(m) -> None:
+    """The arch's boot iomem resources (x86: e820__reserve_resources and the kernel image)."""
+    m.arch_ops.boot_resources(m)
