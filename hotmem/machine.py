@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import errno
 import functools
-import re
 
 from hotmem import _backend
 from hotmem.accounting import Owners, Slab
-from hotmem.arch import get_arch
-from hotmem.arch import x86_init_64
+from hotmem.arch import arch_ops_for
+from hotmem.cmdline import memparse
 from hotmem.drivers.base.memory import MemorySubsys
 from hotmem.errors import HotplugError
 from hotmem.kernel import get_policy
@@ -32,7 +31,6 @@ from hotmem.mm.vmstat import memmap_boot_pages_add, memmap_pages_of
 from hotmem.resource import IORESOURCE_SYSTEM_RAM, ResourceTree
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
-_UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
 
 #: Boot reservations the model cannot derive (firmware tables, percpu areas, early slab, ...),
 #: in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian 6.1.176)
@@ -44,44 +42,9 @@ QEMU_PC_EXTRA_RESERVED_PAGES = 15078
 QEMU_PC_LATE_FREED_PAGES = (1012 + 2036 + 2820 + 2040 + 1124) // 4
 
 
-def parse_size(v) -> int:
-    """memparse: "128M", "1G", 0x8000000 → bytes."""
-    if isinstance(v, int):
-        return v
-    mt = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|\d+)\s*([KMGT]?)i?[bB]?\s*", str(v))
-    if not mt:
-        raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T")
-    return int(mt.group(1), 0) * _UNITS[mt.group(2).upper()]
+#: memparse (lib/cmdline.c): "128M", "1G", 0x8000000 → bytes
+parse_size = memparse
 
-
-
-def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu, *, boot_memory=None,
-                  standby_memory=None):
-    """The architecture profile and the module of its hotplug hooks (hotmem/arch/*_init*.py)."""
-    from hotmem.arch import arm64_init
-    if standby_memory is not None and arch != "s390x":
-        raise HotplugError(errno.EINVAL, f"standby_memory: standby storage is an s390x feature, "
-                           f"not {arch}'s")
-    if arch == "s390x":
-        from hotmem.arch import s390x_init
-        if page_size not in (None, "4K"):
-            raise HotplugError(errno.EINVAL, f"s390x has 4K pages, not {page_size!r}")
-        return s390x_init.profile_for(boot_memory, standby_memory), s390x_init
-    if arch == "x86_64":
-        if page_size not in (None, "4K"):
-            raise HotplugError(errno.EINVAL, f"x86_64 has 4K pages, not {page_size!r}")
-        return get_arch("x86_64", paging_levels=paging_levels), x86_init_64
-    if arch == "arm64":
-        # 4K, 16K and 64K pages (64K: 512 MiB sections of 256 subsections, a 4-word
-        # subsection_map)
-        return get_arch("arm64", page_size=page_size or "4K"), arm64_init
-    if arch == "powerpc64":
-        from hotmem.arch import powerpc64_init
-        return powerpc64_init.machine_profile(mmu, page_size), powerpc64_init
-    profile = get_arch(arch)
-    raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
-                       "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "
-                       "questions")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -246,17 +209,12 @@ class Machine(_MachineAPI):
                  mmu: str | None = None, backend: str | None = None, standby_memory=None):
         self.core = _backend.load(backend)
         self.policy = get_policy(kernel)
-        self.arch, self.arch_ops = _arch_and_ops(arch, paging_levels, page_size, mmu,
-                                                 boot_memory=boot_memory,
-                                                 standby_memory=standby_memory)
+        #: the arch profile and its hooks (hotmem.arch.ops.ArchOps), which own the arch's state
+        self.arch, self.arch_ops = arch_ops_for(arch, self.policy, paging_levels=paging_levels,
+                                                page_size=page_size, mmu=mmu,
+                                                boot_memory=boot_memory,
+                                                standby_memory=standby_memory)
         self.standby_memory = standby_memory     # s390x standby storage (hotmem/arch/s390x_init.py)
-        if self.arch.name == "s390x" and self.policy.name not in ("v2", "5.13", "6.1", "6.6", "6.8"):
-            # 6.9 (drivers/s390/char/sclp_cmd.c): standby memory is added with
-            # MHP_MEMMAP_ON_MEMORY | MHP_OFFLINE_INACCESSIBLE on EDAT1 machines and the sclp
-            # notifier moves to MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE: not modelled yet
-            raise HotplugError(errno.EOPNOTSUPP, f"s390x with Linux {self.policy.name}: the 6.9+ "
-                               "memmap-on-memory standby path is not modelled (kernels up to 6.8 "
-                               "are)")
         self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
         self.cpu_flags = frozenset(cpu_flags)
         self.log_lines: list[str] = []
@@ -783,12 +741,16 @@ class Machine(_MachineAPI):
         (memory-notifier-error-inject). The arch's notifier (registered at an initcall, so
         called first) may refuse before the injected one is reached. For MEM_PREPARE_ONLINE and
         MEM_FINISH_OFFLINE (6.9+) ``self.memory_notify_altmap`` holds the altmap fields."""
-        arch_notifier = getattr(self.arch_ops, "memory_notifier", None)
-        if arch_notifier is not None:
-            err = arch_notifier(self, event, start_pfn, nr_pages)
-            if err:
-                return err
+        err = self.arch_ops.memory_notifier(self, event, start_pfn, nr_pages)
+        if err:
+            return err
         return self.notifier_errors.get(event, 0)
+
+    @property
+    def sclp(self):
+        """s390x's SCLP increment list, owned by ``arch_ops`` (None on other arches): kept for
+        hotmem/report.py and hotmem/testing.py until they ask ``arch_ops.arch_state()``."""
+        return self.arch_ops.arch_state().get("sclp")
 
     # -- fault injection -----------------------------------------------------------------------
     NOTIFIER_EVENTS = ("MEM_GOING_ONLINE", "MEM_GOING_OFFLINE")
