@@ -258,7 +258,7 @@ def test_removing_boot_memory_warns_once_and_keeps_the_boot_memmap(backend):
     boot = m.accounting()["boot"]
     for blk in (1, 2):
         m.sysfs.write(BLOCK.format(blk), "offline")
-    assert dict(m.arch_ops.sclp.state()[2])[2] is True            # MEM_OFFLINE unassigned rn 2 and 3
+    assert dict(m.arch_ops.sclp.state()[2])[2] is True       # MEM_OFFLINE unassigned rn 2 and 3
     m.remove_memory(256 * MiB, 512 * MiB)
     # vmemmap_free -> vmem_free_pages on the boot memmap's 1 MiB memblock blocks: PageReserved,
     # WARN_ON_ONCE, kept (eight of them, one warning); the identity map loses 512 segments

@@ -1,4 +1,4 @@
-"""Architecture profiles: constants as data (base.ArchProfile) plus a few arch hooks.
+"""Architecture profiles: constants as data (base.ArchProfile), and the arch hooks.
 
 ``get_arch(name, **opts)`` returns a profile:
 
@@ -10,8 +10,8 @@
 Each also takes ``page_extension=``.  The memmap_on_memory questions an architecture
 answers, by kernel version ("v2", "5.13", "6.1", "6.6", "6.8", "6.9", ...), are
 :func:`arch_supports_memmap_on_memory`, :func:`kconfig_mhp_memmap_on_memory` and, putting
-them together with the generic tests, :func:`memmap_on_memory_supported`; version differences are fields of the
-kernel policy (hotmem.kernel, with per-arch overlays).
+them together with the generic tests, :func:`memmap_on_memory_supported`; what differs by
+version is a field of the kernel policy (hotmem.kernel, with per-arch overlays).
 
 The hooks a Machine calls are an :class:`ArchOps` instance (hotmem/arch/ops.py) built by
 :func:`arch_ops_for`; ``ARCH_OPS`` maps each name to its class.
@@ -57,6 +57,13 @@ def get_arch(name: str, **opts) -> ArchProfile:
         raise HotplugError(errno.EINVAL,
                            f"architecture {name!r}: bad options {sorted(opts)}: {exc}") from None
     return factory(**opts)
+
+
+def hotplug_method(arch: str) -> str:
+    """How architecture ``arch``'s platform hot-adds memory (ArchOps.hotplug_method):
+    "acpi-dimm", "dlpar-lmb" or "standby"; "acpi-dimm" for a name without an ArchOps."""
+    ops = ARCH_OPS.get(arch)
+    return ops.hotplug_method if ops is not None else "acpi-dimm"
 
 
 def arch_ops_for(arch: str, policy: KernelPolicy, *, paging_levels: int = 4, page_size=None,
@@ -161,5 +168,5 @@ def memmap_on_memory_supported(profile: ArchProfile, block_size: int, kernel, *,
 
 __all__ = ["ARCHES", "ARCH_OPS", "ArchOps", "ArchProfile", "PageFlagsLayout",
            "arch_ops_for", "arch_supports_memmap_on_memory", "arm64", "get_arch",
-           "kconfig_mhp_memmap_on_memory", "kernel_version", "memmap_on_memory_supported",
-           "powerpc64", "s390x", "x86_64"]
+           "hotplug_method", "kconfig_mhp_memmap_on_memory", "kernel_version",
+           "memmap_on_memory_supported", "powerpc64", "s390x", "x86_64"]

@@ -249,5 +249,5 @@ class X86_64Ops(ArchOps):
 
     @staticmethod
     def arch_support_memmap_on_memory() -> bool:
-        """The RFC v2's arch/x86/mm/init_64.c:arch_support_memmap_on_memory (digest §15.1): true."""
+        """The RFC v2's arch/x86/mm/init_64.c:arch_support_memmap_on_memory (§15.1): true."""
         return True
