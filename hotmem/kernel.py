@@ -7,9 +7,78 @@ is generated from them (``policy_table()``).
 from __future__ import annotations
 
 import errno
+import functools
 from dataclasses import dataclass, fields, replace
 
 from hotmem.errors import HotplugError
+
+#: The seed design: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 5.10-rc.
+RFC_V2 = "v2"
+
+#: The architectures whose own code has version-dependent behaviour here (ArchPolicy).
+ARCH_NAMES = ("x86_64", "arm64", "powerpc64", "s390x")
+
+
+def kernel_version(kernel) -> tuple[int, int] | str:
+    """``kernel`` as ``(major, minor)``, or ``"v2"`` for the RFC v2 design.
+
+    Accepts "6.1", "6.1.166", "v6.9" (the sublevel is dropped); anything else is
+    refused with EINVAL.
+    """
+    text = str(kernel).strip()
+    if text == RFC_V2:
+        return RFC_V2
+    parts = text[1:].split(".") if text[:1] == "v" else text.split(".")
+    if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise HotplugError(errno.EINVAL, f"kernel version {kernel!r}: expected \"v2\" or "
+                       "\"MAJOR.MINOR[.SUBLEVEL]\"")
+
+
+@dataclass(frozen=True)
+class ArchPolicy:
+    """What one architecture's own code and Kconfig do under one kernel version: the per-arch
+    overlay of a :class:`KernelPolicy` (``policy.arch("powerpc64")``), built from ARCH_CHANGES."""
+
+    #: Kconfig ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE: CONFIG_MHP_MEMMAP_ON_MEMORY can be y (x86_64 and
+    #: arm64 from 5.13, powerpc64 from 6.6, s390x from 6.9); the v2 RFC had no such gate (true)
+    mhp_memmap_on_memory_enable: bool = False
+    #: powerpc: memory_block_size_bytes() is init_64.c:probe_memory_block_size on every platform
+    #: (6.6+), not ppc_md.memory_block_size (6.1: pseries_memory_block_size)
+    probe_memory_block_size: bool = False
+    #: powerpc radix: vmemmap_populate / vmemmap_free are radix_pgtable.c:radix__vmemmap_populate
+    #: / radix__vmemmap_free (6.6+), not init_64.c's vmemmap_list path
+    radix_vmemmap_populate: bool = False
+    #: powerpc pseries: hotplug-memory.c:dlpar_add_lmb passes MHP_MEMMAP_ON_MEMORY (6.6+), not
+    #: MHP_NONE
+    dlpar_memmap_on_memory: bool = False
+    #: s390: sclp_cmd.c adds standby memory with MHP_MEMMAP_ON_MEMORY | MHP_OFFLINE_INACCESSIBLE
+    #: and its notifier acts on MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE (6.9+; not modelled)
+    sclp_memmap_on_memory: bool = False
+
+
+#: (arch, first release, ArchPolicy fields from that release on): where each arch's code changed
+#: (read in 5.14-rc5, 6.1.166, 6.6.57, 6.8.0 and 6.9.0). The v2 RFC is outside this list: it had
+#: no Kconfig gate and none of the later arch code.
+ARCH_CHANGES = (
+    ("x86_64", (5, 13), {"mhp_memmap_on_memory_enable": True}),      # arch/x86/Kconfig
+    ("arm64", (5, 13), {"mhp_memmap_on_memory_enable": True}),       # arch/arm64/Kconfig
+    ("powerpc64", (6, 6), {"mhp_memmap_on_memory_enable": True,      # if PPC_RADIX_MMU
+                           "probe_memory_block_size": True, "radix_vmemmap_populate": True,
+                           "dlpar_memmap_on_memory": True}),
+    ("s390x", (6, 9), {"mhp_memmap_on_memory_enable": True, "sclp_memmap_on_memory": True}),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _arch_policy(release, arch: str) -> ArchPolicy:
+    if release == RFC_V2:
+        return ArchPolicy(mhp_memmap_on_memory_enable=True)
+    changes = {}
+    for name, first, fields_ in ARCH_CHANGES:
+        if name == arch and release >= first:
+            changes.update(fields_)
+    return ArchPolicy(**changes)
 
 
 @dataclass(frozen=True)
@@ -19,6 +88,11 @@ class KernelPolicy:
     name: str
     #: where the behaviour was read
     source: str = ""
+    #: the release it stands for: (major, minor), or "v2" (the per-arch overlays are read by it)
+    release: tuple | str = (6, 1)
+    #: MAX_ORDER names the largest order (6.4+: "mm, treewide: Redefine MAX_ORDER sanely"), not
+    #: the number of orders: the spelling of Kconfig ARCH_FORCE_MAX_ORDER
+    max_order_inclusive: bool = False
     #: how memory_hotplug.memmap_on_memory is given: "none" (v2: no switch, the flag alone
     #: decides), "bool" (5.13..6.5) or "tristate" (6.6+: N / Y / force)
     memmap_on_memory_param: str = "bool"
@@ -26,6 +100,7 @@ class KernelPolicy:
     #: most one block), "5.13" (exactly one block, PMD-aligned memmap, pageblock-aligned rest),
     #: "6.6" (memory_block_memmap_on_memory_pages with force padding, arch override)
     mhp_supports_rule: str = "5.13"
+    #: (the rule "none": before 5.13 there is no memmap_on_memory; only release_policy() makes it)
     #: add_memory_resource: flag set but unsupported → -EINVAL (v2..6.5) or silent fallback (6.6+)
     mhp_memmap_on_memory_fallback: bool = False
     #: ACPI asks for MHP_MEMMAP_ON_MEMORY only when supported (False: always, 6.6+)
@@ -75,7 +150,11 @@ class KernelPolicy:
 
     @property
     def has_memmap_on_memory(self) -> bool:
-        return True
+        return self.mhp_supports_rule != "none"
+
+    def arch(self, name: str) -> ArchPolicy:
+        """The per-arch overlay: what arch ``name``'s own code does in this release."""
+        return _arch_policy(self.release, name)
 
 
 #: Linux 6.1 as read at 6.1.166 (the Debian 6.1.176 reference kernel): §4–§10 of the digest.
@@ -84,18 +163,19 @@ LINUX_6_1 = KernelPolicy(name="6.1", source="unifreq/linux-6.1.y at 6.1.166")
 #: The merged form (v5.13-rc1), as read in 5.14-rc5 (§15.2): 6.1 without PageVmemmapSelfHosted
 #: (6.0) and with the NULL altmap on the create_memory_block_devices error path.
 LINUX_5_13 = replace(LINUX_6_1, name="5.13", source="lsk-legends/linux-5.14 (5.14-rc5)",
-                     vmemmap_self_hosted_flag=False, add_rollback_passes_altmap=False,
-                     usage_has_rcu_head=False)
+                     release=(5, 13), vmemmap_self_hosted_flag=False,
+                     add_rollback_passes_altmap=False, usage_has_rcu_head=False)
 
 #: The seed: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 25 Nov 2020,
 #: on 5.10-rc (§15.1).
 V2 = replace(LINUX_5_13, name="v2", source="lkml RFC v2 patches 1-4/4 (25 Nov 2020)",
-             memmap_on_memory_param="none", mhp_supports_rule="v2",
+             release=RFC_V2, memmap_on_memory_param="none", mhp_supports_rule="v2",
              nr_vmemmap_pages_blocks="first", vmemmap_in_online_pages=True,
              remove_refuses_wrong_granularity=False, remove_altmap_from="sum")
 
 #: 6.6 (Aneesh Kumar K.V's series, read at 6.6.57; §15.5).
 LINUX_6_6 = replace(LINUX_6_1, name="6.6", source="lxdklp/linux-6.6.y at 6.6.57",
+                    release=(6, 6), max_order_inclusive=True,
                     memmap_on_memory_param="tristate", mhp_supports_rule="6.6",
                     mhp_memmap_on_memory_fallback=True, acpi_checks_support=False,
                     altmap_free="memmap", memory_block_keeps_altmap=True,
@@ -104,7 +184,8 @@ LINUX_6_6 = replace(LINUX_6_1, name="6.6", source="lxdklp/linux-6.6.y at 6.6.57"
 
 #: 6.8 (Vishal Verma's per-block altmaps, read at 6.8.0; §15.6).
 LINUX_6_8 = replace(LINUX_6_6, name="6.8", source="sndrzt/linux-6.8 (6.8.0 commit)",
-                    altmap_per_memory_block=True, remove_refuses_wrong_granularity=False)
+                    release=(6, 8), altmap_per_memory_block=True,
+                    remove_refuses_wrong_granularity=False)
 
 #: 6.11 (read at 6.11.11; Pasha Tatashin's three memmap-accounting fixes -- "don't account memmap
 #: on failure", "add system wide stats items category", "don't account memmap per-node" -- are in
@@ -124,7 +205,7 @@ LINUX_6_8 = replace(LINUX_6_6, name="6.8", source="sndrzt/linux-6.8 (6.8.0 commi
 #:   MHP_OFFLINE_INACCESSIBLE, which s390's sclp driver uses for its memmap on memory (that part
 #:   is hotmem/arch/s390x_init.py's); 6.8 keeps none of this, so 6.11 has it all.
 LINUX_6_11 = replace(LINUX_6_8, name="6.11", source="segzix/linux-6.11.11 (6.11.11)",
-                     memmap_stats=True, hotplug_memmap_page_offline=True,
+                     release=(6, 11), memmap_stats=True, hotplug_memmap_page_offline=True,
                      memory_notify_prepare_finish=True)
 
 POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8, LINUX_6_11)}
@@ -141,8 +222,29 @@ def get_policy(version: str | KernelPolicy) -> KernelPolicy:
                            f"(known: {', '.join(POLICIES)})") from None
 
 
+def release_policy(kernel) -> KernelPolicy:
+    """The policy of any release, for the Machine-less questions of hotmem.arch ("5.12", "6.5",
+    "6.9", "6.1.166", "v2", or a KernelPolicy): a modelled version's own policy; before 5.13 the
+    5.13 policy with no memmap_on_memory (rule "none"); otherwise the newest modelled policy
+    before it with the release's own ``release``, ``max_order_inclusive`` and arch overlays (its
+    other fields are that policy's: a Machine takes only the modelled versions, get_policy)."""
+    if isinstance(kernel, KernelPolicy):
+        return kernel
+    k = kernel_version(kernel)
+    for p in POLICIES.values():
+        if p.release == k:
+            return p
+    name = f"{k[0]}.{k[1]}"
+    if k < (5, 13):
+        return replace(LINUX_5_13, name=name, release=k, mhp_supports_rule="none")
+    base = max((p for p in POLICIES.values() if p.release != RFC_V2 and p.release <= k),
+               key=lambda p: p.release)
+    return replace(base, name=name, release=k, max_order_inclusive=k >= (6, 4))
+
+
 def policy_table() -> str:
-    """A markdown table of every policy field by version, generated from the policy objects."""
+    """A markdown table of every policy field by version, then the per-arch overlays
+    (``arch.field``), generated from the policy objects."""
     names = list(POLICIES)
     rows = ["| field | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for f in fields(KernelPolicy):
@@ -150,4 +252,8 @@ def policy_table() -> str:
             continue
         vals = [str(getattr(POLICIES[n], f.name)) for n in names]
         rows.append(f"| `{f.name}` | " + " | ".join(vals) + " |")
+    for arch in ARCH_NAMES:
+        for f in fields(ArchPolicy):
+            vals = [str(getattr(POLICIES[n].arch(arch), f.name)) for n in names]
+            rows.append(f"| `{arch}.{f.name}` | " + " | ".join(vals) + " |")
     return "\n".join(rows) + "\n"

@@ -21,8 +21,7 @@ import functools
 
 from hotmem import _backend, fault_inject
 from hotmem.accounting import Owners, Slab, pfn_to_nid
-from hotmem.arch import get_arch
-from hotmem.arch import x86_init_64
+from hotmem.arch import arch_ops_for
 from hotmem.cmdline import parse_args, parse_size
 from hotmem.drivers import acpi_memhotplug as acpi
 from hotmem.drivers.base.memory import MemorySubsys, memory_dev_init
@@ -33,42 +32,13 @@ from hotmem.kernel import get_policy
 from hotmem.mm import memblock, page_alloc
 from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.memory_hotplug import __add_memory as _add_memory
-from hotmem.mm.mmzone import MAX_NR_ZONES, ZONE_NAMES, new_pgdat
+from hotmem.mm.mmzone import ZONE_NAMES, new_pgdat
 from hotmem.mm.page_alloc import ZoneLists
 from hotmem.mm.sparse import sparse_init
 from hotmem.resource import ResourceTree
 
 __all__ = ["Machine", "BOOT_STEPS", "parse_size", "QEMU_PC_EXTRA_RESERVED_PAGES",
            "QEMU_PC_LATE_FREED_PAGES"]
-
-
-def _arch_and_ops(arch: str, paging_levels: int, page_size, mmu, *, boot_memory=None,
-                  standby_memory=None):
-    """The architecture profile and the module of its hotplug hooks (hotmem/arch/*_init*.py)."""
-    from hotmem.arch import arm64_init
-    if standby_memory is not None and arch != "s390x":
-        raise HotplugError(errno.EINVAL, f"standby_memory: standby storage is an s390x feature, "
-                           f"not {arch}'s")
-    if arch == "s390x":
-        from hotmem.arch import s390x_init
-        if page_size not in (None, "4K"):
-            raise HotplugError(errno.EINVAL, f"s390x has 4K pages, not {page_size!r}")
-        return s390x_init.profile_for(boot_memory, standby_memory), s390x_init
-    if arch == "x86_64":
-        if page_size not in (None, "4K"):
-            raise HotplugError(errno.EINVAL, f"x86_64 has 4K pages, not {page_size!r}")
-        return get_arch("x86_64", paging_levels=paging_levels), x86_init_64
-    if arch == "arm64":
-        # 4K, 16K and 64K pages (64K: 512 MiB sections of 256 subsections, a 4-word
-        # subsection_map)
-        return get_arch("arm64", page_size=page_size or "4K"), arm64_init
-    if arch == "powerpc64":
-        from hotmem.arch import powerpc64_init
-        return powerpc64_init.machine_profile(mmu, page_size), powerpc64_init
-    profile = get_arch(arch)
-    raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
-                       "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "
-                       "questions")
 
 
 class _MachineAPI:
@@ -218,17 +188,12 @@ class Machine(_MachineAPI):
                  mmu: str | None = None, backend: str | None = None, standby_memory=None):
         self.core = _backend.load(backend)
         self.policy = get_policy(kernel)
-        self.arch, self.arch_ops = _arch_and_ops(arch, paging_levels, page_size, mmu,
-                                                 boot_memory=boot_memory,
-                                                 standby_memory=standby_memory)
+        #: the arch profile and its hooks (hotmem.arch.ops.ArchOps), which own the arch's state
+        self.arch, self.arch_ops = arch_ops_for(arch, self.policy, paging_levels=paging_levels,
+                                                page_size=page_size, mmu=mmu,
+                                                boot_memory=boot_memory,
+                                                standby_memory=standby_memory)
         self.standby_memory = standby_memory     # s390x standby storage (hotmem/arch/s390x_init.py)
-        if self.arch.name == "s390x" and self.policy.name not in ("v2", "5.13", "6.1", "6.6", "6.8"):
-            # 6.9 (drivers/s390/char/sclp_cmd.c): standby memory is added with
-            # MHP_MEMMAP_ON_MEMORY | MHP_OFFLINE_INACCESSIBLE on EDAT1 machines and the sclp
-            # notifier moves to MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE: not modelled yet
-            raise HotplugError(errno.EOPNOTSUPP, f"s390x with Linux {self.policy.name}: the 6.9+ "
-                               "memmap-on-memory standby path is not modelled (kernels up to 6.8 "
-                               "are)")
         self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
         self.cpu_flags = frozenset(cpu_flags)
         self.log_lines: list[str] = []
@@ -272,6 +237,11 @@ class Machine(_MachineAPI):
         self._boot()
 
     # -- boot ----------------------------------------------------------------------------------
+    @property
+    def sclp(self):
+        """s390x's SCLP increment list, owned by ``arch_ops`` (None on other arches)."""
+        return self.arch_ops.arch_state().get("sclp")
+
     def _boot(self) -> None:
         """start_kernel, as the ordered BOOT_STEPS."""
         for _name, step in BOOT_STEPS:

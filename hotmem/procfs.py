@@ -37,26 +37,17 @@ class ProcFs:
                    if z.allocator is not None and p.online)
         totalram = m.totalram_pages
         available = max(0, free - m.page_alloc.totalreserve_pages)
-        pt = m.pgtables
         kb = m.arch.PAGE_SIZE >> 10
-        x86 = m.arch.name == "x86_64"
-        extra = {}
-        if m.arch.name == "arm64":
-            from hotmem.arch.arm64 import VMALLOC_TOTAL
-            # VMALLOC_TOTAL from the arm64 layout; Hugepagesize: HPAGE_SIZE = PMD_SIZE
-            extra = {"VmallocTotal": VMALLOC_TOTAL(m.arch) >> 10,
-                     "Hugepagesize": (1 << m.arch.pmd_shift) >> 10}
-        elif m.arch.name == "s390x":
-            extra = m.arch_ops.meminfo_extra(m)
+        # the arch's own values (VmallocTotal, Hugepagesize, ...) and arch_report_meminfo's
+        # DirectMap lines (x86 only: no line elsewhere)
+        extra = m.arch_ops.meminfo_extra(m)
+        extra.update({"DirectMap4k": None, "DirectMap2M": None, "DirectMap1G": None},
+                     **m.arch_ops.arch_report_meminfo(m))
         return MemInfo(
             MemTotal=totalram * kb, MemFree=free * kb, MemAvailable=available * kb,
             CommitLimit=totalram * 50 // 100 * kb,
             VmallocTotal=extra.pop("VmallocTotal", None) or _VMALLOC_TOTAL_KB[m.arch.paging_levels],
-            **extra,
-            DirectMap4k=pt.direct_pages_count("4K") * 4 if x86 else None,
-            DirectMap2M=pt.direct_pages_count("2M") * 2048 if x86 else None,
-            DirectMap1G=pt.direct_pages_count("1G") * (1 << 20)
-            if x86 and m.direct_gbpages else None)
+            **extra)
 
     def meminfo(self) -> str:
         return render_meminfo(self.meminfo_values())
@@ -71,8 +62,7 @@ class ProcFs:
             zones = []
             # the zone types the build has (enum zone_type): the model keeps fixed slots, and an
             # arch without ZONE_DMA/DMA32 (powerpc64, s390x) keeps them empty and unlisted
-            built = [z for z in pgdat.node_zones
-                     if z.name in getattr(m.arch_ops, "ZONE_TYPES", (z.name,))]
+            built = [z for z in pgdat.node_zones if z.name in m.arch_ops.ZONE_TYPES]
             for z in built:
                 pagesets = {cpu: Pageset(*m.allocator.pcp_info(z.zoneid, cpu)[:3],
                                          stat_threshold=z.stat_threshold)

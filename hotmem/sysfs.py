@@ -55,8 +55,7 @@ class SysFs:
             if attr == "phys_index":
                 return render_phys_index(mem.block_id)
             if attr == "phys_device":
-                hook = getattr(m.arch_ops, "arch_get_memory_phys_device", None)
-                return render_phys_device(hook(m, mem.start_pfn) if hook else 0)
+                return render_phys_device(m.arch_ops.arch_get_memory_phys_device(m, mem.start_pfn))
             if attr == "removable":
                 return render_removable(True)
             if attr == "valid_zones":
@@ -85,8 +84,7 @@ class SysFs:
             params = render_memory_hotplug_params(MemoryHotplugParams(
                 memmap_on_memory=m.memmap_on_memory, online_policy=m.online_policy))
             kind = m.policy.memmap_on_memory_param
-            from hotmem.arch import kconfig_mhp_memmap_on_memory
-            if kind == "none" or not kconfig_mhp_memmap_on_memory(m.arch, m.policy.name):
+            if kind == "none" or not m.policy.arch(m.arch.name).mhp_memmap_on_memory_enable:
                 # no such module parameter: v2 has none, and it is only built with
                 # CONFIG_MHP_MEMMAP_ON_MEMORY (mm/memory_hotplug.c)
                 params.pop("memmap_on_memory", None)

@@ -15,8 +15,7 @@ from hotmem.arch import (arch_supports_memmap_on_memory, get_arch, kconfig_mhp_m
 from hotmem.arch.arm64 import (ARCH_FORCE_MAX_ORDER as ARM64_ARCH_FORCE_MAX_ORDER,
                                ARM64_MEMSTART_ALIGN, arch_get_mappable_range as arm64_mappable,
                                memory_block_size_bytes as arm64_block_size)
-from hotmem.arch.base import (kernel_version, memory_block_memmap_on_memory_pages,
-                              mhp_memmap_alignment_ok)
+from hotmem.arch.base import memory_block_memmap_on_memory_pages, mhp_memmap_alignment_ok
 from hotmem.arch.powerpc64 import (ARCH_FORCE_MAX_ORDER as PPC_ARCH_FORCE_MAX_ORDER,
                                    COHERENT_DEVICE_MEMORY, probe_memory_block_size,
                                    pseries_memory_block_size, update_memory_block_size)
@@ -25,6 +24,7 @@ from hotmem.arch.s390x import (arch_get_mappable_range as s390_mappable,
                                memory_block_size_bytes as s390_block_size,
                                setup_kernel_memory_layout)
 from hotmem.errors import HotplugError
+from hotmem.kernel import kernel_version
 
 KiB, MiB, GiB, TiB, PiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40, 1 << 50
 U64 = 1 << 64

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import compiled_core, python_core
-from hotmem.arch.arm64_mmu import (arch_add_memory_flags, arm64_geometry, can_set_direct_map,
-                                   geometry_from_profile)
+from hotmem.arch.arm64_mmu import arch_add_memory_flags, arm64_geometry, can_set_direct_map
+from hotmem.arch.geometry import geometry_from_profile
 from hotmem.errors import HotplugError
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40

@@ -73,7 +73,7 @@ def test_boot_zones_and_standby_blocks(backend):
     # arch_get_memory_phys_device: the block's first storage increment, 1.25 GiB / 256 MiB
     assert m.sysfs.read("/sys/devices/system/memory/memory5/phys_device") == "5\n"
     assert "40000000-4fffffff : System RAM" in m.procfs.read("/proc/iomem")
-    assert m.sclp.state() == (256 * MiB, 8, tuple((rn, rn > 4) for rn in range(1, 9)))
+    assert m.arch_ops.sclp.state() == (256 * MiB, 8, tuple((rn, rn > 4) for rn in range(1, 9)))
     acc = m.accounting()
     # their memmaps came from the buddy in 1 MiB blocks; the identity map (1 MiB segments in the
     # boot segment table) and the vmemmap (same segment table, 2 GiB of vmemmap = 128 GiB of
@@ -97,9 +97,9 @@ def test_online_a_standby_block_then_give_everything_back(backend):
         (1 * GiB // PAGE, SECTION_PAGES, SECTION_PAGES, SECTION_PAGES)
     assert m.totalram_pages - totalram == SECTION_PAGES
     # sclp_mem_notifier(MEM_GOING_ONLINE) assigned increment rn 5 ([1 GiB, 1.25 GiB))
-    assert dict(m.sclp.state()[2])[5] is False
+    assert dict(m.arch_ops.sclp.state()[2])[5] is False
     m.sysfs.write(BLOCK.format(4), "offline")
-    assert dict(m.sclp.state()[2])[5] is True        # MEM_OFFLINE unassigned it
+    assert dict(m.arch_ops.sclp.state()[2])[5] is True        # MEM_OFFLINE unassigned it
     assert m.zone(0, "Normal").spanned_pages == 0
     m.remove_memory(1 * GiB, 256 * MiB)
     acc = m.accounting()
@@ -160,11 +160,11 @@ def test_memmap_on_memory_is_refused_before_6_9(backend, kernel):
              cmdline="memory_hotplug.memmap_on_memory=1" if kernel != "v2" else "")
     # no ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE before 6.9 (v2: the weak arch hook says no)
     assert not m.mhp_supports_memmap_on_memory("256M")
-    before, sclp = m.snapshot(), m.sclp.state()
+    before, sclp = m.snapshot(), m.arch_ops.sclp.state()
     with pytest.raises(hotmem.HotplugError) as e:
         m.add_memory(0, 4 * GiB, "256M", MHP_MEMMAP_ON_MEMORY)
     assert e.value.errno == errno.EINVAL
-    assert m.snapshot() == before and m.sclp.state() == sclp
+    assert m.snapshot() == before and m.arch_ops.sclp.state() == sclp
 
 
 def test_6_6_falls_back_to_a_regular_memmap(backend):
@@ -196,17 +196,17 @@ def test_a_refused_online_unassigns_the_storage_again(backend):
         m.sysfs.write(BLOCK.format(4), "online")
     # sclp's notifier (registered first) assigned rn 5; MEM_CANCEL_ONLINE unassigned it
     assert e.value.errno == errno.ENOMEM
-    assert dict(m.sclp.state()[2])[5] is True and m.memory_blocks[4].state == "offline"
+    assert dict(m.arch_ops.sclp.state()[2])[5] is True and m.memory_blocks[4].state == "offline"
     m.clear_injections()
     m.sysfs.write(BLOCK.format(4), "online")
-    assert dict(m.sclp.state()[2])[5] is False
+    assert dict(m.arch_ops.sclp.state()[2])[5] is False
 
 
 def test_offlining_a_block_with_standby_storage_is_refused(backend):
     m = s390(backend, standby_memory="256M")
     # an online boot block whose increment the hypervisor reports as standby (as after a
     # failed sclp_assign_storage): MEM_GOING_OFFLINE says NOTIFY_BAD -> -EPERM
-    m.sclp.standby[2] = True
+    m.arch_ops.sclp.standby[2] = True
     with pytest.raises(hotmem.HotplugError) as e:
         m.sysfs.write(BLOCK.format(1), "offline")
     assert e.value.errno == errno.EPERM and m.memory_blocks[1].state == "online"
@@ -258,7 +258,7 @@ def test_removing_boot_memory_warns_once_and_keeps_the_boot_memmap(backend):
     boot = m.accounting()["boot"]
     for blk in (1, 2):
         m.sysfs.write(BLOCK.format(blk), "offline")
-    assert dict(m.sclp.state()[2])[2] is True            # MEM_OFFLINE unassigned rn 2 and 3
+    assert dict(m.arch_ops.sclp.state()[2])[2] is True       # MEM_OFFLINE unassigned rn 2 and 3
     m.remove_memory(256 * MiB, 512 * MiB)
     # vmemmap_free -> vmem_free_pages on the boot memmap's 1 MiB memblock blocks: PageReserved,
     # WARN_ON_ONCE, kept (eight of them, one warning); the identity map loses 512 segments

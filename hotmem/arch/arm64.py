@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import errno
 
-from hotmem.arch.base import (ALIGN_DOWN, ArchProfile, PageFlagsLayout, RFC_V2,
-                              arch_supports_memmap_on_memory_by_version, kernel_version)
+from hotmem.arch.base import ALIGN_DOWN, ArchProfile, PageFlagsLayout
 from hotmem.errors import HotplugError
+from hotmem.kernel import release_policy
 
 PAGE_SIZES = {"4K": 12, "16K": 14, "64K": 16}   # CONFIG_ARM64_{4K,16K,64K}_PAGES -> PAGE_SHIFT
 VA_BITS = 48                                   # CONFIG_ARM64_VA_BITS_48 (Debian)
@@ -134,9 +134,8 @@ def ARCH_FORCE_MAX_ORDER(profile: ArchProfile, kernel) -> int:
     """The Kconfig value as ``kernel`` spells it: up to 6.3 it counts orders (6.1: 11/12/14;
     FORCE_MAX_ZONEORDER before 6.1), 6.4+ gives the largest order (10/11/13, read in 6.6.57
     and 6.8.0)."""
-    k = kernel_version(kernel)
-    new_meaning = k != RFC_V2 and k >= (6, 4)
-    table = ARCH_FORCE_MAX_ORDER_6_8 if new_meaning else ARCH_FORCE_MAX_ORDER_6_1
+    inclusive = release_policy(kernel).max_order_inclusive
+    table = ARCH_FORCE_MAX_ORDER_6_8 if inclusive else ARCH_FORCE_MAX_ORDER_6_1
     return table[page_size_name(profile)]
 
 
@@ -164,21 +163,3 @@ def arch_get_mappable_range(profile: ArchProfile) -> tuple[int, int]:
 def arch_support_memmap_on_memory() -> bool:
     """The RFC v2's arch/arm64/mm/mmu.c:arch_support_memmap_on_memory (digest §15.1): true."""
     return True
-
-
-def arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int, kernel) -> bool:
-    """arm64's say on a memmap of ``vmemmap_size`` bytes (the block's struct pages).
-
-    v2: true; 5.13-6.5 (read in 6.1): no hook, the PMD and pageblock tests of
-    mhp_supports_memmap_on_memory; 6.6+ (6.6.57, 6.8.0, 6.9.0): no override, the default
-    PMD test.  Only 4K pages pass: a 16K block's memmap is 512 KiB against a 32 MiB PMD.
-    """
-    return arch_supports_memmap_on_memory_by_version(profile, vmemmap_size, kernel,
-                                                     v2=arch_support_memmap_on_memory())
-
-
-def kconfig_mhp_memmap_on_memory(profile: ArchProfile, kernel) -> bool:
-    """Whether CONFIG_MHP_MEMMAP_ON_MEMORY can be y: arm64 sets ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE
-    from 5.13 (def_bool in 6.1, select in 6.6+) for every page size; v2 had no Kconfig gate."""
-    k = kernel_version(kernel)
-    return k == RFC_V2 or k >= (5, 13)

@@ -13,9 +13,16 @@ from __future__ import annotations
 import errno
 
 from hotmem.arch import arm64_mmu
-from hotmem.arch.arm64 import arch_get_mappable_range, memory_block_size_bytes as _block_size
+from hotmem.arch.arm64 import (QEMU_VIRT_RAM_BASE, VMALLOC_TOTAL, arch_get_mappable_range,
+                               arch_support_memmap_on_memory,
+                               memory_block_size_bytes as _block_size)
+from hotmem.arch.base import board_ram_layout
+from hotmem.arch.geometry import geometry_from_profile
+from hotmem.arch.ops import ArchOps
+from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import GFP_KERNEL
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 GiB = 1 << 30
 
@@ -25,8 +32,7 @@ GiB = 1 << 30
 def boot_layout(m):
     """QEMU virt: the boot RAM of each node back to back from the DRAM base (1 GiB); nothing
     reserved that the model could know of."""
-    from hotmem.arch.base import board_ram_layout
-    return board_ram_layout(m, getattr(m.arch, "phys_offset_dram", 0x40000000))
+    return board_ram_layout(m, QEMU_VIRT_RAM_BASE)
 
 
 def device_memory_base(m) -> int:
@@ -54,7 +60,7 @@ def zone_dma_limits(m):
 
 
 def new_page_tables(m, pgd_pfn: int):
-    geo = arm64_mmu.geometry_from_profile(m.arch)
+    geo = geometry_from_profile(m.arch)
     return m.core.PageTables(len(geo.levels), pgd_pfn, geo)
 
 
@@ -77,7 +83,6 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
 
 def boot_resources(m) -> None:
     """/proc/iomem at boot: the RAM ranges as System RAM (QEMU virt's devices are not modelled)."""
-    from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
     for s, e, _ in boot_layout(m)[0]:
         m.resources.insert(Resource(s, e - 1, "System RAM", IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
 
@@ -148,12 +153,11 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     """arch/arm64/mm/mmu.c:arch_add_memory (6.1): the linear map (pages only when
     can_set_direct_map()), __add_pages, and on failure the linear map removed again; max_pfn is
     set to the end of this range (even if lower than before, as 6.1 does)."""
-    from hotmem.mm.memory_hotplug import __add_pages
     a = m.arch
     arm64_mmu.create_linear_mapping(m.pgtables, a, start, size,
                                     lambda level, node: _pgd_pgtable_alloc(m, level, node),
                                     m.numa_node_id(), can_set_direct_map_=_can_set_direct_map(m))
-    rc = __add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
+    rc = mh.__add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
     if rc:
         arm64_mmu.remove_linear_mapping(m.pgtables, a, start, size,
                                         lambda pfn, level: free_hotplug_page_range(m, pfn, 1, None))
@@ -164,8 +168,39 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
 
 def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     """arch/arm64/mm/mmu.c:arch_remove_memory (6.1): __remove_pages, then __remove_pgd_mapping."""
-    from hotmem.mm.memory_hotplug import __remove_pages
     a = m.arch
-    __remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
+    mh.__remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
     arm64_mmu.remove_linear_mapping(m.pgtables, a, start, size,
                                     lambda pfn, level: free_hotplug_page_range(m, pfn, 1, None))
+
+
+def meminfo_extra(m) -> dict:
+    """/proc/meminfo: VmallocTotal from the arm64 layout (VMALLOC_END - VMALLOC_START),
+    Hugepagesize = HPAGE_SIZE = PMD_SIZE, in kB."""
+    return {"VmallocTotal": VMALLOC_TOTAL(m.arch) >> 10,
+            "Hugepagesize": (1 << m.arch.pmd_shift) >> 10}
+
+
+class Arm64Ops(ArchOps):
+    """arm64 on QEMU virt: hotplug hooks of arch/arm64/mm/mmu.c (no arch state of its own)."""
+
+    name = "arm64"
+    board = "QEMU virt"
+    hotplug_method = "acpi-dimm"
+
+    boot_layout = staticmethod(boot_layout)
+    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
+    zone_dma_limits = staticmethod(zone_dma_limits)
+    new_page_tables = staticmethod(new_page_tables)
+    boot_map_memory = staticmethod(boot_map_memory)
+    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
+    boot_resources = staticmethod(boot_resources)
+    arch_add_memory = staticmethod(arch_add_memory)
+    arch_remove_memory = staticmethod(arch_remove_memory)
+    vmemmap_populate = staticmethod(vmemmap_populate)
+    vmemmap_free = staticmethod(vmemmap_free)
+    mhp_range_allowed = staticmethod(mhp_range_allowed)
+    memory_notifier = staticmethod(memory_notifier)
+    meminfo_extra = staticmethod(meminfo_extra)
+    device_memory_base = staticmethod(device_memory_base)
+    arch_support_memmap_on_memory = staticmethod(arch_support_memmap_on_memory)

@@ -25,7 +25,7 @@ from hotmem._py.pgtable import (NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAP
                                 PageTableGeometry)
 
 __all__ = [
-    "arm64_geometry", "geometry_from_profile", "can_set_direct_map", "arch_add_memory_flags",
+    "arm64_geometry", "can_set_direct_map", "arch_add_memory_flags",
     "create_linear_mapping", "remove_linear_mapping", "vmemmap_range",
     "DEBIAN_RODATA_FULL_DEFAULT_ENABLED", "DEBIAN_KFENCE", "DEBIAN_KFENCE_SAMPLE_INTERVAL",
     "DEBIAN_DEBUG_PAGEALLOC",
@@ -85,36 +85,6 @@ def arm64_geometry(page_shift: int, va_bits: int = 48, pa_bits: int | None = Non
     return PageTableGeometry(f"arm64-{1 << (page_shift - 10)}K-{va_bits}bit", "arm64",
                              page_shift, tuple(levels), page_offset, page_end, vmemmap_start,
                              vmemmap_end & _M64, page_offset, pa_bits)
-
-
-def geometry_from_profile(profile) -> PageTableGeometry:
-    """The PageTableGeometry of an ArchProfile: x86_64 -> PageTableGeometry.x86_64(levels);
-    arm64 -> arm64_geometry (VA_BITS read back from PAGE_OFFSET = -(1 << VA_BITS)); any other
-    profile -> its unfolded levels with arch "generic" (generic walks only; bases from
-    PAGE_OFFSET and VMEMMAP_START spanning 1 << MAX_PHYSMEM_BITS of RAM)."""
-    if profile.name == "x86_64":
-        return PageTableGeometry.x86_64(profile.paging_levels)
-    if profile.name == "arm64":
-        va_bits = ((1 << 64) - profile.page_offset).bit_length() - 1
-        return arm64_geometry(profile.page_shift, va_bits, profile.max_physmem_bits)
-    levels = []
-    for name, shift, ptrs in (("PGD", profile.pgdir_shift, profile.ptrs_per_pgd),
-                              ("P4D", profile.p4d_shift, profile.ptrs_per_p4d),
-                              ("PUD", profile.pud_shift, profile.ptrs_per_pud),
-                              ("PMD", profile.pmd_shift, profile.ptrs_per_pmd),
-                              ("PTE", profile.page_shift, profile.ptrs_per_pte)):
-        if name in ("PGD", "PTE") or ptrs > 1:
-            levels.append((name, shift, ptrs))
-    ram = 1 << profile.max_physmem_bits
-    vmemmap_bytes = (ram >> profile.page_shift) * profile.struct_page_size
-    mmu = getattr(profile, "mmu", None)
-    name = f"{profile.name}-{mmu + '-' if mmu else ''}{profile.paging_levels}level"
-    return PageTableGeometry(name, "generic",
-                             profile.page_shift, tuple(levels), profile.page_offset,
-                             (profile.page_offset + ram) & _M64, profile.vmemmap_start,
-                             (profile.vmemmap_start + vmemmap_bytes) & _M64,
-                             min(profile.page_offset, profile.vmemmap_start),
-                             profile.max_physmem_bits)
 
 
 def can_set_direct_map(*, rodata: str | None = None,

@@ -21,6 +21,8 @@ import errno
 from dataclasses import dataclass
 
 from hotmem.errors import HotplugError
+# re-exported for hotmem/report.py:dlpar_flags_name until it reads the policy's powerpc64 overlay
+from hotmem.kernel import RFC_V2, kernel_version  # noqa: F401
 
 # include/linux/pageblock-flags.h:enum pageblock_bits (6.1): 3 migratetype bits + skip.
 NR_PAGEBLOCK_BITS = 4
@@ -599,27 +601,7 @@ def _level(level: str) -> str:
     return level
 
 
-# --- kernel versions and the generic memmap_on_memory rules --------------------------------------
-
-#: The seed design: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 5.10-rc.
-RFC_V2 = "v2"
-
-
-def kernel_version(kernel) -> tuple[int, int] | str:
-    """``kernel`` as ``(major, minor)``, or ``"v2"`` for the RFC v2 design.
-
-    Accepts "6.1", "6.1.166", "v6.9" (the sublevel is dropped); anything else is
-    refused with EINVAL.
-    """
-    text = str(kernel).strip()
-    if text == RFC_V2:
-        return RFC_V2
-    parts = text[1:].split(".") if text[:1] == "v" else text.split(".")
-    if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
-        return int(parts[0]), int(parts[1])
-    raise HotplugError(errno.EINVAL, f"kernel version {kernel!r}: expected \"v2\" or "
-                       "\"MAJOR.MINOR[.SUBLEVEL]\"")
-
+# --- the generic memmap_on_memory rules ----------------------------------------------------
 
 def mhp_memmap_alignment_ok(profile: ArchProfile, vmemmap_size: int) -> bool:
     """The arch-dependent tests of mm/memory_hotplug.c:mhp_supports_memmap_on_memory (5.13-6.5,
@@ -630,31 +612,6 @@ def mhp_memmap_alignment_ok(profile: ArchProfile, vmemmap_size: int) -> bool:
             and IS_ALIGNED(size - vmemmap_size, profile.pageblock_nr_pages << profile.page_shift))
 
 
-def generic_arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int) -> bool:
-    """mm/memory_hotplug.c:arch_supports_memmap_on_memory, the default (6.6.57, 6.8.0, 6.9.0):
-    the memmap must fill whole PMDs."""
-    return IS_ALIGNED(vmemmap_size, profile.PMD_SIZE)
-
-
-def arch_supports_memmap_on_memory_by_version(profile: ArchProfile, vmemmap_size: int, kernel,
-                                              *, v2: bool, hook=None) -> bool:
-    """The arch's say on memmap_on_memory for a block whose memmap is ``vmemmap_size`` bytes.
-
-    ``v2``: the RFC's weak arch_support_memmap_on_memory() (true only where an arch
-    overrode it); before 5.13 nothing; 5.13-6.5: no hook, the generic PMD and pageblock
-    tests (:func:`mhp_memmap_alignment_ok`); 6.6+: ``hook`` (an arch override) or the
-    default PMD test.
-    """
-    k = kernel_version(kernel)
-    if k == RFC_V2:
-        return v2
-    if k < (5, 13):
-        return False
-    if k < (6, 6):
-        return mhp_memmap_alignment_ok(profile, vmemmap_size)
-    return (hook or generic_arch_supports_memmap_on_memory)(profile, vmemmap_size)
-
-
 def memory_block_memmap_on_memory_pages(profile: ArchProfile, block_size: int, *,
                                         force: bool = False) -> int:
     """mm/memory_hotplug.c:memory_block_memmap_on_memory_pages (6.6.57, 6.8.0) for a block of
@@ -662,6 +619,12 @@ def memory_block_memmap_on_memory_pages(profile: ArchProfile, block_size: int, *
     mode (the pages beyond the memmap are the waste set_memmap_mode reports)."""
     nr_pages = profile.memmap_pages(block_size)
     return profile.pageblock_align(nr_pages) if force else nr_pages
+
+
+def memory_block_memmap_size(profile: ArchProfile, block_size: int) -> int:
+    """mm/memory_hotplug.c:memory_block_memmap_size (6.6.57): bytes of struct pages of a block
+    of ``block_size`` bytes."""
+    return profile.memmap_size(block_size)
 
 
 def board_ram_layout(m, base: int):

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import errno
 
-from hotmem.arch.base import (ArchProfile, IS_ALIGNED, PageFlagsLayout, RFC_V2,
-                              arch_supports_memmap_on_memory_by_version, is_power_of_2,
-                              kernel_version)
+from hotmem.arch.base import ArchProfile, IS_ALIGNED, PageFlagsLayout, is_power_of_2
 from hotmem.errors import HotplugError
+from hotmem.kernel import release_policy
 
 PAGE_SHIFT = 16                     # CONFIG_PPC_64K_PAGES
 SECTION_SIZE_BITS = 24              # asm/sparsemem.h
@@ -111,8 +110,8 @@ def powerpc64(mmu: str, page_size: str = "64K", *, page_extension: bool = True) 
 
 def ARCH_FORCE_MAX_ORDER(kernel) -> int:
     """The Kconfig value as ``kernel`` spells it: 9 up to 6.3 (orders 0..8), 8 from 6.4."""
-    k = kernel_version(kernel)
-    return ARCH_FORCE_MAX_ORDER_6_6 if k != RFC_V2 and k >= (6, 4) else ARCH_FORCE_MAX_ORDER_6_1
+    inclusive = release_policy(kernel).max_order_inclusive
+    return ARCH_FORCE_MAX_ORDER_6_6 if inclusive else ARCH_FORCE_MAX_ORDER_6_1
 
 
 # --- memory block size -----------------------------------------------------------------------
@@ -210,8 +209,7 @@ def memory_block_size_bytes(profile: ArchProfile, kernel, *, platform: str = "ps
     if platform not in ("pseries", "powernv"):
         raise HotplugError(errno.EINVAL, f"powerpc64: platform {platform!r}: must be "
                            "'pseries' or 'powernv'")
-    k = kernel_version(kernel)
-    if k != RFC_V2 and k >= (6, 6):
+    if release_policy(kernel).arch("powerpc64").probe_memory_block_size:
         return probe_memory_block_size(lmb_size, memory)
     if platform == "pseries":
         return pseries_memory_block_size(lmb_size, memory)
@@ -225,32 +223,12 @@ def arch_support_memmap_on_memory() -> bool:
     return True
 
 
-def _powerpc_arch_supports(profile: ArchProfile, vmemmap_size: int) -> bool:
-    # arch/powerpc/include/asm/pgtable.h (6.6.57, 6.8.0, 6.9.0): no PMD test with 64K pages,
-    # the vmemmap code falls back to base pages.
+def arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int) -> bool:
+    """arch/powerpc/include/asm/pgtable.h:arch_supports_memmap_on_memory (6.6.57, 6.8.0, 6.9.0):
+    false unless radix_enabled(); with 64K pages no PMD test (the vmemmap code falls back to base
+    pages), with 4K pages the default PMD test."""
     if profile.mmu != "radix":
         return False
     if profile.page_shift == 12:                        # CONFIG_PPC_4K_PAGES
         return IS_ALIGNED(vmemmap_size, profile.PMD_SIZE)
     return True
-
-
-def arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int, kernel) -> bool:
-    """powerpc's say on a memmap of ``vmemmap_size`` bytes.
-
-    v2: true (radix or hash); 5.13-6.5: the generic PMD and pageblock tests (but the Kconfig
-    gate is closed, see :func:`kconfig_mhp_memmap_on_memory`); 6.6+: the powerpc override,
-    false unless radix_enabled(), true with 64K pages whatever the alignment.
-    """
-    return arch_supports_memmap_on_memory_by_version(profile, vmemmap_size, kernel,
-                                                     v2=arch_support_memmap_on_memory(),
-                                                     hook=_powerpc_arch_supports)
-
-
-def kconfig_mhp_memmap_on_memory(profile: ArchProfile, kernel) -> bool:
-    """Whether CONFIG_MHP_MEMMAP_ON_MEMORY can be y: from 6.6, ``select
-    ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE if PPC_RADIX_MMU`` — a build option, so a Debian kernel
-    (radix and hash built in) has it on either MMU; the 6.6 hook refuses hash at run time.
-    5.13-6.5: never; v2: no Kconfig gate."""
-    k = kernel_version(kernel)
-    return k == RFC_V2 or k >= (6, 6)

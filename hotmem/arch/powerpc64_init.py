@@ -35,12 +35,16 @@ import dataclasses
 import errno
 import importlib
 
-from hotmem.arch.arm64_mmu import geometry_from_profile
-from hotmem.arch.base import RFC_V2, kernel_version
+from hotmem.arch.base import board_ram_layout
+from hotmem.arch.geometry import geometry_from_profile
+from hotmem.arch.ops import ArchOps
 from hotmem.arch.powerpc64_mmu import HashPageTables, RadixPageTables
+from hotmem.cmdline import memparse
 from hotmem.errors import HotplugError
+from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import GFP_KERNEL
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block, vmemmap_alloc_block_buf
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 # the module, not the profile factory hotmem.arch re-exports under the same name
 ppc = importlib.import_module("hotmem.arch.powerpc64")
@@ -62,9 +66,15 @@ def machine_profile(mmu: str, page_size: str):
     return dataclasses.replace(profile, page_flags=flags)
 
 
+def _radix_vmemmap_populate_path(m) -> bool:
+    """The 6.6+ radix vmemmap code (radix__vmemmap_populate / radix__vmemmap_free), from the
+    kernel policy's powerpc64 overlay."""
+    return _radix(m) and m.policy.arch("powerpc64").radix_vmemmap_populate
+
+
 def _k66(m) -> bool:
-    k = kernel_version(m.policy.name)
-    return k != RFC_V2 and k >= (6, 6)
+    """The powerpc64 code of 6.6+ (kept for hotmem/testing.py's table checks)."""
+    return m.policy.arch("powerpc64").radix_vmemmap_populate
 
 
 def _radix(m) -> bool:
@@ -75,7 +85,6 @@ def _radix(m) -> bool:
 
 def boot_layout(m):
     """QEMU pseries: the boot RAM of each node back to back from physical 0."""
-    from hotmem.arch.base import board_ram_layout
     return board_ram_layout(m, 0)
 
 
@@ -137,8 +146,8 @@ class _TableEnv:
 def new_page_tables(m, pgd_pfn: int):
     if not _radix(m):
         return HashPageTables(pgd_pfn, m.arch.PAGE_SIZE)
-    m.ppc_table_env = _TableEnv(m)
-    return RadixPageTables(geometry_from_profile(m.arch), pgd_pfn, m.ppc_table_env)
+    m.arch_ops.table_env = _TableEnv(m)
+    return RadixPageTables(geometry_from_profile(m.arch), pgd_pfn, m.arch_ops.table_env)
 
 
 def _max_mapping_size(m) -> int:
@@ -152,7 +161,7 @@ def boot_map_memory(m, start: int, end: int, alloc_table) -> None:
     if not _radix(m):
         m.pgtables.bolted.add((m.arch.phys_to_virt(start), end - start))
         return
-    m.ppc_table_env.kind = "direct map"
+    m.arch_ops.table_env.kind = "direct map"
     rc = m.pgtables.create_physical_mapping(start, end, -1, _max_mapping_size(m), True,
                                             early=True)
     if rc:
@@ -173,7 +182,7 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
     path with blocks from the sparse buffer (``alloc_block``) and a memblock vmemmap_list page;
     6.6 radix radix__vmemmap_populate with early_alloc_pgtable tables and PMD blocks."""
     block = lambda nr, node, am=None: alloc_block(nr, node)
-    if _radix(m) and _k66(m):
+    if _radix_vmemmap_populate_path(m):
         return _radix_vmemmap_populate(m, start, end, nid, None, block, early=True)
     lp = lambda: m._memblock_page(nid, "vmemmap_list")
     return _vmemmap_populate_list(m, start, end, nid, None, block, lp, early=True)
@@ -181,7 +190,6 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
 
 def boot_resources(m) -> None:
     """/proc/iomem at boot: the RAM ranges as System RAM."""
-    from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
     for s, e, _ in boot_layout(m)[0]:
         m.resources.insert(Resource(s, e - 1, "System RAM",
                                     IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
@@ -263,7 +271,7 @@ def _vmemmap_populate_list(m, start, end, node, altmap, alloc_block, alloc_list_
                 m.kernel_free_pages(p, (nr - 1).bit_length())
             return -errno.ENOMEM
         if _radix(m):
-            m.ppc_table_env.kind = "vmemmap"
+            m.arch_ops.table_env.kind = "vmemmap"
             rc = m.pgtables.map_kernel_page(start, p << a.page_shift, page_size.bit_length() - 1,
                                             node, early)
             if rc:
@@ -281,7 +289,7 @@ def _radix_vmemmap_populate(m, start, end, node, altmap, alloc_block, early=Fals
     (radix__vmemmap_pte_populate: from the altmap unless crossing it, else memory)."""
     a = m.arch
     pt = m.pgtables
-    m.ppc_table_env.kind = "vmemmap"
+    m.arch_ops.table_env.kind = "vmemmap"
     pmd_size = 1 << a.pmd_shift
     nr_pmd = pmd_size >> a.page_shift
     addr = start
@@ -323,7 +331,7 @@ def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:
     """arch/powerpc/mm/init_64.c:vmemmap_populate: 6.6+ radix -> radix__vmemmap_populate;
     6.1 and hash -> the vmemmap_list path. 0 or -ENOMEM."""
     block = lambda nr, n, am: vmemmap_alloc_block_buf(m, nr, n, am)
-    if _radix(m) and _k66(m):
+    if _radix_vmemmap_populate_path(m):
         return _radix_vmemmap_populate(m, start, end, node, altmap, block)
     lp = lambda: vmemmap_alloc_block(m, 1, node, "vmemmap_list")
     return _vmemmap_populate_list(m, start, end, node, altmap, block, lp)
@@ -353,7 +361,7 @@ def vmemmap_free(m, start: int, end: int, altmap) -> None:
     6.1 and hash: init_64.c:vmemmap_free, per mmu_vmemmap_psize block no longer
     vmemmap_populated(): its vmemmap_list entry, its memory, then vmemmap_remove_mapping."""
     a = m.arch
-    if _radix(m) and _k66(m):
+    if _radix_vmemmap_populate_path(m):
         m.pgtables.remove_pagetable(
             start, end, False, lambda pfn, order: _free_vmemmap_pages(m, pfn, order, altmap),
             lambda va, size: not vmemmap_populated(m, va, size))
@@ -381,7 +389,7 @@ def create_section_mapping(m, start: int, end: int, nid: int) -> int:
     if not _radix(m):
         m.pgtables.bolted.add((m.arch.phys_to_virt(start), end - start))
         return 0
-    m.ppc_table_env.kind = "direct map"
+    m.arch_ops.table_env.kind = "direct map"
     return m.pgtables.create_physical_mapping(start, end, nid, _max_mapping_size(m), True,
                                               early=False)
 
@@ -400,12 +408,11 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     """arch/powerpc/mm/mem.c:arch_add_memory (6.1 = 6.6): arch_create_linear_mapping (-EFAULT
     on failure, what was mapped stays), add_pages (__add_pages, then max_pfn raised to the end
     if higher), the linear map removed again if __add_pages fails."""
-    from hotmem.mm.memory_hotplug import __add_pages
     a = m.arch
     if create_section_mapping(m, start, start + size, nid):
         m.log(f"Unable to create linear mapping for {start:#x}..{start + size:#x}")
         return -errno.EFAULT
-    rc = __add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
+    rc = mh.__add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
     if rc:
         remove_section_mapping(m, start, start + size)
         return rc
@@ -416,27 +423,31 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
 def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     """arch/powerpc/mm/mem.c:arch_remove_memory (6.1 = 6.6): __remove_pages, then
     arch_remove_linear_mapping."""
-    from hotmem.mm.memory_hotplug import __remove_pages
     a = m.arch
-    __remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
+    mh.__remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
     remove_section_mapping(m, start, start + size)
 
 
 # -- pseries DLPAR ------------------------------------------------------------------------------
+
+def dlpar_mhp_flags(m) -> int:
+    """The mhp_flags dlpar_add_lmb passes to __add_memory: MHP_NONE (6.1), MHP_MEMMAP_ON_MEMORY
+    (6.6+; the kernel policy's powerpc64 overlay)."""
+    return mh.MHP_MEMMAP_ON_MEMORY if m.policy.arch("powerpc64").dlpar_memmap_on_memory \
+        else mh.MHP_NONE
+
 
 def dlpar_add_lmb(m, base_addr: int, nid: int = 0) -> None:
     """arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_add_lmb: __add_memory(nid, base,
     memory_block_size, MHP_NONE in 6.1 / MHP_MEMMAP_ON_MEMORY from 6.6), then
     dlpar_online_lmb (device_online: MMOP_ONLINE); if onlining fails the memory is removed
     again. A node that is not possible becomes first_online_node."""
-    from hotmem.machine import parse_size
-    from hotmem.mm import memory_hotplug as mh
-    base_addr = parse_size(base_addr)
+    base_addr = memparse(base_addr)
     if nid not in m.pgdats:                      # !node_possible(nid): first_online_node
         nid = min(n for n, p in m.pgdats.items() if p.online)
     bs = m.memory_block_size_bytes
     # 6.6+ add_memory_resource ignores MHP_MEMMAP_ON_MEMORY when not supported
-    flags = mh.MHP_MEMMAP_ON_MEMORY if _k66(m) else mh.MHP_NONE
+    flags = dlpar_mhp_flags(m)
     m.add_memory_checked(nid, base_addr, bs, flags)
     try:
         m.sysfs.write(f"/sys/devices/system/memory/memory{base_addr // bs}/online", "1")
@@ -449,11 +460,48 @@ def dlpar_remove_lmb(m, base_addr: int) -> None:
     """hotplug-memory.c:dlpar_remove_lmb: dlpar_offline_lmb (device_offline), then
     __remove_memory of the block (the memblock_remove of a hot-added LMB changes nothing the
     model keeps)."""
-    from hotmem.machine import parse_size
-    base_addr = parse_size(base_addr)
+    base_addr = memparse(base_addr)
     bs = m.memory_block_size_bytes
     mem = m.memory.blocks.get(base_addr // bs)
     if mem is None or base_addr % bs:
         raise HotplugError(errno.EINVAL, f"dlpar_remove_lmb: no LMB at {base_addr:#x}")
     m.sysfs.write(f"/sys/devices/system/memory/memory{base_addr // bs}/online", "0")
     m.remove_memory(base_addr, bs)
+
+
+class PowerPC64Ops(ArchOps):
+    """powerpc64 (book3s) on QEMU pseries: hotplug hooks of arch/powerpc/mm/mem.c and init_64.c;
+    owns the radix table allocator (``table_env``)."""
+
+    name = "powerpc64"
+    board = "QEMU pseries (PAPR guest)"
+    hotplug_method = "dlpar-lmb"
+    ZONE_TYPES = ZONE_TYPES
+
+    def __init__(self, profile):
+        super().__init__(profile)
+        #: who pays for radix tables (set by new_page_tables; None on hash)
+        self.table_env = None
+
+    boot_layout = staticmethod(boot_layout)
+    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
+    zone_dma_limits = staticmethod(zone_dma_limits)
+    new_page_tables = staticmethod(new_page_tables)
+    boot_map_memory = staticmethod(boot_map_memory)
+    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
+    boot_resources = staticmethod(boot_resources)
+    arch_add_memory = staticmethod(arch_add_memory)
+    arch_remove_memory = staticmethod(arch_remove_memory)
+    vmemmap_populate = staticmethod(vmemmap_populate)
+    vmemmap_free = staticmethod(vmemmap_free)
+    device_memory_base = staticmethod(device_memory_base)
+    arch_support_memmap_on_memory = staticmethod(ppc.arch_support_memmap_on_memory)
+    arch_supports_memmap_on_memory = staticmethod(ppc.arch_supports_memmap_on_memory)
+
+    @property
+    def paging_description(self) -> str:
+        a = self.profile
+        if a.mmu == "hash":
+            return ("hash MMU (linear map and vmemmap are bolted HPTEs in the hypervisor's hash "
+                    "table: no Linux page tables)")
+        return f"radix MMU, {a.paging_levels}-level page tables"

@@ -17,9 +17,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from hotmem.arch.base import (ALIGN, ALIGN_DOWN, ArchProfile, PageFlagsLayout, RFC_V2,
-                              arch_supports_memmap_on_memory_by_version, is_power_of_2,
-                              kernel_version)
+from hotmem.arch.base import ALIGN, ALIGN_DOWN, ArchProfile, PageFlagsLayout, is_power_of_2
 from hotmem.errors import HotplugError
 
 PAGE_SHIFT = 12
@@ -173,24 +171,3 @@ def arch_get_mappable_range(profile: ArchProfile) -> tuple[int, int]:
     """arch/s390/mm/vmem.c:arch_get_mappable_range (6.1): [0, VMEM_MAX_PHYS - 1], inclusive,
     where VMEM_MAX_PHYS is the vmemmap's start."""
     return 0, profile.vmemmap_start - 1
-
-
-def arch_support_memmap_on_memory() -> bool:
-    """The RFC v2 left the weak default (false) on s390 (digest §15.1)."""
-    return False
-
-
-def arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int, kernel) -> bool:
-    """s390's say on a memmap of ``vmemmap_size`` bytes: v2 false; 5.13-6.5 the generic
-    PMD (1 MiB segment) and pageblock tests; 6.6+ no override (6.9.0): the default PMD test.
-    A 256 MiB block's 4 MiB memmap passes both."""
-    return arch_supports_memmap_on_memory_by_version(profile, vmemmap_size, kernel,
-                                                     v2=arch_support_memmap_on_memory())
-
-
-def kconfig_mhp_memmap_on_memory(profile: ArchProfile, kernel) -> bool:
-    """Whether CONFIG_MHP_MEMMAP_ON_MEMORY can be y: s390 selects ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE
-    from 6.9 (absent in 6.8.0, present in 6.9.0; its sclp driver then asks for it only on
-    machines with EDAT1, together with MHP_OFFLINE_INACCESSIBLE); v2 had no Kconfig gate."""
-    k = kernel_version(kernel)
-    return k == RFC_V2 or k >= (6, 9)

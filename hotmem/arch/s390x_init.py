@@ -59,8 +59,12 @@ import importlib
 from dataclasses import dataclass, field, replace
 
 from hotmem.arch import s390x_mmu as mmu
+from hotmem.arch.ops import ArchOps
+from hotmem.cmdline import memparse
 from hotmem.errors import HotplugError
+from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import MIGRATE_UNMOVABLE, Gfp
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 # the module (the name hotmem.arch.s390x is taken by the profile function)
 _s390x = importlib.import_module("hotmem.arch.s390x")
@@ -73,8 +77,7 @@ GFP_KERNEL_DMA = Gfp("GFP_KERNEL|GFP_DMA", 0, MIGRATE_UNMOVABLE)   # ZONE_DMA is
 
 
 def _size(v, what: str) -> int:
-    from hotmem.machine import parse_size
-    n = parse_size(v)
+    n = memparse(v)
     if n < 0:
         raise HotplugError(errno.EINVAL, f"s390x: {what} {v!r}: must not be negative")
     return n
@@ -123,9 +126,8 @@ def profile_for(boot_memory, standby_memory):
 
 
 def _machine_facts(m) -> tuple[int, int]:
-    if not hasattr(m, "_s390_standby"):
-        m._s390_standby = parse_standby(getattr(m, "standby_memory", None))
-    return m._s390_standby
+    """(standby bytes, rzm) of the machine (its S390xOps)."""
+    return m.arch_ops.standby, m.arch_ops.rzm
 
 
 def ident_map_size(m) -> int:
@@ -236,7 +238,6 @@ def boot_resources(m) -> None:
     """/proc/iomem at boot (System RAM for the online storage; the kernel's code/data children
     are not modelled), then the initcalls that run with slab available:
     sclp_detect_standby_memory."""
-    from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
     for s, e, _ in boot_layout(m)[0]:
         m.resources.insert(Resource(s, e - 1, "System RAM", IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
     m.pgtables.slab_available = True
@@ -278,7 +279,7 @@ def sclp_detect_standby_memory(m) -> int:
     for rn in range(1, s.rnmax + 1):
         s.standby[rn] = rn > boot // rzm
         m.slab.kmalloc("sclp memory_increment", 24)
-    m.sclp = s
+    m.arch_ops.sclp = s
     sclp_add_standby_memory(m)
     m.kernel_free_pages(sccb, 0)
     return 0
@@ -288,7 +289,7 @@ def sclp_add_standby_memory(m) -> None:
     """sclp_cmd.c:sclp_add_standby_memory + add_memory_merged (6.1): each run of consecutive
     standby increments, capped at VMEM_MAX_PHYS and ident_map_size, aligned to the block size,
     added block by block with add_memory(0, addr, block_size, MHP_NONE) (errors ignored)."""
-    s = m.sclp
+    s = m.arch_ops.sclp
     runs, cur = [], None
     for rn in sorted(s.standby):
         if not s.standby[rn]:
@@ -319,7 +320,7 @@ def sclp_add_standby_memory(m) -> None:
 def _change_state(m, start: int, size: int, online: bool) -> int:
     """sclp_cmd.c:sclp_mem_change_state (6.1): assign (online) or unassign every increment the
     range touches; an assign that fails leaves the increment standby and the result -EIO."""
-    s = m.sclp
+    s = m.arch_ops.sclp
     rc = 0
     for rn in sorted(s.standby):
         istart = s.rn2addr(rn)
@@ -339,7 +340,7 @@ def _change_state(m, start: int, size: int, online: bool) -> int:
 
 
 def _contains_standby_increment(m, start: int, end: int) -> bool:
-    s = m.sclp
+    s = m.arch_ops.sclp
     return any(st and not (end - 1 < s.rn2addr(rn) or start > s.rn2addr(rn) + s.rzm - 1)
                for rn, st in s.standby.items())
 
@@ -347,7 +348,7 @@ def _contains_standby_increment(m, start: int, end: int) -> bool:
 def memory_notifier(m, event: str, start_pfn: int, nr_pages: int) -> int:
     """sclp_cmd.c:sclp_mem_notifier (6.1) on the memory notifier chain (registered at boot,
     before any test module): 0, or -EPERM (NOTIFY_BAD through notifier_to_errno)."""
-    if getattr(m, "sclp", None) is None:
+    if m.arch_ops.sclp is None:
         return 0
     start, size = start_pfn << m.arch.page_shift, nr_pages << m.arch.page_shift
     rc = 0
@@ -410,7 +411,6 @@ def vmem_remove_mapping(m, start: int, size: int) -> None:
 def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     """arch/s390/mm/init.c:arch_add_memory (6.1): an altmap WARNs and is refused (-EINVAL);
     vmem_add_mapping, then __add_pages (mapping removed again on failure)."""
-    from hotmem.mm.memory_hotplug import __add_pages
     if altmap is not None:
         mmu._warn_once(m, "arch_add_memory", "arch_add_memory: WARN_ON_ONCE(params->altmap)")
         return -errno.EINVAL
@@ -418,7 +418,7 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     if rc:
         return rc
     a = m.arch
-    rc = __add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
+    rc = mh.__add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
     if rc:
         vmem_remove_mapping(m, start, size)
     return rc
@@ -426,7 +426,87 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
 
 def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     """arch/s390/mm/init.c:arch_remove_memory (6.1): __remove_pages, vmem_remove_mapping."""
-    from hotmem.mm.memory_hotplug import __remove_pages
     a = m.arch
-    __remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
+    mh.__remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
     vmem_remove_mapping(m, start, size)
+
+
+def device_memory_base(m) -> int:
+    """s390 has no device-memory region: the first block-aligned address beyond the online and
+    standby storage (ident_map_size)."""
+    bs = m.memory_block_size_bytes
+    return -(-ident_map_size(m) // bs) * bs
+
+
+def first_hotplug_address(m) -> int:
+    """The first standby storage increment (sclp.standby, rn2addr), aligned up to the memory
+    block size as sclp_add_standby_memory/add_memory_merged align it; EINVAL without standby
+    memory."""
+    sclp = m.arch_ops.sclp
+    rns = [rn for rn, standby in sorted(sclp.standby.items()) if standby] if sclp else []
+    if not rns:
+        raise HotplugError(errno.EINVAL, "s390x: the machine has no standby memory")
+    bs = m.memory_block_size_bytes
+    return -(-sclp.rn2addr(rns[0]) // bs) * bs
+
+
+def _iec(n: int) -> str:
+    for shift, unit in ((50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} B"
+
+
+#: s390 names of the model's generic table levels (asm/pgtable.h: segment = PMD, region-third =
+#: PUD, region-second = P4D; page tables are 2 KiB, two to a page)
+S390_LEVELS = {"PTE": "page", "PMD": "segment", "PUD": "region3", "P4D": "region2",
+               "PGD": "region1"}
+
+
+class S390xOps(ArchOps):
+    """s390x (LPAR or z/VM) with SCLP standby storage: hooks of arch/s390/mm/{init,vmem}.c; owns
+    the standby size, the storage increment size (rzm) and the SCLP increment list."""
+
+    name = "s390x"
+    hotplug_method = "standby"
+    ZONE_TYPES = ZONE_TYPES
+    level_names = S390_LEVELS
+
+    def __init__(self, profile, standby_memory=None):
+        super().__init__(profile)
+        #: (standby bytes, sclp.rzm) from the Machine's ``standby_memory``
+        self.standby, self.rzm = parse_standby(standby_memory)
+        #: sclp_cmd.c's increment list, set by sclp_detect_standby_memory at boot
+        self.sclp = None
+
+    @property
+    def board(self) -> str:
+        return (f"s390 LPAR or z/VM guest with standby storage (SCLP storage increment "
+                f"{_iec(self.rzm)}; QEMU offers no standby memory)")
+
+    @property
+    def paging_description(self) -> str:
+        levels = self.profile.paging_levels
+        names = {3: "region-third, segment, page", 4: "region-second, region-third, segment, page"}
+        return f"{levels}-level DAT tables ({names.get(levels, '?')})"
+
+    boot_layout = staticmethod(boot_layout)
+    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
+    zone_dma_limits = staticmethod(zone_dma_limits)
+    new_page_tables = staticmethod(new_page_tables)
+    boot_map_memory = staticmethod(boot_map_memory)
+    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
+    boot_resources = staticmethod(boot_resources)
+    arch_add_memory = staticmethod(arch_add_memory)
+    arch_remove_memory = staticmethod(arch_remove_memory)
+    vmemmap_populate = staticmethod(vmemmap_populate)
+    vmemmap_free = staticmethod(vmemmap_free)
+    mhp_range_allowed = staticmethod(mhp_range_allowed)
+    arch_get_memory_phys_device = staticmethod(arch_get_memory_phys_device)
+    memory_notifier = staticmethod(memory_notifier)
+    meminfo_extra = staticmethod(meminfo_extra)
+    device_memory_base = staticmethod(device_memory_base)
+    first_hotplug_address = staticmethod(first_hotplug_address)
+
+    def arch_state(self) -> dict:
+        return {} if self.sclp is None else {"sclp": self.sclp}

@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 
 from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block as _buddy
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -264,7 +265,6 @@ def vmemmap_alloc_block(m, size: int) -> int:
     __earlyonly_bootmem_alloc (memblock_alloc_try_nid_raw(size, size, __pa(MAX_DMA_ADDRESS)),
     retried from 0: top-down the same place), after it alloc_pages_node(GFP_KERNEL |
     __GFP_RETRY_MAYFAIL | __GFP_NOWARN, get_order(size)). Physical address or -1."""
-    from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block as _buddy
     if not m.pgtables.slab_available:
         base = m.memblock.alloc_top_down(size, size, 0, "memmap")
         m.owners.note_memblock(base >> PAGE_SHIFT, size >> PAGE_SHIFT, 0, "memmap (boot)")

@@ -11,10 +11,13 @@ from __future__ import annotations
 import errno
 
 from hotmem.arch import x86_e820 as e820
+from hotmem.arch.ops import GiB, ArchOps
 from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
+from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import GFP_ATOMIC
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 
 # -- boot (arch/x86/kernel/setup.c, e820.c, arch/x86/mm/init.c) -------------------------------
@@ -34,7 +37,7 @@ def boot_layout(m):
         layout, qemu = e820.explicit_layout(m.e820_ranges), False
     else:
         layout, qemu = e820.qemu_pc_layout(m.boot_memory), True
-    m.e820 = layout
+    m.arch_ops.e820 = layout
     ram = [(e.start, e.end, e.nid) for e in layout if e.type == e820.E820_TYPE_RAM]
     reserved = [(0, LOW_RESERVED, "low 1M")]
     if ram and max(e for _, e, _ in ram) > KERNEL_IMAGE[1]:
@@ -71,9 +74,8 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
 def boot_resources(m) -> None:
     """/proc/iomem at boot: e820 entries (System RAM busy, Reserved), on the QEMU pc machine its
     fixed devices, and the kernel image under System RAM."""
-    from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
     rt = m.resources
-    for e in m.e820:
+    for e in m.arch_ops.e820:
         if e.type == e820.E820_TYPE_RAM:
             rt.insert(Resource(e.start, e.end - 1, "System RAM",
                                IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
@@ -177,13 +179,12 @@ def kernel_physical_mapping_remove(m, start: int, end: int) -> None:
 
 def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     """arch/x86/mm/init_64.c:arch_add_memory → init_memory_mapping + add_pages (6.1.y)."""
-    from hotmem.mm.memory_hotplug import __add_pages
     init_memory_mapping(m, start, start + size)
     start_pfn, nr_pages = start >> m.arch.page_shift, size >> m.arch.page_shift
     # add_pages: refuse ranges ending above PHYSMEM_END (6.1.y)
     if start + size - 1 > m.arch.physmem_end:
         return -errno.ERANGE
-    rc = __add_pages(m, nid, start_pfn, nr_pages, altmap)
+    rc = mh.__add_pages(m, nid, start_pfn, nr_pages, altmap)
     if rc:
         m.warn(f"add_pages: __add_pages failed ({rc})")
     # update_end_of_memory_vars runs whether or not __add_pages worked; max_pfn only grows
@@ -193,6 +194,60 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
 
 def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     """arch/x86/mm/init_64.c:arch_remove_memory (6.1): __remove_pages, then the direct map."""
-    from hotmem.mm.memory_hotplug import __remove_pages
-    __remove_pages(m, start >> m.arch.page_shift, size >> m.arch.page_shift, altmap)
+    mh.__remove_pages(m, start >> m.arch.page_shift, size >> m.arch.page_shift, altmap)
     kernel_physical_mapping_remove(m, start, start + size)
+
+
+def arch_report_meminfo(m) -> dict:
+    """arch/x86/mm/pat/set_memory.c:arch_report_meminfo (6.1): DirectMap4k/2M, and DirectMap1G
+    with gbpages, in kB."""
+    pt = m.pgtables
+    return {"DirectMap4k": pt.direct_pages_count("4K") * 4,
+            "DirectMap2M": pt.direct_pages_count("2M") * 2048,
+            "DirectMap1G": pt.direct_pages_count("1G") * (1 << 20) if m.direct_gbpages else None}
+
+
+def device_memory_base(m) -> int:
+    """hw/i386/pc.c:pc_memory_init (QEMU 7.2): the device-memory region of QEMU pc."""
+    return e820.qemu_pc_device_memory_base(sum(m.boot_memory.values()))
+
+
+def first_hotplug_address(m) -> int:
+    """Where hotmem's plans put the first DIMM on x86_64: the end of boot RAM (at least 4 GiB)
+    rounded up to 1 GiB and to the memory block size."""
+    align = max(GiB, m.memory_block_size_bytes)
+    end = max(4 * GiB, m.max_pfn << m.arch.page_shift)
+    return -(-end // align) * align
+
+
+class X86_64Ops(ArchOps):
+    """x86-64 on QEMU pc: hotplug hooks of arch/x86/mm/init_64.c, boot from the e820 table."""
+
+    name = "x86_64"
+    board = "QEMU pc"
+    hotplug_method = "acpi-dimm"
+
+    def __init__(self, profile):
+        super().__init__(profile)
+        #: the boot memory map (arch/x86/kernel/e820.c: e820_table), set by boot_layout
+        self.e820 = None
+
+    boot_layout = staticmethod(boot_layout)
+    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
+    zone_dma_limits = staticmethod(zone_dma_limits)
+    new_page_tables = staticmethod(new_page_tables)
+    boot_map_memory = staticmethod(boot_map_memory)
+    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
+    boot_resources = staticmethod(boot_resources)
+    arch_add_memory = staticmethod(arch_add_memory)
+    arch_remove_memory = staticmethod(arch_remove_memory)
+    vmemmap_populate = staticmethod(vmemmap_populate)
+    vmemmap_free = staticmethod(vmemmap_free)
+    arch_report_meminfo = staticmethod(arch_report_meminfo)
+    device_memory_base = staticmethod(device_memory_base)
+    first_hotplug_address = staticmethod(first_hotplug_address)
+
+    @staticmethod
+    def arch_support_memmap_on_memory() -> bool:
+        """The RFC v2's arch/x86/mm/init_64.c:arch_support_memmap_on_memory (§15.1): true."""
+        return True

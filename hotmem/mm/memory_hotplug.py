@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import errno
 
+from hotmem.arch.base import memory_block_memmap_on_memory_pages as _memmap_on_memory_pages
+from hotmem.arch.base import memory_block_memmap_size as _memmap_size
+from hotmem.arch.base import mhp_memmap_alignment_ok
 from hotmem.drivers.base import memory as memory_dev
 from hotmem.drivers.base.node import register_one_node
 from hotmem.errors import Unwind, fail
@@ -45,54 +48,54 @@ MIGRATE_UNMOVABLE, MIGRATE_MOVABLE = 0, 1
 
 def memory_block_memmap_size(m) -> int:
     """mm/memory_hotplug.c:memory_block_memmap_size (6.6): bytes of struct pages of one block."""
-    return (m.memory_block_size_bytes >> m.arch.page_shift) * m.arch.struct_page_size
+    return _memmap_size(m.arch, m.memory_block_size_bytes)
 
 
 def memory_block_memmap_on_memory_pages(m) -> int:
-    """mm/memory_hotplug.c:memory_block_memmap_on_memory_pages (6.6): PFN_UP of the block's
-    memmap, rounded up to a pageblock in force mode (the rest is wasted)."""
-    a = m.arch
-    nr_pages = -(-memory_block_memmap_size(m) // a.PAGE_SIZE)
-    if m.memmap_on_memory_force:
-        nr_pages = -(-nr_pages // a.pageblock_nr_pages) * a.pageblock_nr_pages
-    return nr_pages
+    """mm/memory_hotplug.c:memory_block_memmap_on_memory_pages (6.6) of the machine's blocks and
+    memmap_on_memory mode (hotmem.arch.base.memory_block_memmap_on_memory_pages)."""
+    return _memmap_on_memory_pages(m.arch, m.memory_block_size_bytes,
+                                   force=m.memmap_on_memory_force)
 
 
 def mhp_supports_memmap_on_memory(m, size: int) -> bool:
-    """mm/memory_hotplug.c:mhp_supports_memmap_on_memory, as the machine's kernel has it.
+    """mm/memory_hotplug.c:mhp_supports_memmap_on_memory, as the machine's kernel has it
+    (:func:`mhp_supports_memmap_on_memory_for` with the machine's arch, policy, block size and
+    memory_hotplug.memmap_on_memory)."""
+    return mhp_supports_memmap_on_memory_for(m.arch_ops, m.arch, m.policy, size,
+                                             m.memory_block_size_bytes,
+                                             memmap_on_memory=m.memmap_on_memory,
+                                             force=m.memmap_on_memory_force)
 
-    v2: arch_support_memmap_on_memory() and at most one block (no switch, no alignment test);
-    5.13..6.5: parameter on, exactly one block, a PMD-aligned memmap and a pageblock-aligned
-    remainder; 6.6+: parameter on (Y or force), exactly one block, a page-multiple memmap whose
-    page count (force-padded) is pageblock-aligned and not the whole block, and the arch's
-    arch_supports_memmap_on_memory()."""
-    from hotmem.arch import arch_supports_memmap_on_memory, kconfig_mhp_memmap_on_memory
-    a, pol = m.arch, m.policy
-    if not kconfig_mhp_memmap_on_memory(a, pol.name):
+
+def mhp_supports_memmap_on_memory_for(ops, profile, policy, size: int, block_size: int, *,
+                                      memmap_on_memory: bool, force: bool) -> bool:
+    """mm/memory_hotplug.c:mhp_supports_memmap_on_memory for an add of ``size`` bytes with
+    blocks of ``block_size``, the arch hooks of ``ops`` (an ArchOps class or instance) and the
+    kernel ``policy``; ``memmap_on_memory``/``force``: the module parameter (Y / force).
+
+    Only with the arch's Kconfig ARCH_MHP_MEMMAP_ON_MEMORY_ENABLE (``policy.arch``). Rule "v2":
+    arch_support_memmap_on_memory() and at most one block (no switch, no alignment test);
+    "none" (before 5.13): never; "5.13" (5.13..6.5): parameter on, exactly one block, a
+    PMD-aligned memmap and a pageblock-aligned remainder; "6.6": parameter on (Y or force),
+    exactly one block, a page-multiple memmap whose page count (force-padded) is
+    pageblock-aligned and not the whole block, and the arch's arch_supports_memmap_on_memory()."""
+    rule = policy.mhp_supports_rule
+    if not policy.arch(profile.name).mhp_memmap_on_memory_enable or rule == "none":
         return False
-    if pol.mhp_supports_rule == "v2":
+    if rule == "v2":
         # the RFC's weak arch_support_memmap_on_memory(): true on arm64, powerpc and x86_64
-        return (arch_supports_memmap_on_memory(a, memory_block_memmap_size(m), pol.name)
-                and 0 < size <= m.memory_block_size_bytes)
-    if not m.memmap_on_memory:
+        return ops.arch_support_memmap_on_memory() and 0 < size <= block_size
+    if not memmap_on_memory or size != block_size:
         return False
-    if pol.mhp_supports_rule == "5.13":
-        vmemmap_size = (size >> a.page_shift) * a.struct_page_size
-        remaining_size = size - vmemmap_size
-        return (size == m.memory_block_size_bytes
-                and vmemmap_size % (1 << a.pmd_shift) == 0
-                and remaining_size % (a.pageblock_nr_pages << a.page_shift) == 0)
-    vmemmap_size = memory_block_memmap_size(m)
-    memmap_pages = memory_block_memmap_on_memory_pages(m)
-    if size != m.memory_block_size_bytes:
-        return False
-    if vmemmap_size % a.PAGE_SIZE:
-        return False
-    if memmap_pages % a.pageblock_nr_pages:
-        return False
-    if memmap_pages == m.memory_block_size_bytes >> a.page_shift:
-        return False
-    return arch_supports_memmap_on_memory(a, vmemmap_size, pol.name)
+    if rule == "5.13":
+        return mhp_memmap_alignment_ok(profile, _memmap_size(profile, size))
+    vmemmap_size = _memmap_size(profile, block_size)
+    memmap_pages = _memmap_on_memory_pages(profile, block_size, force=force)
+    return (vmemmap_size % profile.PAGE_SIZE == 0
+            and memmap_pages % profile.pageblock_nr_pages == 0
+            and memmap_pages != block_size >> profile.page_shift
+            and ops.arch_supports_memmap_on_memory(profile, vmemmap_size))
 
 
 def check_hotplug_memory_range(m, start: int, size: int) -> int:
@@ -105,11 +108,9 @@ def check_hotplug_memory_range(m, start: int, size: int) -> int:
 
 
 def mhp_range_allowed(m, start: int, size: int) -> bool:
-    """mm/memory_hotplug.c:mhp_range_allowed (6.1): within [0, PHYSMEM_END] (x86 has no
-    arch_get_mappable_range)."""
-    if hasattr(m.arch_ops, "mhp_range_allowed"):
-        return size > 0 and m.arch_ops.mhp_range_allowed(m, start, size)
-    return 0 <= start and start + size - 1 <= m.arch.physmem_end and size > 0
+    """mm/memory_hotplug.c:mhp_range_allowed (6.1): within arch_get_mappable_range (the
+    default, x86: [0, PHYSMEM_END]), asked of the arch (ArchOps.mhp_range_allowed)."""
+    return size > 0 and m.arch_ops.mhp_range_allowed(m, start, size)
 
 
 # -- zones ---------------------------------------------------------------------------------------

@@ -68,11 +68,9 @@ def memory_notify(m, event: str, start_pfn: int, nr_pages: int, status_change_ni
     negative errno. The arch's notifier (registered at an initcall, so called first) may refuse
     before memory-notifier-error-inject is reached. For MEM_PREPARE_ONLINE and
     MEM_FINISH_OFFLINE (6.9+) ``m.memory_notify_altmap`` holds the altmap fields."""
-    arch_notifier = getattr(m.arch_ops, "memory_notifier", None)
-    if arch_notifier is not None:
-        err = arch_notifier(m, event, start_pfn, nr_pages)
-        if err:
-            return err
+    err = m.arch_ops.memory_notifier(m, event, start_pfn, nr_pages)
+    if err:
+        return err
     return memory_notifier_error(m, event)
 
 

@@ -1,0 +1,146 @@
+"""The arch interface: every hook the mm, drivers and Machine layers call, with the generic
+defaults -- the Python form of the kernel's ``__weak`` functions and per-arch callbacks.
+
+Each architecture implements :class:`ArchOps` as a class in hotmem/arch (X86_64Ops in
+x86_init_64.py, Arm64Ops in arm64_init.py, PowerPC64Ops in powerpc64_init.py, S390xOps in
+s390x_init.py). A Machine gets one instance (``m.arch_ops``, built by
+:func:`hotmem.arch.arch_ops_for`) which owns the arch's own state (the e820 table, the SCLP
+increments, the radix table allocator, ...). Hooks take the Machine first
+(``m.arch_ops.vmemmap_populate(m, start, end, node, altmap)``); the memmap_on_memory questions
+take only the profile, so the Machine-less API (hotmem.arch.memmap_on_memory_supported) can ask
+the class. Platform facts (board, how memory is hot-added, paging wording) let report, procfs
+and testing ask the arch instead of branching on its name.
+"""
+from __future__ import annotations
+
+import abc
+
+from hotmem.arch.base import IS_ALIGNED, ArchProfile
+from hotmem.mm.mmzone import ZONE_NAMES
+
+GiB = 1 << 30
+
+#: how a platform hot-adds memory
+HOTPLUG_METHODS = ("acpi-dimm", "dlpar-lmb", "standby")
+
+
+class ArchOps(abc.ABC):
+    """The hooks of one architecture and the platform it runs on (see the module docstring)."""
+
+    #: the architecture's name, as hotmem.arch.ARCHES spells it
+    name: str = ""
+    #: the machine the model stands for (report header)
+    board: str = ""
+    #: how the platform hot-adds memory: "acpi-dimm" (ACPI memory devices: QEMU pc, virt),
+    #: "dlpar-lmb" (pseries DLPAR of LMBs) or "standby" (s390 SCLP standby storage)
+    hotplug_method: str = "acpi-dimm"
+    #: enum zone_type of the arch's build: the zones /proc/zoneinfo lists (the model keeps fixed
+    #: slots; an arch without ZONE_DMA/DMA32 keeps them empty and unlisted)
+    ZONE_TYPES: tuple = ZONE_NAMES
+    #: the arch's names of the model's generic page-table levels (report tables), if it has any
+    level_names: dict = {}
+
+    def __init__(self, profile: ArchProfile):
+        self.profile = profile
+
+    # -- boot (arch/*/kernel/setup.c, arch/*/mm/init*.c) ----------------------------------------
+    @abc.abstractmethod
+    def boot_layout(self, m):
+        """The boot RAM ranges (start, end, nid), memblock reservations (start, size, name) and
+        whether the layout is a calibrated reference (setup_arch's memblock_add/reserve)."""
+
+    def memory_block_size_bytes(self, m) -> int:
+        """drivers/base/memory.c:memory_block_size_bytes (__weak, 6.1): one section."""
+        return m.arch.MIN_MEMORY_BLOCK_SIZE
+
+    @abc.abstractmethod
+    def zone_dma_limits(self, m):
+        """The (ZONE_DMA, ZONE_DMA32) end pfns of zone_sizes_init / paging_init."""
+
+    @abc.abstractmethod
+    def new_page_tables(self, m, pgd_pfn: int):
+        """init_mm's page tables (paging_init): a core PageTables or the arch's own."""
+
+    @abc.abstractmethod
+    def boot_map_memory(self, m, start: int, end: int, alloc_table) -> None:
+        """The boot linear map of one RAM range (init_mem_mapping, map_mem, vmem_map_init, ...)."""
+
+    @abc.abstractmethod
+    def boot_vmemmap_populate(self, m, start: int, end: int, nid: int, alloc_block,
+                              alloc_table) -> int:
+        """sparse_init's vmemmap_populate, with memblock as the allocator: 0 or -ENOMEM."""
+
+    @abc.abstractmethod
+    def boot_resources(self, m) -> None:
+        """/proc/iomem at boot (and the arch's initcalls that run with slab available)."""
+
+    # -- hotplug (arch/*/mm/init*.c, mmu.c, mem.c) -----------------------------------------------
+    @abc.abstractmethod
+    def arch_add_memory(self, m, nid: int, start: int, size: int, altmap) -> int:
+        """arch_add_memory (6.1): the linear map and __add_pages: 0 or -errno."""
+
+    @abc.abstractmethod
+    def arch_remove_memory(self, m, start: int, size: int, altmap) -> None:
+        """arch_remove_memory (6.1): __remove_pages and the linear map removed."""
+
+    @abc.abstractmethod
+    def vmemmap_populate(self, m, start: int, end: int, node: int, altmap) -> int:
+        """vmemmap_populate (6.1): 0 or -ENOMEM."""
+
+    @abc.abstractmethod
+    def vmemmap_free(self, m, start: int, end: int, altmap) -> None:
+        """vmemmap_free (6.1)."""
+
+    def mhp_range_allowed(self, m, start: int, size: int) -> bool:
+        """mm/memory_hotplug.c:mhp_range_allowed (6.1) with the default
+        arch_get_mappable_range (__weak): within [0, PHYSMEM_END]."""
+        return 0 <= start and start + size - 1 <= m.arch.physmem_end and size > 0
+
+    def arch_get_memory_phys_device(self, m, start_pfn: int) -> int:
+        """drivers/base/memory.c:arch_get_memory_phys_device (__weak, 6.1): 0."""
+        return 0
+
+    def memory_notifier(self, m, event: str, start_pfn: int, nr_pages: int) -> int:
+        """The arch's callback on the memory notifier chain (register_memory_notifier at an
+        initcall): 0 (none registered), or -errno (notifier_to_errno of NOTIFY_BAD)."""
+        return 0
+
+    # -- memmap_on_memory (profile-level: the Machine-less API asks the class) ----------------
+    @staticmethod
+    def arch_support_memmap_on_memory() -> bool:
+        """The RFC v2's mm/memory_hotplug.c:arch_support_memmap_on_memory (__weak): false."""
+        return False
+
+    @staticmethod
+    def arch_supports_memmap_on_memory(profile: ArchProfile, vmemmap_size: int) -> bool:
+        """mm/memory_hotplug.c:arch_supports_memmap_on_memory (__weak, 6.6.57 = 6.8.0 = 6.9.0):
+        the memmap must fill whole PMDs."""
+        return IS_ALIGNED(vmemmap_size, profile.PMD_SIZE)
+
+    # -- what /proc shows --------------------------------------------------------------------
+    def meminfo_extra(self, m) -> dict:
+        """/proc/meminfo fields whose value is the arch's (VmallocTotal, Hugepagesize, ...), in kB;
+        none by default (the x86 values)."""
+        return {}
+
+    def arch_report_meminfo(self, m) -> dict:
+        """fs/proc/meminfo.c:arch_report_meminfo (__weak, 6.1): nothing by default."""
+        return {}
+
+    def arch_state(self) -> dict:
+        """The arch's own mutable state, by name (each value has ``.state()``), for snapshots."""
+        return {}
+
+    # -- platform facts ----------------------------------------------------------------------
+    @property
+    def paging_description(self) -> str:
+        """The report header's page-table wording."""
+        return f"{self.profile.paging_levels}-level paging"
+
+    def device_memory_base(self, m) -> int:
+        """Where the board's hot-pluggable memory region starts."""
+        raise NotImplementedError(f"{self.name}: no device-memory region")
+
+    def first_hotplug_address(self, m) -> int:
+        """Where hotmem's plans put the first hot-added block: the device-memory base."""
+        return self.device_memory_base(m)
