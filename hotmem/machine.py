@@ -26,7 +26,7 @@ from hotmem.mm import watermark as wm
 from hotmem.mm.memblock import Memblock
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DMA, ZONE_MOVABLE, ZONE_NORMAL,
                               new_pgdat)
-from hotmem.mm.page_alloc import GFP_KERNEL, ZoneLists, alloc_pages_node
+from hotmem.mm.page_alloc import GFP_KERNEL, ZoneLists, alloc_pages_node, boot_watermarks
 from hotmem.mm.vmstat import memmap_boot_pages_add, memmap_pages_of
 from hotmem.resource import IORESOURCE_SYSTEM_RAM, ResourceTree
 
@@ -397,7 +397,7 @@ class Machine(_MachineAPI):
                 pgdat.online = True
                 pgdat.cpus = tuple(range(self.nr_cpus))  # (single CPU node in practice)
         self.page_alloc = wm.machine_page_alloc_globals(self)
-        wm.boot_watermarks(self)
+        boot_watermarks(self)
         # free_initrd_mem / free_initmem: after the initcalls, through the per-CPU lists
         for pfn in late:
             self.free_reserved_page(pfn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 
 from hotmem.errors import HotplugError
-from hotmem.mm import sparse, watermark
+from hotmem.mm import page_alloc, sparse, watermark
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
 
 # include/linux/memory_hotplug.h (6.1)
@@ -440,7 +440,7 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
     # undo_isolate_page_range(buddy range, MIGRATE_MOVABLE)
     for p in range(buddy_start, pfn + nr_pages, a.pageblock_nr_pages):
         m.allocator.unset_migratetype_isolate(p, MIGRATE_MOVABLE)
-    watermark.init_per_zone_wmark_min(m)
+    page_alloc.init_per_zone_wmark_min(m)
     pgdat.kswapd = pgdat.kcompactd = True
     m.notify("MEM_ONLINE", pfn, nr_pages, status_change_nid)
     return 0
@@ -533,7 +533,7 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_page
     alloc.zone_pcp_enable(zone.zoneid)
     m.adjust_managed_page_count(zone, -nr_pages)
     adjust_present_page_count(m, block_start, group, -block_pages)
-    watermark.init_per_zone_wmark_min(m)
+    page_alloc.init_per_zone_wmark_min(m)
     if not zone.populated_zone():
         watermark.zone_pcp_reset(m, zone)
     # node_states_clear_node
