@@ -15,11 +15,12 @@ page allocator of the core by ``__zone_set_pageset_high_and_batch``.
 
 Arch-dependent: PAGE_SHIFT and pageblock_order come from the machine's arch profile
 (``m.arch.page_shift``, ``m.arch.pageblock_order``): 64 KiB pages change every conversion
-between pages and kB, zone_batchsize's 1 MiB cap, the vmstat threshold's 128 MiB unit,
-hugepage_init's 512 MiB floor and khugepaged's pageblocks. The zones iterated are those the
-build has (``pgdat.node_zones``); there is no HIGHMEM, so the highmem branch of
-``__setup_per_zone_wmarks`` never runs. sysctl_lowmem_reserve_ratio is per zone type and the
-same on every arch (DMA 256, DMA32 256, Normal 32, Movable 0); MIGRATE_PCPTYPES is 3.
+between pages and kB and zone_batchsize's 1 MiB cap here (and, in the modules named above,
+the vmstat threshold's 128 MiB unit, hugepage_init's 512 MiB floor and khugepaged's
+pageblocks). The zones iterated are those the build has (``pgdat.node_zones``); there is no
+HIGHMEM, so the highmem branch of ``__setup_per_zone_wmarks`` never runs.
+sysctl_lowmem_reserve_ratio is per zone type and the same on every arch (DMA 256, DMA32 256,
+Normal 32, Movable 0).
 
 History: the result depends on the previous state where the kernel's does.
 ``calculate_min_free_kbytes`` reads the *current* high watermarks (through
@@ -38,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from hotmem.errors import HotplugError
-from hotmem.mm.mmzone import (WMARK_HIGH, WMARK_LOW, WMARK_MIN, WMARK_PROMO,
-                              ZONE_DEVICE, ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES,
-                              ZONE_NORMAL, PglistData, Zone)
+from hotmem.mm.mmzone import (WMARK_HIGH, WMARK_LOW, WMARK_MIN, WMARK_PROMO, ZONE_DEVICE,
+                              ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL,
+                              PglistData, Zone)
 
 __all__ = ["ZONE_DMA", "ZONE_DMA32", "ZONE_NORMAL", "ZONE_MOVABLE", "ZONE_DEVICE", "ZONE_NAMES",
            "WMARK_MIN", "WMARK_LOW", "WMARK_HIGH", "WMARK_PROMO"]
