@@ -28,7 +28,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hotmem.errors import HotplugError
+from hotmem.mm import huge_memory, page_alloc, vmstat
 from hotmem.mm import watermark as wm
+
+import bare_machine as bm
 
 READINGS = "/work/shared/kernel-6.1-readings"
 FILES = sorted(glob.glob(os.path.join(READINGS, "*.json")))
@@ -79,7 +82,7 @@ def boot_from_baseline(d):
     base_reading = d["steps"][0]["readings"][-1]
     base = settled_zones(base_reading)
     late = late_freed_pages(d["steps"][0]["readings"][0])
-    state = wm.boot_state({
+    state = bm.boot_state({
         (0, "DMA"): (base["DMA"]["managed"], base["DMA"]["present"]),
         (0, "DMA32"): (base["DMA32"]["managed"] - late, base["DMA32"]["present"]),
     })
@@ -98,13 +101,13 @@ def state_from_reading(reading, min_free_kbytes):
         if z.get("pagesets"):
             (p,) = z["pagesets"].values()
             pcp = (p["high"], p["batch"])
-        zones.append(wm.bare_zone(0, i, z["managed"], z["present"],
+        zones.append(bm.bare_zone(0, i, z["managed"], z["present"],
                              (z["min"], z["low"], z["high"], 2 * z["high"] - z["low"]),
                              z["boost"], tuple(z["protection"]),
                              pcp[0] if pcp else 4, pcp[1] if pcp else 1, pcp,
                              z.get("vm_stats_threshold") or 0))
-    nodes.append(wm.bare_pgdat(0, zones))
-    return wm.BareMachine(nodes, min_free_kbytes=min_free_kbytes, boot_pageset=(4, 1))
+    nodes.append(bm.bare_pgdat(0, zones))
+    return bm.BareMachine(nodes, min_free_kbytes=min_free_kbytes, boot_pageset=(4, 1))
 
 
 def block_events(d):
@@ -144,7 +147,7 @@ def block_events(d):
 
 def apply_events(state, events):
     for op, idx, nr_pages, vmemmap in events:
-        fn = wm.online_pages_watermarks if op == "online" else wm.offline_pages_watermarks
+        fn = bm.online_pages_watermarks if op == "online" else bm.offline_pages_watermarks
         fn(state, 0, idx, nr_pages, vmemmap)
     return state
 
@@ -198,7 +201,7 @@ def test_zoneinfo_every_step(path):
         if not step.get("readings"):
             continue
         real = settled_zones(step["readings"][-1])
-        for zi in wm.zoneinfo(state):
+        for zi in bm.zoneinfo(state):
             assert modelled(zi) == printed(real[zi.name]), (step["name"], zi.name)
             checked += 1
     assert checked >= 5 * 4
@@ -243,9 +246,9 @@ def test_start_from_baseline_reading_gives_same_steps():
     for path in FILES:
         d = load(path)
         base = d["steps"][0]["readings"][-1]
-        ref = [wm.zoneinfo(s) for _, s in replay(path)]
+        ref = [bm.zoneinfo(s) for _, s in replay(path)]
         for mfk in (45056, 1024):
-            got = [wm.zoneinfo(s) for _, s in replay(path, state_from_reading(base, mfk))]
+            got = [bm.zoneinfo(s) for _, s in replay(path, state_from_reading(base, mfk))]
             assert got[1:] == ref[1:], (path, mfk)
 
 
@@ -275,18 +278,18 @@ def test_boot_sequence_reproduces_baseline():
 
 def test_boot_postcore_without_khugepaged():
     """At postcore khugepaged is not running: min_free_kbytes = int_sqrt(4 * 227105 * 16) = 3812."""
-    s = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (223265, 258016)},
+    s = bm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (223265, 258016)},
                       khugepaged_running=False)
-    wm.init_per_zone_wmark_min(s)
+    page_alloc.init_per_zone_wmark_min(s)
     assert s.page_alloc.min_free_kbytes == 3812
-    wm.hugepage_init(s)
+    huge_memory.hugepage_init(s)
     assert s.page_alloc.min_free_kbytes == 45056
 
 
 def test_hugepage_init_small_machine_disables_thp():
-    s = wm.make_state({(0, "DMA32"): (100000, 100000)}, khugepaged_running=False)
-    wm.init_per_zone_wmark_min(s)
-    wm.hugepage_init(s)
+    s = bm.make_state({(0, "DMA32"): (100000, 100000)}, khugepaged_running=False)
+    page_alloc.init_per_zone_wmark_min(s)
+    huge_memory.hugepage_init(s)
     assert not s.page_alloc.thp_enabled and not s.page_alloc.khugepaged_running
     # int_sqrt(400000 * 16) = 2529
     assert s.page_alloc.min_free_kbytes == 2529
@@ -298,7 +301,7 @@ def d_online_state():
     d = load(os.path.join(READINGS, "d_mom1_128M_online_movable.json"))
     s = boot_from_baseline(d)
     after = copy.deepcopy(s)
-    wm.online_pages_watermarks(after, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.online_pages_watermarks(after, 0, wm.ZONE_MOVABLE, 32256, 512)
     return s, after
 
 
@@ -323,26 +326,26 @@ def test_d_online_movable_by_hand():
 
 
 def test_dma_batch_is_one_because_zone_batchsize_is_zero():
-    m = wm.make_state({})                      # x86_64: 4 KiB pages
-    z = wm.bare_zone(0, wm.ZONE_DMA, 3840, 3998)
+    m = bm.make_state({})                      # x86_64: 4 KiB pages
+    z = bm.bare_zone(0, wm.ZONE_DMA, 3840, 3998)
     # 3840 >> 10 = 3, / 4 = 0 -> 1, rounddown_pow_of_two(1 + 0) - 1 = 0; the caller takes max(1, 0)
     assert wm.zone_batchsize(m, z) == 0
     for managed, batch in ((225523, 63), (32256, 7), (65536, 15), (129024, 31),
                            (1000000, 63), (4096, 0), (8192, 1)):
-        assert wm.zone_batchsize(m, wm.bare_zone(0, 1, managed, managed)) == batch, managed
+        assert wm.zone_batchsize(m, bm.bare_zone(0, 1, managed, managed)) == batch, managed
 
 
 def test_zone_highsize_split():
-    z = wm.bare_zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, 1000, 1900, 2800))
-    nodes = (wm.bare_pgdat(0, [wm.bare_zone(0, i) for i in range(5)]),
-             wm.bare_pgdat(1, [z if i == 2 else wm.bare_zone(1, i) for i in range(5)]))
-    two_on_node1 = wm.BareMachine(nodes, online_cpus=((0, 0), (1, 1), (2, 1)))
+    z = bm.bare_zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, 1000, 1900, 2800))
+    nodes = (bm.bare_pgdat(0, [bm.bare_zone(0, i) for i in range(5)]),
+             bm.bare_pgdat(1, [z if i == 2 else bm.bare_zone(1, i) for i in range(5)]))
+    two_on_node1 = bm.BareMachine(nodes, online_cpus=((0, 0), (1, 1), (2, 1)))
     assert wm.zone_highsize(two_on_node1, z, 7) == 1000 // 2
     assert wm.zone_highsize(two_on_node1, z, 7, cpu_online=1) == 1000 // 3
     assert wm.zone_highsize(two_on_node1, z, 511) == 511 * 4
-    cpuless = wm.BareMachine(nodes, online_cpus=((0, 0), (1, 0), (2, 0), (3, 0)))
+    cpuless = bm.BareMachine(nodes, online_cpus=((0, 0), (1, 0), (2, 0), (3, 0)))
     assert wm.zone_highsize(cpuless, z, 7) == 1000 // 4
-    frac = wm.BareMachine(nodes, online_cpus=((0, 1),), percpu_pagelist_high_fraction=8)
+    frac = bm.BareMachine(nodes, online_cpus=((0, 1),), percpu_pagelist_high_fraction=8)
     assert wm.zone_highsize(frac, z, 7) == 50000 // 8
 
 
@@ -352,9 +355,9 @@ def test_normal_threshold_kernel_table():
     rows = ((8, 1, gb - 1000), (16, 2, gb - 1000), (20, 2, gb + 1000), (4, 2, 30000),
             (10, 16, 30000), (40, 16, 900 * 256), (125, 1024, 12 * gb))
     for threshold, ncpus, managed in rows:
-        s = wm.make_state({(0, "Normal"): (managed, managed)},
+        s = bm.make_state({(0, "Normal"): (managed, managed)},
                           online_cpus=tuple((c, 0) for c in range(ncpus)))
-        assert wm.calculate_normal_threshold(s, s.zone(0, wm.ZONE_NORMAL)) == threshold
+        assert vmstat.calculate_normal_threshold(s, s.zone(0, wm.ZONE_NORMAL)) == threshold
 
 
 def test_min_free_kbytes_sqrt_table():
@@ -364,21 +367,21 @@ def test_min_free_kbytes_sqrt_table():
     """
     for pages, kbytes in ((16 * 256, 512), (1024 * 256, 4096), (16384 * 256, 16384),
                           (128, 128), (1 << 31, 262144)):
-        s = wm.make_state({(0, "Normal"): (pages, pages)})
+        s = bm.make_state({(0, "Normal"): (pages, pages)})
         wm.calculate_min_free_kbytes(s)
         assert s.page_alloc.min_free_kbytes == kbytes
 
 
 def test_min_free_kbytes_goes_down_reading_stale_highs():
     """Without THP only the square root counts, and it reads the highs of the previous pass."""
-    s = wm.make_state({(0, "DMA32"): (1 << 20, 1 << 20)}, thp_enabled=False,
+    s = bm.make_state({(0, "DMA32"): (1 << 20, 1 << 20)}, thp_enabled=False,
                       khugepaged_running=False)
-    wm.init_per_zone_wmark_min(s)
+    page_alloc.init_per_zone_wmark_min(s)
     # highs still 0: int_sqrt(4 GiB in kB * 16) = 8192
     assert s.page_alloc.min_free_kbytes == 8192
     # min 2048, step max(512, 1048576 * 10 // 10000 = 1048): high 2048 + 2 * 1048 = 4144
     assert s.zone(0, wm.ZONE_DMA32).high_wmark == 4144
-    wm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 1 << 19)
+    bm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 1 << 19)
     # int_sqrt((524288 - 4144) * 4 * 16) = 5769 (5792 had the highs been recomputed first)
     assert s.page_alloc.min_free_kbytes == 5769
 
@@ -390,26 +393,26 @@ def test_user_min_free_kbytes():
     wm.min_free_kbytes_sysctl_handler(s, 50000)
     assert s.page_alloc.user_min_free_kbytes == 50000
     assert s.zone(0, wm.ZONE_DMA32).min_wmark == 12500 * 225523 // 229363
-    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.page_alloc.min_free_kbytes == 50000
     # below the square root (3687) it is replaced, then raised by khugepaged
     s = copy.deepcopy(before)
     wm.min_free_kbytes_sysctl_handler(s, 2000)
-    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.page_alloc.min_free_kbytes == 45056
     # 4000: sqrt 3687 loses, the written 4000 is kept and khugepaged raises it to 45056;
     # at the offline sqrt 3705 loses again and the *previous* 45056 is what stays
     s = copy.deepcopy(before)
     wm.min_free_kbytes_sysctl_handler(s, 4000)
-    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.page_alloc.min_free_kbytes == 45056
-    wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.page_alloc.min_free_kbytes == 45056
 
 
 def test_reonline_pageset_keeps_boot_values_until_recomputed():
     _, s = d_online_state()
-    wm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.offline_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     mov = s.zone(0, wm.ZONE_MOVABLE)
     # managed 0: batch max(1, 0) = 1, high max(0, 1 * 4) = 4, remembered; pagesets freed
     assert (mov.pageset_high, mov.pageset_batch, mov.pcp) == (4, 1, None)
@@ -418,7 +421,7 @@ def test_reonline_pageset_keeps_boot_values_until_recomputed():
     fresh = copy.deepcopy(s)
     wm.setup_zone_pageset(fresh, fresh.zone(0, wm.ZONE_MOVABLE))
     assert fresh.zone(0, wm.ZONE_MOVABLE).pcp == (0, 1)
-    wm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
+    bm.online_pages_watermarks(s, 0, wm.ZONE_MOVABLE, 32256, 512)
     assert s.zone(0, wm.ZONE_MOVABLE).pcp == (1735, 7)
 
 
@@ -432,12 +435,12 @@ def test_pcp_disable_enable():
 
 
 def test_nr_free_buffer_pages_other_nodes_and_low_zones():
-    zones0 = [wm.bare_zone(0, 0, 100, 100, (50, 60, 200, 300))] + [
-        wm.bare_zone(0, i) for i in range(1, 5)]
-    zones1 = [wm.bare_zone(1, 0), wm.bare_zone(1, 1, 1000, 1000, (0, 0, 100, 0)),
-              wm.bare_zone(1, 2, 5000, 5000, (0, 0, 300, 0)), wm.bare_zone(1, 3, 9000, 9000),
-              wm.bare_zone(1, 4)]
-    s = wm.BareMachine((wm.bare_pgdat(0, zones0), wm.bare_pgdat(1, zones1)),
+    zones0 = [bm.bare_zone(0, 0, 100, 100, (50, 60, 200, 300))] + [
+        bm.bare_zone(0, i) for i in range(1, 5)]
+    zones1 = [bm.bare_zone(1, 0), bm.bare_zone(1, 1, 1000, 1000, (0, 0, 100, 0)),
+              bm.bare_zone(1, 2, 5000, 5000, (0, 0, 300, 0)), bm.bare_zone(1, 3, 9000, 9000),
+              bm.bare_zone(1, 4)]
+    s = bm.BareMachine((bm.bare_pgdat(0, zones0), bm.bare_pgdat(1, zones1)),
                        online_cpus=((0, 0),))
     # DMA below its high counts 0; node 1 DMA32 900 + Normal 4700; Movable never
     assert wm.nr_free_buffer_pages(s) == 900 + 4700
@@ -446,7 +449,7 @@ def test_nr_free_buffer_pages_other_nodes_and_low_zones():
 
 
 def test_lowmem_reserve_ratio_and_totalreserve():
-    s = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (225523, 258016),
+    s = bm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (225523, 258016),
                        (0, "Normal"): (32768, 32768), (0, "Movable"): (65536, 65536)})
     wm.setup_per_zone_lowmem_reserve(s)
     assert s.zone(0, 0).lowmem_reserve == (0, 225523 // 256, 258291 // 256, 323827 // 256,
@@ -456,7 +459,7 @@ def test_lowmem_reserve_ratio_and_totalreserve():
     assert s.zone(0, 3).lowmem_reserve == (0,) * 5
     # watermarks all 0: totalreserve = max reserve per zone, capped at managed
     assert s.page_alloc.totalreserve_pages == min(1264, 3840) + 384 + 2048 + 0
-    off = wm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (1000, 1000)},
+    off = bm.make_state({(0, "DMA"): (3840, 3998), (0, "DMA32"): (1000, 1000)},
                         lowmem_reserve_ratio=(0, 256, 32, 0, 0))
     wm.setup_per_zone_lowmem_reserve(off)
     assert off.zone(0, 0).lowmem_reserve == (0,) * 5
@@ -464,29 +467,29 @@ def test_lowmem_reserve_ratio_and_totalreserve():
 
 def test_inputs_refused():
     with pytest.raises(HotplugError) as e:
-        wm.bare_zone(0, 1, -1, 10)
+        bm.bare_zone(0, 1, -1, 10)
     assert e.value.errno == errno.EINVAL and "-1" in str(e.value)
     with pytest.raises(HotplugError, match="managed_pages 20 > present_pages 10"):
-        wm.bare_zone(0, 1, 20, 10)
+        bm.bare_zone(0, 1, 20, 10)
     with pytest.raises(HotplugError, match="zone index 5"):
-        wm.bare_zone(0, 5)
+        bm.bare_zone(0, 5)
     with pytest.raises(HotplugError, match="watermark_scale_factor 0"):
-        wm.make_state({(0, "DMA32"): (1, 1)}, watermark_scale_factor=0)
+        bm.make_state({(0, "DMA32"): (1, 1)}, watermark_scale_factor=0)
     with pytest.raises(HotplugError, match="percpu_pagelist_high_fraction 3"):
-        wm.make_state({(0, "DMA32"): (1, 1)}, percpu_pagelist_high_fraction=3)
+        bm.make_state({(0, "DMA32"): (1, 1)}, percpu_pagelist_high_fraction=3)
     with pytest.raises(HotplugError, match="zone 'HighMem'"):
-        wm.make_state({(0, "HighMem"): (1, 1)})
-    s = wm.make_state({(0, "DMA32"): (100, 100)})
+        bm.make_state({(0, "HighMem"): (1, 1)})
+    s = bm.make_state({(0, "DMA32"): (100, 100)})
     with pytest.raises(HotplugError, match="min_free_kbytes -5"):
         wm.min_free_kbytes_sysctl_handler(s, -5)
     with pytest.raises(HotplugError, match="offline of 200 pages"):
-        wm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 200)
+        bm.offline_pages_watermarks(s, 0, wm.ZONE_DMA32, 200)
     with pytest.raises(HotplugError, match="node 3"):
-        wm.online_pages_watermarks(s, 3, wm.ZONE_NORMAL, 32768)
+        bm.online_pages_watermarks(s, 3, wm.ZONE_NORMAL, 32768)
     with pytest.raises(HotplugError, match="cpu 1 on node 2"):
-        wm.BareMachine(s.pgdats.values(), online_cpus=((0, 0), (1, 2)))
+        bm.BareMachine(s.pgdats.values(), online_cpus=((0, 0), (1, 2)))
     with pytest.raises(HotplugError, match="no zone has managed pages"):
-        wm.setup_per_zone_wmarks(wm.make_state({}))
+        wm.setup_per_zone_wmarks(bm.make_state({}))
 
 
 # --- invariants over arbitrary machines ----------------------------------------------------------
@@ -500,7 +503,7 @@ def test_invariants(node_counts, ncpus, thp):
     counts = {(nid, i): (m, m) for nid, ms in enumerate(node_counts) for i, m in enumerate(ms)}
     if not any(m for m, _ in counts.values()):
         counts[(0, wm.ZONE_DMA32)] = (4096, 4096)
-    s = wm.boot_state(counts, online_cpus=tuple((c, 0) for c in range(ncpus)), thp_enabled=thp)
+    s = bm.boot_state(counts, online_cpus=tuple((c, 0) for c in range(ncpus)), thp_enabled=thp)
     pages_min = s.page_alloc.min_free_kbytes // 4
     zones = list(wm.for_each_zone(s))
     mins = sum(z.min_wmark for z in zones)

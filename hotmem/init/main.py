@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from hotmem.mm import watermark
+from hotmem.mm import page_alloc, watermark
 from hotmem.mm.memblock import memblock_alloc_page
 from hotmem.mm.page_alloc import (GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages_node,
                                   free_reserved_page)
@@ -60,10 +60,10 @@ def reserve_boot_allocations(m) -> None:
 
 
 def init_per_zone_wmark_min(m) -> None:
-    """The boot watermarks (hotmem/mm/watermark.py:boot_watermarks): setup_per_cpu_pageset, the
+    """The boot watermarks (hotmem/mm/page_alloc.py:boot_watermarks): setup_per_cpu_pageset, the
     postcore initcall init_per_zone_wmark_min and hugepage_init (6.1)."""
     m.page_alloc = watermark.machine_page_alloc_globals(m)
-    watermark.boot_watermarks(m)
+    page_alloc.boot_watermarks(m)
 
 
 def free_initmem(m) -> None:

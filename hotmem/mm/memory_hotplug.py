@@ -19,7 +19,7 @@ from hotmem.arch.base import mhp_memmap_alignment_ok
 from hotmem.drivers.base import memory as memory_dev
 from hotmem.drivers.base.node import register_one_node
 from hotmem.errors import Unwind, fail
-from hotmem.mm import page_isolation, sparse, watermark
+from hotmem.mm import page_alloc, page_isolation, sparse, watermark
 from hotmem.mm.page_isolation import MEMORY_OFFLINE, MIGRATE_ISOLATE, REPORT_FAILURE  # noqa: F401
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
 from hotmem.mm.page_alloc import adjust_managed_page_count, generic_online_page, page_zone
@@ -510,7 +510,7 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
     # undo_isolate_page_range(buddy range, MIGRATE_MOVABLE)
     for p in range(buddy_start, pfn + nr_pages, a.pageblock_nr_pages):
         m.allocator.unset_migratetype_isolate(p, MIGRATE_MOVABLE)
-    watermark.init_per_zone_wmark_min(m)
+    page_alloc.init_per_zone_wmark_min(m)
     pgdat.kswapd = pgdat.kcompactd = True
     memory_dev.memory_notify(m, "MEM_ONLINE", pfn, nr_pages, status_change_nid)
     return 0
@@ -594,7 +594,7 @@ def offline_pages(m, start_pfn: int, nr_pages: int, zone, group, nr_vmemmap_page
     alloc.zone_pcp_enable(zone.zoneid)
     adjust_managed_page_count(m, zone, -nr_pages)
     adjust_present_page_count(m, block_start, group, -block_pages)
-    watermark.init_per_zone_wmark_min(m)
+    page_alloc.init_per_zone_wmark_min(m)
     if not zone.populated_zone():
         watermark.zone_pcp_reset(m, zone)
     # node_states_clear_node

@@ -5,8 +5,8 @@ isolated-pageblock count, watermarks, lowmem reserves, per-CPU pageset sizing an
 thresholds. This is the one zone state: hotmem.mm.watermark reads and writes these objects
 directly. managed pages, NR_FREE_PAGES and the per-CPU pagesets (high, batch and lists) live in
 the page allocator of the core (they move in its hot loops); a Zone reads them from there. A Zone
-without an allocator (unit tests of hotmem.mm.watermark, see its BareMachine) holds its managed
-count and its pagesets' (high, batch) itself, in ``_managed_pages`` and ``_pcp``.
+without an allocator (watermark unit tests: BareMachine in tests/bare_machine.py) holds its
+managed count and its pagesets' (high, batch) itself, in ``_managed_pages`` and ``_pcp``.
 """
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ Also here: boot's free_area_init / memmap_init (6.1 keeps them in page_alloc.c; 
 mm/mm_init.c), and the page hand-overs the hotplug paths use (generic_online_page,
 adjust_managed_page_count, free_reserved_page) with the model's ledger-keeping kernel allocation
 (kernel_alloc_pages / kernel_free_pages). Allocation failure is (-1, None), the kernel's NULL.
+At the end: init_per_zone_wmark_min, which drives the watermark steps of :mod:`hotmem.mm.watermark`,
+:mod:`hotmem.mm.vmstat` and :mod:`hotmem.mm.khugepaged`, and the boot order of those initcalls.
 """
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ from dataclasses import dataclass
 from hotmem.fault_inject import should_fail_alloc_page
 from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_LOW, WMARK_MIN, ZONE_DMA, ZONE_MOVABLE,
                               ZONE_NORMAL)
+from hotmem.mm.huge_memory import hugepage_init
+from hotmem.mm.khugepaged import khugepaged_min_free_kbytes_update
+from hotmem.mm.vmstat import refresh_zone_stat_thresholds
+from hotmem.mm.watermark import (__zone_set_pageset_high_and_batch, calculate_min_free_kbytes,
+                                 for_each_online_pgdat, setup_min_slab_ratio,
+                                 setup_min_unmapped_ratio, setup_per_cpu_pageset,
+                                 setup_per_zone_lowmem_reserve, setup_per_zone_wmarks)
 
 # migratetypes (include/linux/mmzone.h, 6.1)
 MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE = 0, 1, 2
@@ -275,3 +284,101 @@ def init_unavailable_range(m, start: int, end: int, nid: int, zidx: int) -> None
     m.ms.memmap_init_range(start, end - start, nid, zidx, m.core.MIGRATE_MOVABLE)
     for p, mt in saved.items():
         m.ms.set_pageblock_migratetype(p, mt)
+
+# --- init_per_zone_wmark_min: the watermarks' initcall (mm/page_alloc.c, 6.1) --------------------
+# The steps are in hotmem.mm.watermark (page_alloc.c), hotmem.mm.vmstat and hotmem.mm.khugepaged,
+# which call back into watermark only: this is the one module that imports all of them.
+
+def _init_per_zone_wmark_min(m) -> None:
+    calculate_min_free_kbytes(m)
+    setup_per_zone_wmarks(m)
+    refresh_zone_stat_thresholds(m)
+    setup_per_zone_lowmem_reserve(m)
+    setup_min_unmapped_ratio(m)
+    setup_min_slab_ratio(m)
+    khugepaged_min_free_kbytes_update(m)
+
+
+#: init_per_zone_wmark_min's results by its inputs: repeated hotplug cycles pay for each
+#: distinct state once (a 128 MiB online/offline cycle spends most of its Python time here)
+_MEMO: dict = {}
+_MEMO_MAX = 4096
+
+
+def _memo_key(m) -> tuple:
+    """Every input init_per_zone_wmark_min reads: the arch's page and pageblock sizes, the
+    globals, and per zone of each online node its counts, watermarks, reserves, remembered
+    pageset sizes, which pageset it uses and its thresholds."""
+    return (m.arch.page_shift, m.arch.pageblock_order, m.page_alloc.key(),
+            tuple((p.node_id, tuple(
+                (z.managed_pages, z.present_pages, tuple(z._watermark), z.watermark_boost,
+                 tuple(z.lowmem_reserve), z.pageset_high, z.pageset_batch, z.own_pageset,
+                 z.stat_threshold, z.percpu_drift_mark) for z in p.node_zones))
+                  for p in for_each_online_pgdat(m)))
+
+
+def _memo_outputs(m, writes) -> tuple:
+    g = m.page_alloc
+    return ((g.min_free_kbytes, g.totalreserve_pages),
+            tuple(((p.stat_threshold, p.min_unmapped_pages, p.min_slab_pages,
+                    p.totalreserve_pages),
+                   tuple((z._watermark, z.watermark_boost, z.lowmem_reserve, z.pageset_high,
+                          z.pageset_batch, z.stat_threshold, z.percpu_drift_mark)
+                         for z in p.node_zones))
+                  for p in for_each_online_pgdat(m)),
+            tuple(writes))
+
+
+def _memo_write(m, out) -> None:
+    g = m.page_alloc
+    (g.min_free_kbytes, g.totalreserve_pages), nodes, writes = out
+    for pgdat, (pg, zones) in zip(for_each_online_pgdat(m), nodes):
+        (pgdat.stat_threshold, pgdat.min_unmapped_pages, pgdat.min_slab_pages,
+         pgdat.totalreserve_pages) = pg
+        for z, vals in zip(pgdat.node_zones, zones):
+            (z._watermark, z.watermark_boost, z.lowmem_reserve, z.pageset_high,
+             z.pageset_batch, z.stat_threshold, z.percpu_drift_mark) = vals
+    for nid, idx, high, batch in writes:
+        __zone_set_pageset_high_and_batch(m, m.pgdats[nid].node_zones[idx], high, batch)
+
+
+def init_per_zone_wmark_min(m) -> None:
+    """Everything recomputed at boot and after each online/offline, in the kernel's order.
+
+    mm/page_alloc.c:init_per_zone_wmark_min (6.1): calculate_min_free_kbytes,
+    setup_per_zone_wmarks, refresh_zone_stat_thresholds, setup_per_zone_lowmem_reserve,
+    setup_min_unmapped_ratio, setup_min_slab_ratio, khugepaged_min_free_kbytes_update (which
+    runs setup_per_zone_wmarks again). Memoized on every input it reads; a hit writes the
+    recorded outputs and replays the pageset writes recorded in ``m.page_alloc.pcp_writes``.
+    """
+    key = _memo_key(m)
+    out = _MEMO.get(key)
+    if out is not None:
+        _memo_write(m, out)
+        return
+    g = m.page_alloc
+    writes = g.pcp_writes = []
+    try:
+        _init_per_zone_wmark_min(m)
+    finally:
+        g.pcp_writes = None
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = _memo_outputs(m, writes)
+
+
+def boot_watermarks(m) -> None:
+    """The watermark part of boot: every zone on the boot pageset (zone_pcp_init), then
+
+    init/main.c order (6.1): setup_per_cpu_pageset (setup_zone_pageset for populated zones,
+    watermarks still 0), postcore_initcall init_per_zone_wmark_min with khugepaged not yet
+    started, subsys_initcall hugepage_init (start_stop_khugepaged ->
+    set_recommended_min_free_kbytes -> setup_per_zone_wmarks; lowmem_reserve is not
+    recomputed). Pages freed later (initrd, init sections) change managed counts without any
+    recomputation. Intermediate pageset values from secondary CPU bring-up
+    (page_alloc_cpu_online) are overwritten at postcore and not modelled.
+    """
+    setup_per_cpu_pageset(m)
+    init_per_zone_wmark_min(m)
+    if m.page_alloc.thp_enabled:
+        hugepage_init(m)
