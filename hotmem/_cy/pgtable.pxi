@@ -16,6 +16,11 @@ from hotmem.defs import (
 )
 
 
+cdef enum:
+    _PGT_FREE_DATA = 0              # deferred free_data(pfn, nr_pages)
+    _PGT_FREE_TABLE = 1             # deferred free_table(pfn, level name)
+
+
 cdef inline object _pgt_einval(str msg):
     return HotplugError(_errno.EINVAL, msg)
 
@@ -85,6 +90,8 @@ cdef class PageTables:
     cdef uint64_t _count[3]
     cdef uint64_t _unused_pmd_start
     cdef dict _unused
+    cdef int64_t* _fr              # deferred frees, (kind, pfn, nr_pages or level id) triples
+    cdef int64_t _fr_n, _fr_cap
 
     def __init__(self, levels, pgd_pfn, geometry=None):
         cdef int d
@@ -123,6 +130,7 @@ cdef class PageTables:
         self._count[0] = self._count[1] = self._count[2] = 0
         self._unused_pmd_start = 0
         self._unused = {}
+        self._fr_n = 0
         self._new_table(pgd_pfn, 0)
 
     # ------------------------------------------------------------------ table pages
@@ -436,7 +444,7 @@ cdef class PageTables:
         """arch/x86/mm/init_64.c:remove_pagetable (6.1); see the twin for details. x86 only."""
         cdef uint64_t addr, nxt, c_end
         cdef int sh = self.pgdir_shift, i
-        cdef bint c_direct, c_free_pud
+        cdef bint c_direct, c_free_pud, c_has_free_data
         self._require_arch("x86_64", "remove_pagetable")
         start, end = self._check_va_range(start, end, "remove_pagetable")
         if not callable(free_table) or not _pgt_callable_or_none(free_data) or \
@@ -445,23 +453,26 @@ cdef class PageTables:
                               "be callable")
         c_direct = bool(direct)
         c_free_pud = bool(free_pud_tables)
+        c_has_free_data = free_data is not None
         addr = start
         c_end = end
+        self._fr_n = 0
         while addr < c_end:
             nxt = _pgt_addr_end(addr, c_end, sh)
             i = (addr >> sh) & 511
             if self._nlev == 5:
                 if self._ent[0, i] & D._PAGE_PRESENT:                   # pgd_present
-                    self._remove_p4d_table(self._child[0, i], addr, nxt, c_direct, free_data,
-                                           free_table, c_free_pud)
+                    self._remove_p4d_table(self._child[0, i], addr, nxt, c_direct,
+                                           c_has_free_data, c_free_pud)
             else:
                 # pgd_present() is 1 and p4d_offset() is the PGD entry itself
-                self._remove_p4d_table(0, addr, nxt, c_direct, free_data, free_table, c_free_pud)
+                self._remove_p4d_table(0, addr, nxt, c_direct, c_has_free_data, c_free_pud)
             addr = nxt
         # flush_tlb_all()
+        self._flush_frees(free_data, free_table)
 
-    cdef _remove_p4d_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table, bint free_pud_tables):
+    cdef int _remove_p4d_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data, bint free_pud_tables) except -1:
         """arch/x86/mm/init_64.c:remove_p4d_table (6.1); 4-level: ``slot`` is the PGD."""
         cdef uint64_t nxt
         cdef int i
@@ -471,13 +482,14 @@ cdef class PageTables:
             i = (addr >> D.P4D_SHIFT) & 511
             if self._ent[slot, i] & D._PAGE_PRESENT:
                 pud = self._child[slot, i]
-                self._remove_pud_table(pud, addr, nxt, direct, free_data, free_table)
+                self._remove_pud_table(pud, addr, nxt, direct, has_free_data)
                 if free_pud_tables:
-                    self._free_table_if_empty(pud, slot, i, free_table)
+                    self._free_table_if_empty(pud, slot, i)
             addr = nxt
+        return 0
 
-    cdef _remove_pud_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table):
+    cdef int _remove_pud_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data) except -1:
         """arch/x86/mm/init_64.c:remove_pud_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0
         cdef int i
@@ -493,19 +505,21 @@ cdef class PageTables:
                     self._clear(slot, i)
                     pages += 1
                 elif c >= 0:
-                    self._remove_pmd_table(c, addr, nxt, direct, free_data, free_table)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pmd_table(c, addr, nxt, direct, has_free_data)
+                    self._free_table_if_empty(c, slot, i)
                 else:
                     # 1G leaf only partly covered: its first data page is walked as a PMD
                     # table; modelled as reading zeros (see the twin).
-                    free_table((e & D.PHYSICAL_PUD_PAGE_MASK) >> 12, "PMD")
+                    self._defer_free(_PGT_FREE_TABLE, (e & D.PHYSICAL_PUD_PAGE_MASK) >> 12,
+                                     3)                       # level id 3: "PMD"
                     self._clear(slot, i)
             addr = nxt
         if direct:
             self._update_page_count(2, -pages)
+        return 0
 
-    cdef _remove_pmd_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table):
+    cdef int _remove_pmd_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data) except -1:
         """arch/x86/mm/init_64.c:remove_pmd_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0, pfn
         cdef int i
@@ -518,27 +532,28 @@ cdef class PageTables:
                 if e & D._PAGE_PSE:
                     pfn = (e & D.PHYSICAL_PMD_PAGE_MASK) >> 12
                     if not addr & (D.PMD_SIZE - 1) and not nxt & (D.PMD_SIZE - 1):
-                        if not direct:
-                            free_data(pfn, 512)                       # free_hugepage_table
+                        if not direct:                            # free_hugepage_table
+                            self._defer_free(_PGT_FREE_DATA, pfn, 512)
                         self._clear(slot, i)
                         self._drop_unused(addr)
                         pages += 1
                     elif self._vmemmap_pmd_is_unused(addr, nxt):
                         # reached for the direct map too; the kernel then frees the RAM itself
-                        if free_data is not None:
-                            free_data(pfn, 512)
+                        if has_free_data:
+                            self._defer_free(_PGT_FREE_DATA, pfn, 512)
                         self._clear(slot, i)
                         self._drop_unused(addr & ~(D.PMD_SIZE - 1))
                 else:
                     c = self._child[slot, i]
-                    self._remove_pte_table(c, addr, nxt, direct, free_data)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pte_table(c, addr, nxt, direct)
+                    self._free_table_if_empty(c, slot, i)
             addr = nxt
         if direct:
             self._update_page_count(1, -pages)
+        return 0
 
-    cdef _remove_pte_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data):
+    cdef int _remove_pte_table(self, int64_t slot, uint64_t addr, uint64_t end,
+                               bint direct) except -1:
         """arch/x86/mm/init_64.c:remove_pte_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0
         cdef int i
@@ -551,22 +566,67 @@ cdef class PageTables:
             if e & (D._PAGE_PRESENT | D._PAGE_PROTNONE):                      # pte_present
                 # "[0,1G) is mapped by head_64.S": pte_val() + virtual address, as 6.1 adds them
                 if e + (addr & ~(<uint64_t> 0xFFF)) < 0x40000000:
-                    return
+                    return 0
                 if not direct:
-                    free_data((e & D.PTE_PFN_MASK) >> 12, 1)
+                    self._defer_free(_PGT_FREE_DATA, (e & D.PTE_PFN_MASK) >> 12, 1)
                 self._clear(slot, i)
                 pages += 1
             addr = nxt
         if direct:
             self._update_page_count(0, -pages)
+        return 0
 
-    cdef _free_table_if_empty(self, int64_t slot, int64_t parent, int i, free_table):
+    cdef int _free_table_if_empty(self, int64_t slot, int64_t parent, int i) except -1:
         """arch/x86/mm/init_64.c:free_pte_table / free_pmd_table / free_pud_table (6.1)."""
         if not self._table_empty(slot):
-            return
-        free_table(self._pfn[slot], PGTABLE_LEVEL_NAMES[self._lvl[slot]])
+            return 0
+        self._defer_free(_PGT_FREE_TABLE, self._pfn[slot], self._lvl[slot])
         self._release_table(slot)
         self._clear(parent, i)
+        return 0
+
+    # ------------------------------------------------------------------ deferred frees
+    # The removal walks only record what they free, in walk order, in a C array; the public
+    # method hands the requests to the caller's free_data / free_table after the walk (as the
+    # twin does), so no Python code runs inside the loops. Same calls, same order.
+    cdef int _defer_free(self, int64_t kind, int64_t pfn, int64_t arg) except -1:
+        cdef int64_t cap
+        cdef int64_t* p
+        if self._fr_n == self._fr_cap:
+            cap = 2 * self._fr_cap if self._fr_cap else 64
+            p = <int64_t*> realloc(self._fr, 3 * cap * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            self._fr = p
+            self._fr_cap = cap
+        p = self._fr + 3 * self._fr_n
+        p[0] = kind
+        p[1] = pfn
+        p[2] = arg
+        self._fr_n += 1
+        return 0
+
+    cdef _flush_frees(self, free_data, free_table):
+        cdef int64_t k, n = self._fr_n
+        cdef int64_t* p
+        self._fr_n = 0
+        if not n:
+            return
+        p = <int64_t*> malloc(3 * n * sizeof(int64_t))    # a callback may re-enter this object
+        if p == NULL:
+            raise MemoryError()
+        memcpy(p, self._fr, 3 * n * sizeof(int64_t))
+        try:
+            for k in range(n):
+                if p[3 * k] == _PGT_FREE_TABLE:
+                    free_table(p[3 * k + 1], PGTABLE_LEVEL_NAMES[p[3 * k + 2]])
+                else:
+                    free_data(p[3 * k + 1], p[3 * k + 2])
+        finally:
+            free(p)
+
+    def __dealloc__(self):
+        free(self._fr)
 
     # ------------------------------------------------------------------ direct map
     def kernel_physical_mapping_init(self, paddr_start, paddr_end, page_size, alloc_table, node):
@@ -938,10 +998,12 @@ cdef class PageTables:
         if free_mapped and not callable(free_data):
             raise _pgt_einval("arm64_unmap_hotplug_range: free_data must be callable when "
                               "free_mapped")
-        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped))
+        self._flush_frees(free_data, None)
 
     cdef int _arm64_unmap(self, int64_t slot, int d, uint64_t addr, uint64_t end,
-                          bint free_mapped, free_data) except -1:
+                          bint free_mapped) except -1:
         """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
         cdef int sh = self._shifts[d], i, ps = self.page_shift
         cdef uint64_t mask = self._masks[d], nxt, e
@@ -953,11 +1015,12 @@ cdef class PageTables:
             if not _pgt_none(e):
                 c = self._child[slot, i]
                 if c >= 0:
-                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped)
                 else:                                       # pte, or pud_sect / pmd_sect
                     self._clear(slot, i)
                     if free_mapped:
-                        free_data((e & self._pfn_mask) >> ps, (<int64_t> 1) << (sh - ps))
+                        self._defer_free(_PGT_FREE_DATA, (e & self._pfn_mask) >> ps,
+                                         (<int64_t> 1) << (sh - ps))
             addr = nxt
         return 0
 
@@ -974,10 +1037,12 @@ cdef class PageTables:
         if self._scan(0, 0, start, end) & 3:
             raise _pgt_einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a "
                               "block mapping (unmap_hotplug_range first)")
-        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+        self._fr_n = 0
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling)
+        self._flush_frees(None, free_table)
 
     cdef int _arm64_free_empty(self, int64_t slot, int d, uint64_t addr, uint64_t end,
-                               uint64_t floor, uint64_t ceiling, free_table) except -1:
+                               uint64_t floor, uint64_t ceiling) except -1:
         """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): children first, then
         each child table that is empty and wholly inside [floor, ceiling)."""
         cdef int sh, i, lid
@@ -994,11 +1059,11 @@ cdef class PageTables:
             i = (addr >> sh) & mask
             c = self._child[slot, i]
             if c >= 0:
-                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling)
                 if lid != 1 and _pgt_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
                         self._table_empty(c):
                     self._clear(slot, i)                                    # p?d_clear
-                    free_table(self._pfn[c], PGTABLE_LEVEL_NAMES[lid])
+                    self._defer_free(_PGT_FREE_TABLE, self._pfn[c], lid)
                     self._release_table(c)
             addr = nxt
         return 0
@@ -1011,8 +1076,10 @@ cdef class PageTables:
                                              "arm64_vmemmap_free", "vmemmap")
         if not callable(free_data) or not callable(free_table):
             raise _pgt_einval("arm64_vmemmap_free: free_data and free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, True, free_data)
-        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, True)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end)
+        self._flush_frees(free_data, free_table)
 
     def arm64_remove_pgd_mapping(self, start, size, free_table):
         """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1); see the twin for details."""
@@ -1023,8 +1090,10 @@ cdef class PageTables:
                                              "arm64_remove_pgd_mapping", "linear map")
         if not callable(free_table):
             raise _pgt_einval("arm64_remove_pgd_mapping: free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, False, None)
-        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, False)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end)
+        self._flush_frees(None, free_table)
 
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):

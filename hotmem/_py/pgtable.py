@@ -149,6 +149,7 @@ class PageTables:
         self._count = [0, 0, 0]
         self._unused_pmd_start = 0
         self._unused = {}
+        self._frees = []                   # (0, pfn, nr_pages) / (1, pfn, level id)
         self._new_table(pgd_pfn, 0)
 
     # ------------------------------------------------------------------ table pages
@@ -458,6 +459,7 @@ class PageTables:
                           "callable")
         direct = bool(direct)
         free_pud_tables = bool(free_pud_tables)
+        self._frees = []
         addr = start
         sh = self.pgdir_shift
         while addr < end:
@@ -466,27 +468,28 @@ class PageTables:
             if self._nlev == 5:
                 if int(self._ent[0, i]) & _PAGE_PRESENT:     # pgd_present
                     self._remove_p4d_table(int(self._child[0, i]), addr, nxt, direct,
-                                           free_data, free_table, free_pud_tables)
+                                           free_data is not None, free_pud_tables)
             else:
                 # pgd_present() is 1 and p4d_offset() is the PGD entry itself
-                self._remove_p4d_table(0, addr, nxt, direct, free_data, free_table,
+                self._remove_p4d_table(0, addr, nxt, direct, free_data is not None,
                                        free_pud_tables)
             addr = nxt
         # flush_tlb_all()
+        self._flush_frees(free_data, free_table)
 
-    def _remove_p4d_table(self, slot, addr, end, direct, free_data, free_table, free_pud_tables):
+    def _remove_p4d_table(self, slot, addr, end, direct, has_free_data, free_pud_tables):
         """arch/x86/mm/init_64.c:remove_p4d_table (6.1); 4-level: ``slot`` is the PGD."""
         while addr < end:
             nxt = _addr_end(addr, end, P4D_SHIFT)
             i = (addr >> P4D_SHIFT) & 511
             if int(self._ent[slot, i]) & _PAGE_PRESENT:
                 pud = int(self._child[slot, i])
-                self._remove_pud_table(pud, addr, nxt, direct, free_data, free_table)
+                self._remove_pud_table(pud, addr, nxt, direct, has_free_data)
                 if free_pud_tables:
-                    self._free_table_if_empty(pud, slot, i, free_table)
+                    self._free_table_if_empty(pud, slot, i)
             addr = nxt
 
-    def _remove_pud_table(self, slot, addr, end, direct, free_data, free_table):
+    def _remove_pud_table(self, slot, addr, end, direct, has_free_data):
         """arch/x86/mm/init_64.c:remove_pud_table (6.1)."""
         pages = 0
         while addr < end:
@@ -500,19 +503,20 @@ class PageTables:
                     self._clear(slot, i)
                     pages += 1
                 elif c >= 0:
-                    self._remove_pmd_table(c, addr, nxt, direct, free_data, free_table)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pmd_table(c, addr, nxt, direct, has_free_data)
+                    self._free_table_if_empty(c, slot, i)
                 else:
                     # A 1G leaf only partly covered: the kernel walks its first data page as a
                     # PMD table (pmd_offset on a leaf). Modelled as reading zeros, so
                     # free_pmd_table frees that page as a table and clears the PUD entry.
-                    free_table((e & PHYSICAL_PUD_PAGE_MASK) >> 12, "PMD")
+                    self._free_table((e & PHYSICAL_PUD_PAGE_MASK) >> 12,
+                                     PGTABLE_LEVEL_ID["PMD"])
                     self._clear(slot, i)
             addr = nxt
         if direct:
             self._update_page_count(2, -pages)
 
-    def _remove_pmd_table(self, slot, addr, end, direct, free_data, free_table):
+    def _remove_pmd_table(self, slot, addr, end, direct, has_free_data):
         """arch/x86/mm/init_64.c:remove_pmd_table (6.1)."""
         pages = 0
         while addr < end:
@@ -524,25 +528,25 @@ class PageTables:
                     pfn = (e & PHYSICAL_PMD_PAGE_MASK) >> 12
                     if not addr & (PMD_SIZE - 1) and not nxt & (PMD_SIZE - 1):
                         if not direct:
-                            free_data(pfn, PMD_SIZE >> 12)          # free_hugepage_table
+                            self._free_data(pfn, PMD_SIZE >> 12)    # free_hugepage_table
                         self._clear(slot, i)
                         self._drop_unused(addr)
                         pages += 1
                     elif self._vmemmap_pmd_is_unused(addr, nxt):
                         # reached for the direct map too; the kernel then frees the RAM itself
-                        if free_data is not None:
-                            free_data(pfn, PMD_SIZE >> 12)
+                        if has_free_data:
+                            self._free_data(pfn, PMD_SIZE >> 12)
                         self._clear(slot, i)
                         self._drop_unused(addr & ~(PMD_SIZE - 1))
                 else:
                     c = int(self._child[slot, i])
-                    self._remove_pte_table(c, addr, nxt, direct, free_data)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pte_table(c, addr, nxt, direct)
+                    self._free_table_if_empty(c, slot, i)
             addr = nxt
         if direct:
             self._update_page_count(1, -pages)
 
-    def _remove_pte_table(self, slot, addr, end, direct, free_data):
+    def _remove_pte_table(self, slot, addr, end, direct):
         """arch/x86/mm/init_64.c:remove_pte_table (6.1)."""
         pages = 0
         while addr < end:
@@ -554,20 +558,38 @@ class PageTables:
                 if ((e + (addr & ~0xFFF)) & _M64) < 0x40000000:
                     return
                 if not direct:
-                    free_data((e & PTE_PFN_MASK) >> 12, 1)
+                    self._free_data((e & PTE_PFN_MASK) >> 12, 1)
                 self._clear(slot, i)
                 pages += 1
             addr = nxt
         if direct:
             self._update_page_count(0, -pages)
 
-    def _free_table_if_empty(self, slot, parent, i, free_table):
+    def _free_table_if_empty(self, slot, parent, i):
         """arch/x86/mm/init_64.c:free_pte_table / free_pmd_table / free_pud_table (6.1)."""
         if not self._table_empty(slot):
             return
-        free_table(int(self._pfn[slot]), PGTABLE_LEVEL_NAMES[int(self._lvl[slot])])
+        self._free_table(int(self._pfn[slot]), int(self._lvl[slot]))
         self._release_table(slot)
         self._clear(parent, i)
+
+    # ------------------------------------------------------------------ deferred frees
+    # The removal walks only record what they free, in walk order; the public method hands the
+    # requests to the caller's free_data / free_table after the walk (the compiled core keeps
+    # them in a C array, so its loops call no Python code). Same calls, same order.
+    def _free_data(self, pfn, nr_pages):
+        self._frees.append((0, pfn, nr_pages))
+
+    def _free_table(self, pfn, lid):
+        self._frees.append((1, pfn, lid))
+
+    def _flush_frees(self, free_data, free_table):
+        reqs, self._frees = self._frees, []
+        for kind, pfn, arg in reqs:
+            if kind:
+                free_table(pfn, PGTABLE_LEVEL_NAMES[arg])
+            else:
+                free_data(pfn, arg)
 
     # ------------------------------------------------------------------ direct map
     def kernel_physical_mapping_init(self, paddr_start, paddr_end, page_size, alloc_table, node):
@@ -922,9 +944,11 @@ class PageTables:
         if free_mapped and not callable(free_data):
             raise _einval("arm64_unmap_hotplug_range: free_data must be callable when "
                           "free_mapped")
-        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped))
+        self._flush_frees(free_data, None)
 
-    def _arm64_unmap(self, slot, d, addr, end, free_mapped, free_data):
+    def _arm64_unmap(self, slot, d, addr, end, free_mapped):
         """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
         sh = self._shifts[d]
         mask = self._masks[d]
@@ -936,11 +960,11 @@ class PageTables:
             if not _entry_none(e):
                 c = int(self._child[slot, i])
                 if c >= 0:
-                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped)
                 else:                                   # pte, or pud_sect / pmd_sect
                     self._clear(slot, i)
                     if free_mapped:
-                        free_data((e & self._pfn_mask) >> ps, 1 << (sh - ps))
+                        self._free_data((e & self._pfn_mask) >> ps, 1 << (sh - ps))
             addr = nxt
 
     def arm64_free_empty_tables(self, start, end, floor, ceiling, free_table):
@@ -960,9 +984,11 @@ class PageTables:
         if self._scan(start, end) & 3:
             raise _einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a block "
                           "mapping (unmap_hotplug_range first)")
-        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+        self._frees = []
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling)
+        self._flush_frees(None, free_table)
 
-    def _arm64_free_empty(self, slot, d, addr, end, floor, ceiling, free_table):
+    def _arm64_free_empty(self, slot, d, addr, end, floor, ceiling):
         """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): walk the entries of table
         ``slot`` (depth d) over [addr, end); each child table is walked first, then freed if
         pgtable_range_aligned(its clipped range, its span) and all its entries are none."""
@@ -976,12 +1002,12 @@ class PageTables:
             i = (addr >> sh) & mask
             c = int(self._child[slot, i])
             if c >= 0:
-                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling)
                 if self._lids[d + 1] != 1 and \
                         _pgtable_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
                         self._table_empty(c):
                     self._clear(slot, i)                       # p?d_clear
-                    free_table(int(self._pfn[c]), PGTABLE_LEVEL_NAMES[self._lids[d + 1]])
+                    self._free_table(int(self._pfn[c]), self._lids[d + 1])
                     self._release_table(c)
             addr = nxt
 
@@ -995,8 +1021,10 @@ class PageTables:
                                              "arm64_vmemmap_free", "vmemmap")
         if not callable(free_data) or not callable(free_table):
             raise _einval("arm64_vmemmap_free: free_data and free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, True, free_data)
-        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, True)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end)
+        self._flush_frees(free_data, free_table)
 
     def arm64_remove_pgd_mapping(self, start, size, free_table):
         """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1) on swapper_pg_dir: unmap the linear
@@ -1009,8 +1037,10 @@ class PageTables:
                                              "arm64_remove_pgd_mapping", "linear map")
         if not callable(free_table):
             raise _einval("arm64_remove_pgd_mapping: free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, False, None)
-        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, False)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end)
+        self._flush_frees(None, free_table)
 
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):
