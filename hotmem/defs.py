@@ -65,7 +65,6 @@ PB_migratetype_mask = 0x7  # PB_migratetype_bits = 3
 PB_migrate_skip = 0x8
 
 
-
 # ==================================================================== page allocator (6.1)
 # include/linux/mmzone.h (6.1, CONFIG_TRANSPARENT_HUGEPAGE=y)
 PAGE_ALLOC_COSTLY_ORDER = 3
@@ -109,18 +108,21 @@ MAX_ZONEID = 1 << 40
 MEMORY_OFFLINE = 0x1
 REPORT_FAILURE = 0x2
 
+# include/linux/page-flags.h (6.1): a _mapcount below this is a page type, not a map count
 PAGE_MAPCOUNT_RESERVE = -128
 
 # (KPF bit, PG bit) pairs copied straight from page->flags by stable_page_flags
-STABLE_PAGE_FLAGS_COPY = ((KPF_LOCKED, PG_locked), (KPF_SLAB, PG_slab), (KPF_ERROR, PG_error),
-         (KPF_DIRTY, PG_dirty), (KPF_UPTODATE, PG_uptodate), (KPF_WRITEBACK, PG_writeback),
-         (KPF_LRU, PG_lru), (KPF_REFERENCED, PG_referenced), (KPF_ACTIVE, PG_active),
-         (KPF_RECLAIM, PG_reclaim), (KPF_SWAPBACKED, PG_swapbacked),
-         (KPF_UNEVICTABLE, PG_unevictable), (KPF_MLOCKED, PG_mlocked),
-         (KPF_HWPOISON, PG_hwpoison), (KPF_UNCACHED, PG_uncached), (KPF_RESERVED, PG_reserved),
-         (KPF_MAPPEDTODISK, PG_mappedtodisk), (KPF_PRIVATE, PG_private),
-         (KPF_PRIVATE_2, PG_private_2), (KPF_OWNER_PRIVATE, PG_owner_priv_1),
-         (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head))
+STABLE_PAGE_FLAGS_COPY = (
+    (KPF_LOCKED, PG_locked), (KPF_SLAB, PG_slab), (KPF_ERROR, PG_error),
+    (KPF_DIRTY, PG_dirty), (KPF_UPTODATE, PG_uptodate), (KPF_WRITEBACK, PG_writeback),
+    (KPF_LRU, PG_lru), (KPF_REFERENCED, PG_referenced), (KPF_ACTIVE, PG_active),
+    (KPF_RECLAIM, PG_reclaim), (KPF_SWAPBACKED, PG_swapbacked),
+    (KPF_UNEVICTABLE, PG_unevictable), (KPF_MLOCKED, PG_mlocked),
+    (KPF_HWPOISON, PG_hwpoison), (KPF_UNCACHED, PG_uncached), (KPF_RESERVED, PG_reserved),
+    (KPF_MAPPEDTODISK, PG_mappedtodisk), (KPF_PRIVATE, PG_private),
+    (KPF_PRIVATE_2, PG_private_2), (KPF_OWNER_PRIVATE, PG_owner_priv_1),
+    (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head),
+)
 
 # ============================================================================== page tables
 # arch/x86/include/asm/pgtable_types.h (6.1); SME/encryption (_ENC) bits left out.
@@ -176,7 +178,6 @@ PGT_PHYS_BITS = 52                     # the model's entries hold 52-bit physica
 PGT_MAX_PFN = 1 << 40                  # x86: __PHYSICAL_MASK_SHIFT 52
 
 
-
 @dataclass(frozen=True)
 class PageTableGeometry:
     """The shape of a kernel page table: what ``PageTables(geometry=...)`` walks.
@@ -216,7 +217,8 @@ class PageTableGeometry:
         names = [n for n, _, _ in levels]
         if names[0] != "PGD" or names[-1] != "PTE" or \
                 any(n not in PGTABLE_LEVEL_ID for n in names) or \
-                [PGTABLE_LEVEL_ID[n] for n in names] != sorted({PGTABLE_LEVEL_ID[n] for n in names}):
+                [PGTABLE_LEVEL_ID[n] for n in names] != \
+                sorted({PGTABLE_LEVEL_ID[n] for n in names}):
             raise _einval(f"{bad}: level names {names} must run PGD .. PTE in order")
         if not 9 <= self.page_shift <= 16 or levels[-1][1] != self.page_shift:
             raise _einval(f"{bad}: PTE shift {levels[-1][1]} must be PAGE_SHIFT {self.page_shift}"

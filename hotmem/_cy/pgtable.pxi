@@ -278,8 +278,8 @@ cdef class PageTables:
                 return
             rec = np.zeros(D.VMEMMAP_CHUNKS_PER_PMD, np.uint8)
             self._unused[pmd_va] = rec
-        rec[(start - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT:(end - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT] = \
-            1 if unused else 0
+        rec[(start - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT:
+            (end - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT] = 1 if unused else 0
 
     cdef _drop_unused(self, uint64_t pmd_va):
         self._unused.pop(pmd_va, None)
