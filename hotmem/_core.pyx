@@ -3,7 +3,9 @@
 
 Each concept lives in its own include file under ``hotmem/_cy/``; ``hotmem/_core_py.py``
 re-exports the pure-Python twin of every class and function defined here, with the same
-names, signatures and results.
+names, signatures and results. The constants and record layouts both share are defined once,
+in ``hotmem/defs.py``; this core cimports their C face, ``hotmem/defs.pxd`` (generated from it
+by setup.py).
 """
 include "_cy/common.pxi"
 include "_cy/altmap.pxi"

@@ -335,15 +335,32 @@ def test_drain_and_pcp_disable(core):
     assert total_pcp(pa, zid) == 0 and pa.nr_free_pages(zid) == total - 3
 
 
-def test_zone_batchsize_and_highsize(core):
+def test_zone_batchsize_and_highsize():
+    # mm/page_alloc.c:zone_batchsize / zone_highsize (6.1) are kernel functions of the watermark
+    # layer (hotmem/mm/watermark.py, their one definition); the allocator takes the batch and
+    # high its caller computed. The core's copies are gone; their checks moved here.
+    from hotmem.mm import watermark as wm
+
+    def batch(managed):
+        return wm.zone_batchsize(wm.Zone(0, wm.ZONE_NORMAL, managed, managed))
+
     # DMA32 with 225523 managed pages: min(225523 >> 10, 256) / 4 = 55; 55 + 27 = 82 -> 64 - 1
-    assert core.zone_batchsize(225523) == 63
-    assert core.zone_batchsize(32256) == 7       # min(31, 256) / 4 = 7; 7 + 3 = 10 -> 8 - 1
-    assert core.zone_batchsize(3840) == 0        # 3 / 4 = 0 -> 1; 1 + 0 -> 1 - 1 (caller: max 1)
-    assert core.zone_batchsize(10 ** 9) == 63    # capped at 1 MiB = 256 pages: 64 + 32 -> 63
-    assert core.zone_highsize(1735, 7, 2) == 867          # 1735 / 2 CPUs
-    assert core.zone_highsize(100, 63, 1) == 63 * 4       # at least batch * 4
-    assert core.zone_highsize(1735, 7, 0, 4) == 433       # memoryless node: all online CPUs
+    assert batch(225523) == 63
+    assert batch(32256) == 7       # min(31, 256) / 4 = 7; 7 + 3 = 10 -> 8 - 1
+    assert batch(3840) == 0        # 3 / 4 = 0 -> 1; 1 + 0 -> 1 - 1 (caller: max 1)
+    assert batch(10 ** 9) == 63    # capped at 1 MiB = 256 pages: 64 + 32 -> 63
+
+    def highsize(low, batch, cpus_of_node, online_cpus=0):
+        z = wm.Zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, low, low, low))
+        nodes = (wm.Node(0, tuple(wm.Zone(0, i) for i in range(5))),
+                 wm.Node(1, tuple(z if i == wm.ZONE_NORMAL else wm.Zone(1, i) for i in range(5))))
+        cpus = tuple((c, 1) for c in range(cpus_of_node)) + \
+            tuple((cpus_of_node + c, 0) for c in range(online_cpus))
+        return wm.zone_highsize(wm.WmarkState(nodes=nodes, online_cpus=cpus), z, batch)
+
+    assert highsize(1735, 7, 2) == 867          # 1735 / 2 CPUs
+    assert highsize(100, 63, 1) == 63 * 4       # at least batch * 4
+    assert highsize(1735, 7, 0, 4) == 433       # memoryless node: all online CPUs
 
 
 # -- fallbacks -----------------------------------------------------------------------------------
@@ -530,8 +547,6 @@ def test_bad_arguments_change_nothing(core):
         lambda: pa.fragment(zid, MAX_ORDER, 0),
         lambda: pa.fragment(other, 3, 0),
         lambda: pa.pcp_count(zid, 2),
-        lambda: core.zone_batchsize(-1),
-        lambda: core.zone_highsize(100, 7, 0, 0),
         lambda: core.PageAllocator(ms, MAX_ORDER, 8, 2),
         lambda: core.PageAllocator(ms, MAX_ORDER, PAGEBLOCK_ORDER, 0),
     ]

@@ -31,6 +31,7 @@ def main(argv):
                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                     extra_compile_args=["-O2"])
     dist = Distribution({"ext_modules": cythonize([ext], language_level=3, quiet=True,
+                         include_path=[ROOT],                # hotmem/defs.pxd
                          compiler_directives={"boundscheck": False, "wraparound": False,
                                               "cdivision": True, "initializedcheck": False})})
     cmd = dist.get_command_obj("build_ext")

@@ -1,82 +1,28 @@
-# The page allocator of Linux 6.1 (compiled). Twin, constants and the full description:
-# hotmem/_py/buddy.py. Free lists are min-heaps of pfns (lowest pfn first, the model's one
-# deliberate deviation) validated lazily against a pfn -> (zoneid, order, migratetype) hash map;
-# per-CPU lists are ring buffers in exact kernel order.
+# The page allocator of Linux 6.1 (compiled). Twin and the full description: hotmem/_py/buddy.py;
+# constants: hotmem/defs.py (D.*: hotmem/defs.pxd). Free lists are min-heaps of pfns (lowest pfn
+# first, the model's one deliberate deviation) validated lazily against a pfn -> (zoneid, order,
+# migratetype) hash map; per-CPU lists are ring buffers in exact kernel order.
 from libc.stdlib cimport qsort
-from hotmem._py.buddy import (
+from hotmem.defs import (
     PAGE_ALLOC_COSTLY_ORDER, NR_LOWORDER_PCP_LISTS, NR_PCP_THP, NR_PCP_LISTS,
     PCP_BATCH_SCALE_MAX, ALLOC_NOFRAGMENT, FPI_NONE, FPI_TO_TAIL, FALLBACKS,
     PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
 )
-from hotmem._py.memmap import (
-    PAGE_TYPE_BASE as _py_PAGE_TYPE_BASE, PG_buddy as _py_PG_buddy, PG_offline as _py_PG_offline,
-    PG_lru as _py_PG_lru, PG_hwpoison as _py_PG_hwpoison, PG_reserved as _py_PG_reserved,
-    PAGE_MAPCOUNT_RESET as _py_PAGE_MAPCOUNT_RESET,
-)
 
-cdef enum:
-    _PA_COSTLY = 3
-    _PA_NR_LOWORDER = 12
-    _PA_NR_PCP_LISTS = 14
-    _PA_SCALE_MAX = 5
-    _PA_ALLOC_NOFRAGMENT = 0x100
-    _PA_FPI_NONE = 0
-    _PA_FPI_TO_TAIL = 2
-    _PA_UNMOVABLE = 0
-    _PA_MOVABLE = 1
-    _PA_RECLAIMABLE = 2
-    _PA_PCPTYPES = 3
-    _PA_HIGHATOMIC = 3
-    _PA_ISOLATE = 4
-    _PA_MT = 5
-    _PA_SZ_1M_PAGES = 256
-
-cdef uint32_t _PA_BUDDY_MASK = <uint32_t> (_py_PAGE_TYPE_BASE | _py_PG_buddy)
-cdef uint32_t _PA_OFFLINE_MASK = <uint32_t> (_py_PAGE_TYPE_BASE | _py_PG_offline)
-cdef uint32_t _PA_TYPE_BASE = <uint32_t> _py_PAGE_TYPE_BASE
-cdef uint32_t _PA_PG_buddy = <uint32_t> _py_PG_buddy
-cdef uint64_t _PA_CHECK_AT_FREE = <uint64_t> PAGE_FLAGS_CHECK_AT_FREE
-cdef uint64_t _PA_CHECK_AT_PREP = <uint64_t> PAGE_FLAGS_CHECK_AT_PREP
-cdef uint64_t _PA_LRU = (<uint64_t> 1) << _py_PG_lru
-cdef uint64_t _PA_HWPOISON = (<uint64_t> 1) << _py_PG_hwpoison
-cdef uint64_t _PA_RESERVED = (<uint64_t> 1) << _py_PG_reserved
-cdef uint32_t _PA_MAPCOUNT_RESET = <uint32_t> _py_PAGE_MAPCOUNT_RESET
-cdef int64_t _PA_MAX_ZONEID = (<int64_t> 1) << 40
+cdef uint32_t _PA_BUDDY_MASK = <uint32_t> (D.PAGE_TYPE_BASE | D.PG_buddy)
+cdef uint32_t _PA_OFFLINE_MASK = <uint32_t> (D.PAGE_TYPE_BASE | D.PG_offline)
+cdef uint32_t _PA_TYPE_BASE = <uint32_t> D.PAGE_TYPE_BASE
+cdef uint32_t _PA_MAPCOUNT_RESET = <uint32_t> D.PAGE_MAPCOUNT_RESET
+cdef uint64_t _PA_CHECK_AT_FREE = <uint64_t> D.PAGE_FLAGS_CHECK_AT_FREE
+cdef uint64_t _PA_CHECK_AT_PREP = <uint64_t> D.PAGE_FLAGS_CHECK_AT_PREP
+cdef uint64_t _PA_LRU = (<uint64_t> 1) << D.PG_lru
+cdef uint64_t _PA_HWPOISON = (<uint64_t> 1) << D.PG_hwpoison
+cdef uint64_t _PA_RESERVED = (<uint64_t> 1) << D.PG_reserved
 # fallbacks[] (mm/page_alloc.c, 6.1), two entries per allocatable migratetype
-cdef int _pa_fallbacks[3][2]
-_pa_fallbacks[0][0] = _PA_RECLAIMABLE
-_pa_fallbacks[0][1] = _PA_MOVABLE
-_pa_fallbacks[1][0] = _PA_RECLAIMABLE
-_pa_fallbacks[1][1] = _PA_UNMOVABLE
-_pa_fallbacks[2][0] = _PA_UNMOVABLE
-_pa_fallbacks[2][1] = _PA_MOVABLE
-
-
-def zone_batchsize(int64_t managed_pages):
-    """mm/page_alloc.c:zone_batchsize (6.1, CONFIG_MMU); can be 0 for tiny zones (the kernel's
-    caller takes max(1, ...))."""
-    if managed_pages < 0:
-        raise HotplugError(_errno.EINVAL, f"managed_pages {managed_pages} < 0")
-    cdef int64_t batch = min(managed_pages >> 10, <int64_t> _PA_SZ_1M_PAGES)
-    batch //= 4
-    if batch < 1:
-        batch = 1
-    cdef int64_t b = batch + batch // 2, p = 1
-    while p * 2 <= b:
-        p *= 2
-    return p - 1
-
-
-def zone_highsize(int64_t low_wmark, int64_t batch, int64_t nr_cpus_of_node,
-                  int64_t nr_online_cpus=0):
-    """mm/page_alloc.c:zone_highsize (6.1, percpu_pagelist_high_fraction = 0)."""
-    if low_wmark < 0 or batch < 0 or nr_cpus_of_node < 0 or nr_online_cpus < 0:
-        raise HotplugError(_errno.EINVAL, f"zone_highsize({low_wmark}, {batch}, "
-                           f"{nr_cpus_of_node}, {nr_online_cpus}): negative argument")
-    cdef int64_t nr_split_cpus = nr_cpus_of_node if nr_cpus_of_node else nr_online_cpus
-    if not nr_split_cpus:
-        raise HotplugError(_errno.EINVAL, "zone_highsize: no CPUs to split pcp->high over")
-    return max(low_wmark // nr_split_cpus, batch << 2)
+cdef int _pa_fallbacks[D.MIGRATE_PCPTYPES][2]
+for _mt, (_f0, _f1) in FALLBACKS.items():
+    _pa_fallbacks[_mt][0] = _f0
+    _pa_fallbacks[_mt][1] = _f1
 
 
 # -- C containers ------------------------------------------------------------------------------
@@ -98,7 +44,7 @@ ctypedef struct pa_pcp_t:
     int64_t free_factor
     int64_t saved_high
     int64_t saved_batch
-    pa_deque_t lists[14]
+    pa_deque_t lists[D.NR_PCP_LISTS]
 
 ctypedef struct pa_hmap_t:
     int64_t* keys       # -1 = empty slot (pfns are >= 0)
@@ -295,8 +241,8 @@ cdef class _PAZone:
     cdef int64_t zoneid, nr_free_pages, managed, nr_isolate_pageblock
     cdef int max_order, nr_cpus
     cdef bint pcp_disabled
-    cdef int64_t* nr_free_mt      # [order * _PA_MT + mt]
-    cdef pa_heap_t* heaps         # [order * _PA_MT + mt]
+    cdef int64_t* nr_free_mt      # [order * D.MIGRATE_TYPES + mt]
+    cdef pa_heap_t* heaps         # [order * D.MIGRATE_TYPES + mt]
     cdef pa_pcp_t* pcp            # [cpu]
 
     def __cinit__(self, int64_t zoneid, int max_order, int nr_cpus):
@@ -304,8 +250,8 @@ cdef class _PAZone:
         self.zoneid = zoneid
         self.max_order = max_order
         self.nr_cpus = nr_cpus
-        self.nr_free_mt = <int64_t*> calloc(max_order * _PA_MT, sizeof(int64_t))
-        self.heaps = <pa_heap_t*> calloc(max_order * _PA_MT, sizeof(pa_heap_t))
+        self.nr_free_mt = <int64_t*> calloc(max_order * D.MIGRATE_TYPES, sizeof(int64_t))
+        self.heaps = <pa_heap_t*> calloc(max_order * D.MIGRATE_TYPES, sizeof(pa_heap_t))
         self.pcp = <pa_pcp_t*> calloc(nr_cpus, sizeof(pa_pcp_t))
         if self.nr_free_mt == NULL or self.heaps == NULL or self.pcp == NULL:
             raise MemoryError()
@@ -318,12 +264,12 @@ cdef class _PAZone:
     def __dealloc__(self):
         cdef int i, c
         if self.heaps != NULL:
-            for i in range(self.max_order * _PA_MT):
+            for i in range(self.max_order * D.MIGRATE_TYPES):
                 free(self.heaps[i].a)
             free(self.heaps)
         if self.pcp != NULL:
             for c in range(self.nr_cpus):
-                for i in range(_PA_NR_PCP_LISTS):
+                for i in range(D.NR_PCP_LISTS):
                     free(self.pcp[c].lists[i].a)
             free(self.pcp)
         free(self.nr_free_mt)
@@ -390,7 +336,7 @@ cdef class PageAllocator:
         """mm/page_alloc.c:set_buddy_order."""
         cdef page_t* p = self._page(pfn)
         p.private = order
-        p.page_type &= ~_PA_PG_buddy
+        p.page_type &= ~D.PG_buddy
 
     cdef inline int64_t _zoneid_of(self, page_t* p) noexcept:
         return <int64_t> (p.flags >> self._zshift)
@@ -405,7 +351,7 @@ cdef class PageAllocator:
 
     # -- free lists ------------------------------------------------------------------------------
     cdef int _compact(self, _PAZone z, int order, int mt) except -1:
-        cdef pa_heap_t* h = &z.heaps[order * _PA_MT + mt]
+        cdef pa_heap_t* h = &z.heaps[order * D.MIGRATE_TYPES + mt]
         cdef int64_t key = self._key(z, order, mt), i, m = 0
         for i in range(h.n):
             if _pa_hm_get(&self._freeh, h.a[i], -1) == key:
@@ -420,7 +366,7 @@ cdef class PageAllocator:
         return 0
 
     cdef int _push(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
-        cdef int idx = order * _PA_MT + mt
+        cdef int idx = order * D.MIGRATE_TYPES + mt
         _pa_heap_push(&z.heaps[idx], pfn)
         if z.heaps[idx].n > 2 * z.nr_free_mt[idx] + 64:
             self._compact(z, order, mt)
@@ -429,30 +375,30 @@ cdef class PageAllocator:
     cdef int _add_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:add_to_free_list / add_to_free_list_tail (position not modelled)."""
         _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
-        z.nr_free_mt[order * _PA_MT + mt] += 1
+        z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef int _move_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:move_to_free_list."""
         cdef int old = <int> (_pa_hm_get(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * _PA_MT + old] -= 1
+        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
         _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
-        z.nr_free_mt[order * _PA_MT + mt] += 1
+        z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef void _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) noexcept:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
         cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * _PA_MT + old] -= 1
+        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
         cdef page_t* p = self._page(pfn)
-        p.page_type |= _PA_PG_buddy
+        p.page_type |= D.PG_buddy
         p.private = 0
 
     cdef int64_t _get_page_from_free_area(self, _PAZone z, int order, int mt) noexcept:
         """mm/page_alloc.c:get_page_from_free_area, lowest pfn instead of the list head."""
-        cdef int idx = order * _PA_MT + mt
+        cdef int idx = order * D.MIGRATE_TYPES + mt
         cdef pa_heap_t* h = &z.heaps[idx]
         if z.nr_free_mt[idx] == 0:
             h.n = 0
@@ -479,7 +425,7 @@ cdef class PageAllocator:
         """mm/page_alloc.c:__free_one_page (6.1)."""
         cdef int64_t buddy_pfn
         cdef int buddy_mt
-        if mt != _PA_ISOLATE:
+        if mt != D.MIGRATE_ISOLATE:
             z.nr_free_pages += (<int64_t> 1) << order       # __mod_zone_freepage_state
         while order < self.max_order - 1:
             buddy_pfn = pfn ^ ((<int64_t> 1) << order)
@@ -488,7 +434,7 @@ cdef class PageAllocator:
             if order >= self.pageblock_order:
                 # no merging between isolated and normal pageblocks
                 buddy_mt = self._mt(buddy_pfn)
-                if mt != buddy_mt and (mt >= _PA_PCPTYPES or buddy_mt >= _PA_PCPTYPES):
+                if mt != buddy_mt and (mt >= D.MIGRATE_PCPTYPES or buddy_mt >= D.MIGRATE_PCPTYPES):
                     break
             self._del_page_from_free_list(z, buddy_pfn, order)
             pfn &= buddy_pfn
@@ -506,7 +452,7 @@ cdef class PageAllocator:
 
     cdef int _free_one_page(self, _PAZone z, int64_t pfn, int order, int mt, int fpi) except -1:
         """mm/page_alloc.c:free_one_page."""
-        if z.nr_isolate_pageblock or mt == _PA_ISOLATE:
+        if z.nr_isolate_pageblock or mt == D.MIGRATE_ISOLATE:
             mt = self._mt(pfn)
         return self._free_one_page_locked(z, pfn, order, mt, fpi)
 
@@ -517,17 +463,17 @@ cdef class PageAllocator:
 
     # -- per-CPU pagesets ------------------------------------------------------------------------
     cdef inline int _order_to_pindex(self, int mt, int order) noexcept nogil:
-        if order > _PA_COSTLY:
-            return _PA_NR_LOWORDER + (mt == _PA_MOVABLE)
-        return _PA_PCPTYPES * order + mt
+        if order > D.PAGE_ALLOC_COSTLY_ORDER:
+            return D.NR_LOWORDER_PCP_LISTS + (mt == D.MIGRATE_MOVABLE)
+        return D.MIGRATE_PCPTYPES * order + mt
 
     cdef inline int _pindex_to_order(self, int pindex) noexcept nogil:
-        if pindex >= _PA_NR_LOWORDER:
+        if pindex >= D.NR_LOWORDER_PCP_LISTS:
             return self.pageblock_order
-        return pindex // _PA_PCPTYPES
+        return pindex // D.MIGRATE_PCPTYPES
 
     cdef inline bint _pcp_allowed_order(self, int order) noexcept nogil:
-        return order <= _PA_COSTLY or order == self.pageblock_order
+        return order <= D.PAGE_ALLOC_COSTLY_ORDER or order == self.pageblock_order
 
     def order_to_pindex(self, int migratetype, int order):
         """mm/page_alloc.c:order_to_pindex (6.1, THP)."""
@@ -545,7 +491,7 @@ cdef class PageAllocator:
                                  int pindex) except -1:
         """mm/page_alloc.c:free_pcppages_bulk (6.1): round-robin over the lists, each chosen
         list emptied from its tail until ``count`` is used up."""
-        cdef int min_pindex = 0, max_pindex = _PA_NR_PCP_LISTS - 1, order, mt
+        cdef int min_pindex = 0, max_pindex = D.NR_PCP_LISTS - 1, order, mt
         cdef int64_t nr_pages, e, pfn
         cdef pa_deque_t* lst
         cdef bint isolated_pageblocks = z.nr_isolate_pageblock != 0
@@ -573,7 +519,7 @@ cdef class PageAllocator:
                 pcp.count -= nr_pages
                 if isolated_pageblocks:
                     mt = self._mt(pfn)
-                self._free_one_page_locked(z, pfn, order, mt, _PA_FPI_NONE)
+                self._free_one_page_locked(z, pfn, order, mt, D.FPI_NONE)
                 if not (count > 0 and lst.n):
                     break
         return 0
@@ -587,7 +533,7 @@ cdef class PageAllocator:
             return 1
         cdef int64_t min_nr_free = batch, max_nr_free = high - batch
         batch <<= pcp.free_factor
-        if batch < max_nr_free and pcp.free_factor < _PA_SCALE_MAX:
+        if batch < max_nr_free and pcp.free_factor < D.PCP_BATCH_SCALE_MAX:
             pcp.free_factor += 1
         return min(max(batch, min_nr_free), max_nr_free)
 
@@ -603,7 +549,7 @@ cdef class PageAllocator:
         cdef int pindex = self._order_to_pindex(mt, order)
         _pa_dq_push_front(&pcp.lists[pindex], (pfn << 3) | page_mt)
         pcp.count += (<int64_t> 1) << order
-        cdef bint free_high = pcp.free_factor != 0 and order != 0 and order <= _PA_COSTLY
+        cdef bint free_high = pcp.free_factor != 0 and order != 0 and order <= D.PAGE_ALLOC_COSTLY_ORDER
         cdef int64_t high = self._nr_pcp_high(pcp, free_high)
         if pcp.count >= high:
             self._free_pcppages_bulk(z, self._nr_pcp_free(pcp, high, pcp.batch, free_high),
@@ -615,10 +561,10 @@ cdef class PageAllocator:
         self._free_pages_prepare(pfn, order)
         cdef int migratetype = self._mt(pfn), pcpmigratetype
         pcpmigratetype = migratetype
-        if migratetype >= _PA_PCPTYPES:
-            if migratetype == _PA_ISOLATE:
-                return self._free_one_page(z, pfn, order, migratetype, _PA_FPI_NONE)
-            pcpmigratetype = _PA_MOVABLE
+        if migratetype >= D.MIGRATE_PCPTYPES:
+            if migratetype == D.MIGRATE_ISOLATE:
+                return self._free_one_page(z, pfn, order, migratetype, D.FPI_NONE)
+            pcpmigratetype = D.MIGRATE_MOVABLE
         return self._free_unref_page_commit(z, &z.pcp[cpu], pfn, pcpmigratetype, order,
                                             migratetype)
 
@@ -626,7 +572,7 @@ cdef class PageAllocator:
         """mm/page_alloc.c:free_the_page."""
         if self._pcp_allowed_order(order):
             return self._free_unref_page(z, pfn, order, cpu)
-        return self._free_pages_ok(z, pfn, order, _PA_FPI_NONE)
+        return self._free_pages_ok(z, pfn, order, D.FPI_NONE)
 
     cdef int _drain_pages_zone(self, int cpu, _PAZone z) except -1:
         """mm/page_alloc.c:drain_pages_zone (6.1.y): chunks of batch << PCP_BATCH_SCALE_MAX."""
@@ -635,7 +581,7 @@ cdef class PageAllocator:
         while True:
             count = pcp.count
             if count:
-                to_drain = min(count, pcp.batch << _PA_SCALE_MAX)
+                to_drain = min(count, pcp.batch << D.PCP_BATCH_SCALE_MAX)
                 self._free_pcppages_bulk(z, to_drain, pcp, 0)
                 count -= to_drain
             if not count:
@@ -670,22 +616,22 @@ cdef class PageAllocator:
         """mm/page_alloc.c:can_steal_fallback (page_group_by_mobility_disabled = false)."""
         if order >= self.pageblock_order:
             return True
-        return (order >= self.pageblock_order // 2 or start_mt == _PA_RECLAIMABLE
-                or start_mt == _PA_UNMOVABLE)
+        return (order >= self.pageblock_order // 2 or start_mt == D.MIGRATE_RECLAIMABLE
+                or start_mt == D.MIGRATE_UNMOVABLE)
 
     cdef int _find_suitable_fallback(self, _PAZone z, int order, int migratetype,
                                      bint* can_steal) noexcept:
         """mm/page_alloc.c:find_suitable_fallback with only_stealable = false."""
         cdef int i, fallback_mt
         cdef int64_t total = 0
-        for i in range(_PA_MT):
-            total += z.nr_free_mt[order * _PA_MT + i]
+        for i in range(D.MIGRATE_TYPES):
+            total += z.nr_free_mt[order * D.MIGRATE_TYPES + i]
         can_steal[0] = False
         if total == 0:
             return -1
         for i in range(2):
             fallback_mt = _pa_fallbacks[migratetype][i]
-            if z.nr_free_mt[order * _PA_MT + fallback_mt] == 0:
+            if z.nr_free_mt[order * D.MIGRATE_TYPES + fallback_mt] == 0:
                 continue
             can_steal[0] = self._can_steal_fallback(order, migratetype)
             return fallback_mt
@@ -741,14 +687,14 @@ cdef class PageAllocator:
         cdef int current_order = <int> self._page(pfn).private
         cdef int old_block_type = self._mt(pfn)
         cdef int64_t free_pages, movable_pages, alike_pages
-        if old_block_type != _PA_HIGHATOMIC:
+        if old_block_type != D.MIGRATE_HIGHATOMIC:
             if current_order >= self.pageblock_order:
                 self._change_pageblock_range(pfn, current_order, start_type)
             elif whole_block:
                 self._move_freepages_block(z, pfn, start_type, &free_pages, &movable_pages)
-                if start_type == _PA_MOVABLE:
+                if start_type == D.MIGRATE_MOVABLE:
                     alike_pages = movable_pages
-                elif old_block_type == _PA_MOVABLE:
+                elif old_block_type == D.MIGRATE_MOVABLE:
                     alike_pages = self.pageblock_nr_pages - (free_pages + movable_pages)
                 else:
                     alike_pages = 0
@@ -763,7 +709,7 @@ cdef class PageAllocator:
         """mm/page_alloc.c:__rmqueue_fallback (6.1). Returns 1 when a block was stolen."""
         cdef int min_order = order, current_order, fallback_mt = -1
         cdef bint can_steal = False
-        if order < self.pageblock_order and alloc_flags & _PA_ALLOC_NOFRAGMENT:
+        if order < self.pageblock_order and alloc_flags & D.ALLOC_NOFRAGMENT:
             min_order = self.pageblock_order
         current_order = self.max_order - 1
         while current_order >= min_order:
@@ -774,7 +720,7 @@ cdef class PageAllocator:
             current_order -= 1
         if current_order < min_order:
             return 0
-        if not can_steal and start_migratetype == _PA_MOVABLE and current_order > order:
+        if not can_steal and start_migratetype == D.MIGRATE_MOVABLE and current_order > order:
             for current_order in range(order, self.max_order):
                 fallback_mt = self._find_suitable_fallback(z, current_order, start_migratetype,
                                                            &can_steal)
@@ -863,7 +809,7 @@ cdef class PageAllocator:
         if z is None:
             if not create:
                 raise _pa_err(_errno.EINVAL, f"unknown zone {zoneid}")
-            if not 0 <= zoneid < _PA_MAX_ZONEID:
+            if not 0 <= zoneid < D.MAX_ZONEID:
                 raise _pa_err(_errno.EINVAL, f"zoneid {zoneid} out of range")
             z = _PAZone(zoneid, self.max_order, self.nr_cpus)
             self._zones[zoneid] = z
@@ -921,9 +867,9 @@ cdef class PageAllocator:
         cdef _PAZone z = self._zone(zoneid)
         self._check_order(order)
         self._check_cpu(cpu)
-        if not 0 <= migratetype < _PA_PCPTYPES:
+        if not 0 <= migratetype < D.MIGRATE_PCPTYPES:
             raise _pa_err(_errno.EINVAL, f"migratetype {migratetype} is not allocatable")
-        if alloc_flags & ~(<int64_t> _PA_ALLOC_NOFRAGMENT):
+        if alloc_flags & ~(<int64_t> D.ALLOC_NOFRAGMENT):
             raise _pa_err(_errno.EINVAL, f"alloc_flags {alloc_flags:#x} not supported")
         return self._do_alloc(z, <int> order, <int> migratetype, <int> cpu, <int> alloc_flags)
 
@@ -960,7 +906,7 @@ cdef class PageAllocator:
                     free_half = start + size
                 self._add_to_free_list(z, free_half, high, mt)
                 self._set_buddy_order(free_half, high)
-            if mt != _PA_ISOLATE:
+            if mt != D.MIGRATE_ISOLATE:
                 z.nr_free_pages -= 1
             hp = self._page(pfn)
             hp._refcount = 1
@@ -1001,7 +947,7 @@ cdef class PageAllocator:
             p[j].flags &= ~_PA_RESERVED
             p[j]._refcount = 0
         z.managed += n
-        self._free_pages_ok(z, pfn, <int> order, _PA_FPI_TO_TAIL)
+        self._free_pages_ok(z, pfn, <int> order, D.FPI_TO_TAIL)
 
     def free_reserved_page(self, int64_t pfn, int64_t cpu):
         """include/linux/mm.h:free_reserved_page (6.1): ClearPageReserved, init_page_count,
@@ -1106,22 +1052,22 @@ cdef class PageAllocator:
         self._check_pageblock(pfn)
         cdef int64_t start = pfn & ~(self.pageblock_nr_pages - 1), nr_pages
         cdef int mt = self._mt(start)
-        if mt == _PA_ISOLATE:
+        if mt == D.MIGRATE_ISOLATE:
             raise _pa_err(_errno.EBUSY, f"pageblock {start:#x} already isolated")
         cdef _PAZone z = self._zone(self._zoneid_of(self._page(start)), True)
-        self.ms.c_set_pageblock_migratetype(start, _PA_ISOLATE)
+        self.ms.c_set_pageblock_migratetype(start, D.MIGRATE_ISOLATE)
         z.nr_isolate_pageblock += 1
-        self._move_freepages_block(z, start, _PA_ISOLATE, &nr_pages, NULL)
+        self._move_freepages_block(z, start, D.MIGRATE_ISOLATE, &nr_pages, NULL)
         z.nr_free_pages -= nr_pages
 
     def unset_migratetype_isolate(self, int64_t pfn, int64_t migratetype):
         """mm/page_isolation.c:unset_migratetype_isolate (6.1) for pfn's pageblock; a no-op
         (returns False) when it is not isolated."""
         self._check_pageblock(pfn)
-        if not 0 <= migratetype < _PA_PCPTYPES:
+        if not 0 <= migratetype < D.MIGRATE_PCPTYPES:
             raise _pa_err(_errno.EINVAL, f"migratetype {migratetype} out of range")
         cdef int64_t start = pfn & ~(self.pageblock_nr_pages - 1), nr_pages, buddy, k, q
-        if self._mt(start) != _PA_ISOLATE:
+        if self._mt(start) != D.MIGRATE_ISOLATE:
             return False
         cdef _PAZone z = self._zone(self._zoneid_of(self._page(start)), True)
         if z.nr_isolate_pageblock < 1:
@@ -1134,20 +1080,20 @@ cdef class PageAllocator:
             order = <int> p.private
             if self.pageblock_order <= order < self.max_order - 1:
                 buddy = start ^ ((<int64_t> 1) << order)
-                if self._page_is_buddy(z, buddy, order) and self._mt(buddy) != _PA_ISOLATE:
+                if self._page_is_buddy(z, buddy, order) and self._mt(buddy) != D.MIGRATE_ISOLATE:
                     # __isolate_free_page on an isolated pageblock: no watermark, no counter
                     self._del_page_from_free_list(z, start, order)
                     for k in range((<int64_t> 1) << (order - self.pageblock_order)):
                         q = start + k * self.pageblock_nr_pages
-                        if self._mt(q) < _PA_PCPTYPES:
-                            self.ms.c_set_pageblock_migratetype(q, _PA_MOVABLE)
+                        if self._mt(q) < D.MIGRATE_PCPTYPES:
+                            self.ms.c_set_pageblock_migratetype(q, D.MIGRATE_MOVABLE)
                     isolated_page = True
         if not isolated_page:
             self._move_freepages_block(z, start, mt, &nr_pages, NULL)
             z.nr_free_pages += nr_pages
         self.ms.c_set_pageblock_migratetype(start, mt)
         if isolated_page:
-            self._free_one_page_locked(z, start, order, mt, _PA_FPI_TO_TAIL)
+            self._free_one_page_locked(z, start, order, mt, D.FPI_TO_TAIL)
         z.nr_isolate_pageblock -= 1
         return True
 
@@ -1164,7 +1110,7 @@ cdef class PageAllocator:
         while pfn < end_pfn:
             for q in range(pfn, pfn + pb):
                 if self._online_page(q):
-                    if self._mt(q) != _PA_ISOLATE:
+                    if self._mt(q) != D.MIGRATE_ISOLATE:
                         return False
                     break
             pfn += pb
@@ -1246,7 +1192,7 @@ cdef class PageAllocator:
         cdef int64_t pfn
         cdef list held = [], keep = []
         while True:
-            pfn = self._do_alloc(z, o, _PA_MOVABLE, <int> cpu, 0)
+            pfn = self._do_alloc(z, o, D.MIGRATE_MOVABLE, <int> cpu, 0)
             if pfn < 0:
                 break
             held.append(pfn)
@@ -1280,15 +1226,15 @@ cdef class PageAllocator:
         cdef int i
         cdef int64_t total = 0
         if mt is None:
-            for i in range(_PA_MT):
-                total += z.nr_free_mt[order * _PA_MT + i]
+            for i in range(D.MIGRATE_TYPES):
+                total += z.nr_free_mt[order * D.MIGRATE_TYPES + i]
             return total
-        if not 0 <= mt < _PA_MT:
+        if not 0 <= mt < D.MIGRATE_TYPES:
             raise _pa_err(_errno.EINVAL, f"migratetype {mt} out of range")
-        return z.nr_free_mt[order * _PA_MT + <int> mt]
+        return z.nr_free_mt[order * D.MIGRATE_TYPES + <int> mt]
 
     cdef list _free_list(self, _PAZone z, int order, int mt):
-        cdef pa_heap_t* h = &z.heaps[order * _PA_MT + mt]
+        cdef pa_heap_t* h = &z.heaps[order * D.MIGRATE_TYPES + mt]
         cdef int64_t key = self._key(z, order, mt), i
         cdef set out = set()
         for i in range(h.n):
@@ -1300,7 +1246,7 @@ cdef class PageAllocator:
         """The head pfns on free_area[order].free_list[mt], ascending."""
         cdef _PAZone z = self._zone(zoneid)
         self._check_order(order)
-        if not 0 <= mt < _PA_MT:
+        if not 0 <= mt < D.MIGRATE_TYPES:
             raise _pa_err(_errno.EINVAL, f"migratetype {mt} out of range")
         return self._free_list(z, <int> order, <int> mt)
 
@@ -1326,7 +1272,7 @@ cdef class PageAllocator:
         cdef int64_t i
         cdef pa_deque_t* d
         out = []
-        for k in range(_PA_NR_PCP_LISTS):
+        for k in range(D.NR_PCP_LISTS):
             d = &z.pcp[cpu].lists[k]
             if d.n:
                 out.append((k, [_pa_dq_at(d, i) >> 3 for i in range(d.n)]))
@@ -1349,15 +1295,15 @@ cdef class PageAllocator:
             z = self._zones[zoneid]
             free_area = {}
             for order in range(self.max_order):
-                for mt in range(_PA_MT):
-                    if z.nr_free_mt[order * _PA_MT + mt]:
+                for mt in range(D.MIGRATE_TYPES):
+                    if z.nr_free_mt[order * D.MIGRATE_TYPES + mt]:
                         free_area[(order, mt)] = tuple(self._free_list(z, order, mt))
             pcp = []
             for c in range(self.nr_cpus):
                 p = &z.pcp[c]
                 pcp.append((p.count, p.high, p.batch, p.free_factor, p.saved_high,
                             p.saved_batch,
-                            tuple([self._pcp_list(&p.lists[k]) for k in range(_PA_NR_PCP_LISTS)])))
+                            tuple([self._pcp_list(&p.lists[k]) for k in range(D.NR_PCP_LISTS)])))
             zones[zoneid] = {"nr_free_pages": z.nr_free_pages, "managed": z.managed,
                              "nr_isolate_pageblock": z.nr_isolate_pageblock,
                              "free_area": free_area, "pcp": tuple(pcp),

@@ -1,6 +1,6 @@
-# The sparse mem_section table and struct pages (compiled). Twin: hotmem/_py/memmap.py, which
-# also defines the constants (shared data, so both backends agree on every bit).
-from hotmem._py.memmap import (
+# The sparse mem_section table and struct pages (compiled). Twin: hotmem/_py/memmap.py. The
+# constants (and page_t, the struct page record) come from hotmem/defs.py / hotmem/defs.pxd.
+from hotmem.defs import (
     PAGE_DTYPE, SECTION_MARKED_PRESENT, SECTION_HAS_MEM_MAP, SECTION_IS_ONLINE, SECTION_IS_EARLY,
     SECTION_TAINT_ZONE_DEVICE, PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_active,
     PG_workingset, PG_waiters, PG_error, PG_slab, PG_owner_priv_1, PG_arch_1, PG_reserved,
@@ -12,21 +12,6 @@ from hotmem._py.memmap import (
     PB_migrate_skip,
 )
 import operator as _operator
-
-# C-level copies of the constants the hot loops need (must equal the twin's values).
-cdef enum:
-    _SECTION_MARKED_PRESENT = 1
-    _SECTION_IS_ONLINE = 4
-    _PG_reserved = 12
-    _PAGE_MAPCOUNT_RESET = 0xFFFFFFFF
-    _PB_migratetype_mask = 7
-    _MIGRATE_TYPES = 5
-
-ctypedef struct page_t:
-    uint64_t flags
-    uint64_t private
-    int32_t _refcount
-    uint32_t page_type
 
 ctypedef struct mem_section_t:
     uint64_t section_mem_map
@@ -127,12 +112,12 @@ cdef class MemSections:
 
     cdef inline int c_get_pageblock_migratetype(self, int64_t pfn) noexcept nogil:
         cdef uint8_t* p = self.pageblock_flags_ptr(pfn)
-        return -1 if p == NULL else (p[0] & _PB_migratetype_mask)
+        return -1 if p == NULL else (p[0] & D.PB_migratetype_mask)
 
     cdef inline void c_set_pageblock_migratetype(self, int64_t pfn, int mt) noexcept nogil:
         cdef uint8_t* p = self.pageblock_flags_ptr(pfn)
         if p != NULL:
-            p[0] = (p[0] & ~_PB_migratetype_mask) | mt
+            p[0] = (p[0] & ~D.PB_migratetype_mask) | mt
 
     cdef inline bint c_subsection_test(self, mem_section_t* ms, int64_t idx) noexcept nogil:
         """test_bit(idx, ms->usage->subsection_map): word 0 inline, the rest behind a pointer."""
@@ -172,14 +157,14 @@ cdef class MemSections:
 
     cdef inline bint c_section_online(self, int64_t nr) noexcept nogil:
         cdef mem_section_t* ms = self.__nr_to_section(nr)
-        return ms != NULL and (ms.section_mem_map & _SECTION_IS_ONLINE) != 0
+        return ms != NULL and (ms.section_mem_map & D.SECTION_IS_ONLINE) != 0
 
     cdef inline page_t* c_pfn_to_online_page(self, int64_t pfn) noexcept nogil:
         """mm/memory_hotplug.c:pfn_to_online_page (6.1, no ZONE_DEVICE sections)."""
         if pfn < 0:
             return NULL
         cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
-        if ms == NULL or not (ms.section_mem_map & _SECTION_IS_ONLINE) or not ms.has_usage:
+        if ms == NULL or not (ms.section_mem_map & D.SECTION_IS_ONLINE) or not ms.has_usage:
             return NULL
         cdef int64_t idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
         if not self.c_subsection_test(ms, idx) or ms.memmap == NULL:
@@ -275,7 +260,7 @@ cdef class MemSections:
             if self._roots[r] == NULL:
                 continue
             for i in range(self.sections_per_root):
-                if self._roots[r][i].section_mem_map & _SECTION_MARKED_PRESENT:
+                if self._roots[r][i].section_mem_map & D.SECTION_MARKED_PRESENT:
                     out.append(r * self.sections_per_root + i)
         return out
 
@@ -457,14 +442,14 @@ cdef class MemSections:
 
     def get_pageblock_migratetype(self, int64_t pfn):
         """mm/page_alloc.c:get_pfnblock_flags_mask(MIGRATETYPE_MASK) of pfn's pageblock."""
-        return self._usemap(pfn)[0] & _PB_migratetype_mask
+        return self._usemap(pfn)[0] & D.PB_migratetype_mask
 
     def set_pageblock_migratetype(self, int64_t pfn, int migratetype):
         """mm/page_alloc.c:set_pageblock_migratetype."""
-        if not 0 <= migratetype < _MIGRATE_TYPES:
+        if not 0 <= migratetype < D.MIGRATE_TYPES:
             raise _einval(f"migratetype {migratetype} out of range")
         cdef uint8_t* p = self._usemap(pfn)
-        p[0] = (p[0] & ~_PB_migratetype_mask) | migratetype
+        p[0] = (p[0] & ~D.PB_migratetype_mask) | migratetype
 
     def get_pageblock_skip(self, int64_t pfn):
         return (self._usemap(pfn)[0] & PB_migrate_skip) != 0
@@ -476,7 +461,7 @@ cdef class MemSections:
 
         Every page: __init_single_page (zeroed, zone/node links, refcount 1, mapcount reset) and
         PG_reserved; every pageblock-aligned pfn: set_pageblock_migratetype."""
-        if not 0 <= migratetype < _MIGRATE_TYPES:
+        if not 0 <= migratetype < D.MIGRATE_TYPES:
             raise _einval(f"migratetype {migratetype} out of range")
         if nid < 0 or nid >= (1 << (64 - self.nodes_pgshift)) or not 0 <= zone < (1 << self.zones_width):
             raise _einval(f"bad node {nid} / zone {zone}")
@@ -486,7 +471,7 @@ cdef class MemSections:
         for pfn in range(first, end, pb):
             self._usemap(pfn)  # every aligned pageblock needs its usage map
         cdef uint64_t flags = ((<uint64_t> nid) << self.nodes_pgshift) | \
-            ((<uint64_t> zone) << self.zones_pgshift) | ((<uint64_t> 1) << _PG_reserved)
+            ((<uint64_t> zone) << self.zones_pgshift) | ((<uint64_t> 1) << D.PG_reserved)
         cdef page_t* p
         with nogil:
             for pfn in range(start_pfn, end):
@@ -494,7 +479,7 @@ cdef class MemSections:
                 p.flags = flags
                 p.private = 0
                 p._refcount = 1
-                p.page_type = _PAGE_MAPCOUNT_RESET
+                p.page_type = D.PAGE_MAPCOUNT_RESET
                 if (pfn & (pb - 1)) == 0:
                     self.c_set_pageblock_migratetype(pfn, migratetype)
 

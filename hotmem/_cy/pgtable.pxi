@@ -1,45 +1,24 @@
 # init_mm's kernel page tables, Linux 6.1: x86-64 and arm64 (compiled). Twin:
-# hotmem/_py/pgtable.py, which also defines the constants and PageTableGeometry (shared data, so
-# both backends agree on every bit) and describes the storage, the geometry and the sub-PMD
-# bookkeeping.
+# hotmem/_py/pgtable.py, which describes the storage, the geometry and the sub-PMD bookkeeping;
+# the constants and PageTableGeometry: hotmem/defs.py (D.*: hotmem/defs.pxd).
 import heapq as _pgt_heapq
 import operator as _pgt_operator
 
-from hotmem._py.pgtable import (
+from hotmem.defs import (
     _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED, _PAGE_DIRTY,
     _PAGE_PSE, _PAGE_GLOBAL, _PAGE_PROTNONE, _PAGE_NX, _PAGE_KNL_ERRATUM_MASK, PAGE_KERNEL,
     PAGE_KERNEL_LARGE, _KERNPG_TABLE, _PAGE_TABLE, PTE_PFN_MASK, PHYSICAL_PMD_PAGE_MASK,
     PHYSICAL_PUD_PAGE_MASK, PAGE_UNUSED, __PAGE_OFFSET_BASE_L4, __PAGE_OFFSET_BASE_L5,
     __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5, PGTABLE_LEVEL_NAMES, PageTableGeometry,
     NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, MAX_TABLE_ENTRIES,
-    _geometry_for as _pgt_geometry_for, _X86_GEOMETRY as _PGT_X86_GEOMETRY_PY,
+    PGTABLE_LEVEL_ID as _PGT_LEVEL_ID, DIRECT_PAGES_COUNT_INDEX as _PGT_COUNT_INDEX,
+    X86_GEOMETRY as _PGT_X86_GEOMETRY, pgtable_geometry_for as _pgt_geometry_for,
 )
 
-# C-level copies of the bits the walks need (must equal the twin's values).
-cdef uint64_t _PGT_PRESENT = 0x1
-cdef uint64_t _PGT_PSE = 0x80
-cdef uint64_t _PGT_PROTNONE = 0x100
-cdef uint64_t _PGT_KNL_ERRATUM = 0x60
-cdef uint64_t _PGT_PAGE_KERNEL = 0x8000000000000163ULL
-cdef uint64_t _PGT_PAGE_KERNEL_LARGE = 0x80000000000001E3ULL
-cdef uint64_t _PGT_PAGE_TABLE = 0x67
-cdef uint64_t _PGT_PTE_PFN_MASK = 0x000FFFFFFFFFF000ULL
-cdef uint64_t _PGT_PMD_PAGE_MASK = 0x000FFFFFFFE00000ULL
-cdef uint64_t _PGT_PUD_PAGE_MASK = 0x000FFFFFC0000000ULL
-cdef uint64_t _PGT_PTE_FLAGS_MASK = 0xFFF0000000000FFFULL
-cdef uint64_t _PGT_PMD_SIZE = 1 << 21
-cdef uint64_t _PGT_PUD_SIZE = 1 << 30
-cdef int64_t _PGT_MAX_PFN = 1LL << 40
-cdef int _PGT_P4D_SHIFT = 39
-cdef int _PGT_CHUNK_SHIFT = 6
-cdef int _PGT_CHUNKS_PER_PMD = 32768
-cdef int _PGT_LEVEL_2M = 1 << 2
-cdef int _PGT_LEVEL_1G = 1 << 3
-cdef dict _PGT_LEVEL_ID = {n: i for i, n in enumerate(PGTABLE_LEVEL_NAMES)}
-cdef dict _PGT_COUNT_INDEX = {"4K": 0, "2M": 1, "1G": 2}
-cdef int _PGT_PHYS_BITS = 52
-cdef int _PGT_NO_BLOCK = 1                               # NO_BLOCK_MAPPINGS
-cdef dict _PGT_X86_GEOMETRY = dict(_PGT_X86_GEOMETRY_PY)
+
+cdef enum:
+    _PGT_FREE_DATA = 0              # deferred free_data(pfn, nr_pages)
+    _PGT_FREE_TABLE = 1             # deferred free_table(pfn, level name)
 
 
 cdef inline object _pgt_einval(str msg):
@@ -54,7 +33,7 @@ cdef inline uint64_t _pgt_addr_end(uint64_t addr, uint64_t end, int shift) noexc
 
 cdef inline bint _pgt_none(uint64_t val) noexcept nogil:
     """pud_none/pmd_none/pte_none/p4d_none (x86, 6.1): stray A/D bits do not count."""
-    return (val & ~_PGT_KNL_ERRATUM) == 0
+    return (val & ~D._PAGE_KNL_ERRATUM_MASK) == 0
 
 
 cdef tuple _pgt_as_ints(a, b, str what):
@@ -111,13 +90,15 @@ cdef class PageTables:
     cdef uint64_t _count[3]
     cdef uint64_t _unused_pmd_start
     cdef dict _unused
+    cdef int64_t* _fr              # deferred frees, (kind, pfn, nr_pages or level id) triples
+    cdef int64_t _fr_n, _fr_cap
 
     def __init__(self, levels, pgd_pfn, geometry=None):
         cdef int d
         g = _PGT_X86_GEOMETRY.get(levels) if geometry is None else None
         if g is None:
             g = _pgt_geometry_for(levels, geometry)
-        max_pfn = 1 << (_PGT_PHYS_BITS - g.page_shift)
+        max_pfn = 1 << (D.PGT_PHYS_BITS - g.page_shift)
         if not 0 <= pgd_pfn < max_pfn:
             raise _pgt_einval(f"pgd pfn {pgd_pfn:#x} outside the 52-bit physical space")
         self.geometry = g
@@ -138,7 +119,7 @@ cdef class PageTables:
             self._masks[d] = masks[d]
             self._lids[d] = lids[d]
         self._page_size = (<uint64_t> 1) << self.page_shift
-        self._pfn_mask = (((<uint64_t> 1) << _PGT_PHYS_BITS) - 1) & ~(self._page_size - 1)
+        self._pfn_mask = (((<uint64_t> 1) << D.PGT_PHYS_BITS) - 1) & ~(self._page_size - 1)
         self._max_pfn = max_pfn
         self._va_top = ~(self._page_size - 1)
         self.pgdir_shift = self._shifts[0]
@@ -149,6 +130,7 @@ cdef class PageTables:
         self._count[0] = self._count[1] = self._count[2] = 0
         self._unused_pmd_start = 0
         self._unused = {}
+        self._fr_n = 0
         self._new_table(pgd_pfn, 0)
 
     # ------------------------------------------------------------------ table pages
@@ -197,7 +179,7 @@ cdef class PageTables:
 
     cdef inline void _link(self, int64_t slot, int i, int64_t child) noexcept:
         """p?d_populate(): point entry i of table ``slot`` at table ``child`` (_PAGE_TABLE)."""
-        self._ent[slot, i] = (<uint64_t> self._pfn[child] << self.page_shift) | _PGT_PAGE_TABLE
+        self._ent[slot, i] = (<uint64_t> self._pfn[child] << self.page_shift) | D._PAGE_TABLE
         self._child[slot, i] = <int32_t> child
 
     cdef inline void _clear(self, int64_t slot, int i) noexcept:
@@ -279,7 +261,7 @@ cdef class PageTables:
             if slot < 0:
                 return False
         e = self._ent[slot, (va >> 21) & 511]
-        return not _pgt_none(e) and (e & _PGT_PSE) != 0
+        return not _pgt_none(e) and (e & D._PAGE_PSE) != 0
 
     cdef _memset_vmemmap(self, uint64_t start, uint64_t end, bint unused):
         """memset(start, PAGE_UNUSED or 0, end - start) inside one PMD leaf, in 64-byte chunks.
@@ -287,17 +269,17 @@ cdef class PageTables:
         cdef uint64_t pmd_va
         if end <= start:
             return
-        pmd_va = start & ~(_PGT_PMD_SIZE - 1)
+        pmd_va = start & ~(D.PMD_SIZE - 1)
         if not self._pmd_leaf_at(pmd_va):
             return
         rec = self._unused.get(pmd_va)
         if rec is None:
             if not unused:
                 return
-            rec = np.zeros(_PGT_CHUNKS_PER_PMD, np.uint8)
+            rec = np.zeros(D.VMEMMAP_CHUNKS_PER_PMD, np.uint8)
             self._unused[pmd_va] = rec
-        rec[(start - pmd_va) >> _PGT_CHUNK_SHIFT:(end - pmd_va) >> _PGT_CHUNK_SHIFT] = \
-            1 if unused else 0
+        rec[(start - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT:
+            (end - pmd_va) >> D.STRUCT_PAGE_MAX_SHIFT] = 1 if unused else 0
 
     cdef _drop_unused(self, uint64_t pmd_va):
         self._unused.pop(pmd_va, None)
@@ -307,12 +289,12 @@ cdef class PageTables:
         cdef uint64_t u = self._unused_pmd_start
         if not u:
             return
-        self._memset_vmemmap(u, (u + _PGT_PMD_SIZE - 1) & ~(_PGT_PMD_SIZE - 1), True)
+        self._memset_vmemmap(u, (u + D.PMD_SIZE - 1) & ~(D.PMD_SIZE - 1), True)
         self._unused_pmd_start = 0
 
     cdef bint _vmemmap_pmd_is_unused(self, uint64_t addr, uint64_t end) except -1:
         """arch/x86/mm/init_64.c:vmemmap_pmd_is_unused (6.1)."""
-        cdef uint64_t start = addr & ~(_PGT_PMD_SIZE - 1)
+        cdef uint64_t start = addr & ~(D.PMD_SIZE - 1)
         self._vmemmap_flush_unused_pmd()
         self._memset_vmemmap(addr, end, True)
         rec = self._unused.get(start)
@@ -320,24 +302,24 @@ cdef class PageTables:
 
     cdef _vmemmap_mark_sub_pmd_used(self, uint64_t start):
         """arch/x86/mm/init_64.c:__vmemmap_use_sub_pmd (6.1): zero one struct page at start."""
-        self._memset_vmemmap(start, start + (1 << _PGT_CHUNK_SHIFT), False)
+        self._memset_vmemmap(start, start + (1 << D.STRUCT_PAGE_MAX_SHIFT), False)
 
     cdef _vmemmap_use_sub_pmd(self, uint64_t start, uint64_t end):
         """arch/x86/mm/init_64.c:vmemmap_use_sub_pmd (6.1)."""
         if self._unused_pmd_start == start:
-            self._unused_pmd_start = 0 if not end & (_PGT_PMD_SIZE - 1) else end
+            self._unused_pmd_start = 0 if not end & (D.PMD_SIZE - 1) else end
             return
         self._vmemmap_flush_unused_pmd()
         self._vmemmap_mark_sub_pmd_used(start)
 
     cdef _vmemmap_use_new_sub_pmd(self, uint64_t start, uint64_t end):
         """arch/x86/mm/init_64.c:vmemmap_use_new_sub_pmd (6.1)."""
-        cdef uint64_t page = start & ~(_PGT_PMD_SIZE - 1)
+        cdef uint64_t page = start & ~(D.PMD_SIZE - 1)
         self._vmemmap_flush_unused_pmd()
         self._vmemmap_mark_sub_pmd_used(start)
-        if start & (_PGT_PMD_SIZE - 1):
+        if start & (D.PMD_SIZE - 1):
             self._memset_vmemmap(page, start, True)
-        if end & (_PGT_PMD_SIZE - 1):
+        if end & (D.PMD_SIZE - 1):
             self._unused_pmd_start = end
 
     # ------------------------------------------------------------------ vmemmap populate
@@ -384,7 +366,7 @@ cdef class PageTables:
                     return -_errno.ENOMEM
                 if pfn >= self._max_pfn:
                     raise RuntimeError(f"page allocator returned pfn {pfn:#x}")
-                self._ent[t, i] = (<uint64_t> pfn << ps) | _PGT_PAGE_KERNEL
+                self._ent[t, i] = (<uint64_t> pfn << ps) | D.PAGE_KERNEL
             addr += self._page_size
         return 0
 
@@ -435,18 +417,18 @@ cdef class PageTables:
             if _pgt_none(e):
                 pfn = _pgt_operator.index(alloc_block(512, node))
                 if pfn >= 0:
-                    if pfn >= _PGT_MAX_PFN or pfn & 511:
+                    if pfn >= <int64_t> D.PGT_MAX_PFN or pfn & 511:
                         raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
-                    self._ent[t, i] = ((<uint64_t> pfn << 12) & _PGT_PMD_PAGE_MASK) | \
-                        _PGT_PAGE_KERNEL_LARGE
-                    if (addr | nxt) & (_PGT_PMD_SIZE - 1):
+                    self._ent[t, i] = ((<uint64_t> pfn << 12) & D.PHYSICAL_PMD_PAGE_MASK) | \
+                        D.PAGE_KERNEL_LARGE
+                    if (addr | nxt) & (D.PMD_SIZE - 1):
                         self._vmemmap_use_new_sub_pmd(addr, nxt)
                     addr = nxt
                     continue
                 if fallback_alloc_page is None:
                     return -_errno.ENOMEM       # no fallback with an altmap
                 page_alloc = fallback_alloc_page
-            elif e & _PGT_PSE:
+            elif e & D._PAGE_PSE:
                 self._vmemmap_use_sub_pmd(addr, nxt)
                 addr = nxt
                 continue
@@ -462,7 +444,7 @@ cdef class PageTables:
         """arch/x86/mm/init_64.c:remove_pagetable (6.1); see the twin for details. x86 only."""
         cdef uint64_t addr, nxt, c_end
         cdef int sh = self.pgdir_shift, i
-        cdef bint c_direct, c_free_pud
+        cdef bint c_direct, c_free_pud, c_has_free_data
         self._require_arch("x86_64", "remove_pagetable")
         start, end = self._check_va_range(start, end, "remove_pagetable")
         if not callable(free_table) or not _pgt_callable_or_none(free_data) or \
@@ -471,39 +453,43 @@ cdef class PageTables:
                               "be callable")
         c_direct = bool(direct)
         c_free_pud = bool(free_pud_tables)
+        c_has_free_data = free_data is not None
         addr = start
         c_end = end
+        self._fr_n = 0
         while addr < c_end:
             nxt = _pgt_addr_end(addr, c_end, sh)
             i = (addr >> sh) & 511
             if self._nlev == 5:
-                if self._ent[0, i] & _PGT_PRESENT:                   # pgd_present
-                    self._remove_p4d_table(self._child[0, i], addr, nxt, c_direct, free_data,
-                                           free_table, c_free_pud)
+                if self._ent[0, i] & D._PAGE_PRESENT:                   # pgd_present
+                    self._remove_p4d_table(self._child[0, i], addr, nxt, c_direct,
+                                           c_has_free_data, c_free_pud)
             else:
                 # pgd_present() is 1 and p4d_offset() is the PGD entry itself
-                self._remove_p4d_table(0, addr, nxt, c_direct, free_data, free_table, c_free_pud)
+                self._remove_p4d_table(0, addr, nxt, c_direct, c_has_free_data, c_free_pud)
             addr = nxt
         # flush_tlb_all()
+        self._flush_frees(free_data, free_table)
 
-    cdef _remove_p4d_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table, bint free_pud_tables):
+    cdef int _remove_p4d_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data, bint free_pud_tables) except -1:
         """arch/x86/mm/init_64.c:remove_p4d_table (6.1); 4-level: ``slot`` is the PGD."""
         cdef uint64_t nxt
         cdef int i
         cdef int64_t pud
         while addr < end:
-            nxt = _pgt_addr_end(addr, end, _PGT_P4D_SHIFT)
-            i = (addr >> _PGT_P4D_SHIFT) & 511
-            if self._ent[slot, i] & _PGT_PRESENT:
+            nxt = _pgt_addr_end(addr, end, D.P4D_SHIFT)
+            i = (addr >> D.P4D_SHIFT) & 511
+            if self._ent[slot, i] & D._PAGE_PRESENT:
                 pud = self._child[slot, i]
-                self._remove_pud_table(pud, addr, nxt, direct, free_data, free_table)
+                self._remove_pud_table(pud, addr, nxt, direct, has_free_data)
                 if free_pud_tables:
-                    self._free_table_if_empty(pud, slot, i, free_table)
+                    self._free_table_if_empty(pud, slot, i)
             addr = nxt
+        return 0
 
-    cdef _remove_pud_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table):
+    cdef int _remove_pud_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data) except -1:
         """arch/x86/mm/init_64.c:remove_pud_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0
         cdef int i
@@ -512,26 +498,28 @@ cdef class PageTables:
             nxt = _pgt_addr_end(addr, end, 30)
             i = (addr >> 30) & 511
             e = self._ent[slot, i]
-            if e & _PGT_PRESENT:
+            if e & D._PAGE_PRESENT:
                 c = self._child[slot, i]
-                if (e & (_PGT_PSE | _PGT_PRESENT)) == (_PGT_PSE | _PGT_PRESENT) and \
-                        not addr & (_PGT_PUD_SIZE - 1) and not nxt & (_PGT_PUD_SIZE - 1):
+                if (e & (D._PAGE_PSE | D._PAGE_PRESENT)) == (D._PAGE_PSE | D._PAGE_PRESENT) and \
+                        not addr & (D.PUD_SIZE - 1) and not nxt & (D.PUD_SIZE - 1):
                     self._clear(slot, i)
                     pages += 1
                 elif c >= 0:
-                    self._remove_pmd_table(c, addr, nxt, direct, free_data, free_table)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pmd_table(c, addr, nxt, direct, has_free_data)
+                    self._free_table_if_empty(c, slot, i)
                 else:
                     # 1G leaf only partly covered: its first data page is walked as a PMD
                     # table; modelled as reading zeros (see the twin).
-                    free_table((e & _PGT_PUD_PAGE_MASK) >> 12, "PMD")
+                    self._defer_free(_PGT_FREE_TABLE, (e & D.PHYSICAL_PUD_PAGE_MASK) >> 12,
+                                     3)                       # level id 3: "PMD"
                     self._clear(slot, i)
             addr = nxt
         if direct:
             self._update_page_count(2, -pages)
+        return 0
 
-    cdef _remove_pmd_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data, free_table):
+    cdef int _remove_pmd_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
+                               bint has_free_data) except -1:
         """arch/x86/mm/init_64.c:remove_pmd_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0, pfn
         cdef int i
@@ -540,31 +528,32 @@ cdef class PageTables:
             nxt = _pgt_addr_end(addr, end, 21)
             i = (addr >> 21) & 511
             e = self._ent[slot, i]
-            if e & (_PGT_PRESENT | _PGT_PROTNONE | _PGT_PSE):           # pmd_present
-                if e & _PGT_PSE:
-                    pfn = (e & _PGT_PMD_PAGE_MASK) >> 12
-                    if not addr & (_PGT_PMD_SIZE - 1) and not nxt & (_PGT_PMD_SIZE - 1):
-                        if not direct:
-                            free_data(pfn, 512)                       # free_hugepage_table
+            if e & (D._PAGE_PRESENT | D._PAGE_PROTNONE | D._PAGE_PSE):           # pmd_present
+                if e & D._PAGE_PSE:
+                    pfn = (e & D.PHYSICAL_PMD_PAGE_MASK) >> 12
+                    if not addr & (D.PMD_SIZE - 1) and not nxt & (D.PMD_SIZE - 1):
+                        if not direct:                            # free_hugepage_table
+                            self._defer_free(_PGT_FREE_DATA, pfn, 512)
                         self._clear(slot, i)
                         self._drop_unused(addr)
                         pages += 1
                     elif self._vmemmap_pmd_is_unused(addr, nxt):
                         # reached for the direct map too; the kernel then frees the RAM itself
-                        if free_data is not None:
-                            free_data(pfn, 512)
+                        if has_free_data:
+                            self._defer_free(_PGT_FREE_DATA, pfn, 512)
                         self._clear(slot, i)
-                        self._drop_unused(addr & ~(_PGT_PMD_SIZE - 1))
+                        self._drop_unused(addr & ~(D.PMD_SIZE - 1))
                 else:
                     c = self._child[slot, i]
-                    self._remove_pte_table(c, addr, nxt, direct, free_data)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pte_table(c, addr, nxt, direct)
+                    self._free_table_if_empty(c, slot, i)
             addr = nxt
         if direct:
             self._update_page_count(1, -pages)
+        return 0
 
-    cdef _remove_pte_table(self, int64_t slot, uint64_t addr, uint64_t end, bint direct,
-                           free_data):
+    cdef int _remove_pte_table(self, int64_t slot, uint64_t addr, uint64_t end,
+                               bint direct) except -1:
         """arch/x86/mm/init_64.c:remove_pte_table (6.1)."""
         cdef uint64_t nxt, e, pages = 0
         cdef int i
@@ -574,25 +563,70 @@ cdef class PageTables:
                 nxt = end
             i = (addr >> 12) & 511
             e = self._ent[slot, i]
-            if e & (_PGT_PRESENT | _PGT_PROTNONE):                      # pte_present
+            if e & (D._PAGE_PRESENT | D._PAGE_PROTNONE):                      # pte_present
                 # "[0,1G) is mapped by head_64.S": pte_val() + virtual address, as 6.1 adds them
                 if e + (addr & ~(<uint64_t> 0xFFF)) < 0x40000000:
-                    return
+                    return 0
                 if not direct:
-                    free_data((e & _PGT_PTE_PFN_MASK) >> 12, 1)
+                    self._defer_free(_PGT_FREE_DATA, (e & D.PTE_PFN_MASK) >> 12, 1)
                 self._clear(slot, i)
                 pages += 1
             addr = nxt
         if direct:
             self._update_page_count(0, -pages)
+        return 0
 
-    cdef _free_table_if_empty(self, int64_t slot, int64_t parent, int i, free_table):
+    cdef int _free_table_if_empty(self, int64_t slot, int64_t parent, int i) except -1:
         """arch/x86/mm/init_64.c:free_pte_table / free_pmd_table / free_pud_table (6.1)."""
         if not self._table_empty(slot):
-            return
-        free_table(self._pfn[slot], PGTABLE_LEVEL_NAMES[self._lvl[slot]])
+            return 0
+        self._defer_free(_PGT_FREE_TABLE, self._pfn[slot], self._lvl[slot])
         self._release_table(slot)
         self._clear(parent, i)
+        return 0
+
+    # ------------------------------------------------------------------ deferred frees
+    # The removal walks only record what they free, in walk order, in a C array; the public
+    # method hands the requests to the caller's free_data / free_table after the walk (as the
+    # twin does), so no Python code runs inside the loops. Same calls, same order.
+    cdef int _defer_free(self, int64_t kind, int64_t pfn, int64_t arg) except -1:
+        cdef int64_t cap
+        cdef int64_t* p
+        if self._fr_n == self._fr_cap:
+            cap = 2 * self._fr_cap if self._fr_cap else 64
+            p = <int64_t*> realloc(self._fr, 3 * cap * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            self._fr = p
+            self._fr_cap = cap
+        p = self._fr + 3 * self._fr_n
+        p[0] = kind
+        p[1] = pfn
+        p[2] = arg
+        self._fr_n += 1
+        return 0
+
+    cdef _flush_frees(self, free_data, free_table):
+        cdef int64_t k, n = self._fr_n
+        cdef int64_t* p
+        self._fr_n = 0
+        if not n:
+            return
+        p = <int64_t*> malloc(3 * n * sizeof(int64_t))    # a callback may re-enter this object
+        if p == NULL:
+            raise MemoryError()
+        memcpy(p, self._fr, 3 * n * sizeof(int64_t))
+        try:
+            for k in range(n):
+                if p[3 * k] == _PGT_FREE_TABLE:
+                    free_table(p[3 * k + 1], PGTABLE_LEVEL_NAMES[p[3 * k + 2]])
+                else:
+                    free_data(p[3 * k + 1], p[3 * k + 2])
+        finally:
+            free(p)
+
+    def __dealloc__(self):
+        free(self._fr)
 
     # ------------------------------------------------------------------ direct map
     def kernel_physical_mapping_init(self, paddr_start, paddr_end, page_size, alloc_table, node):
@@ -603,10 +637,10 @@ cdef class PageTables:
         self._require_arch("x86_64", "kernel_physical_mapping_init")
         if page_size == 4096:
             mask = 0
-        elif page_size == _PGT_PMD_SIZE:
-            mask = _PGT_LEVEL_2M
-        elif page_size == _PGT_PUD_SIZE:
-            mask = _PGT_LEVEL_2M | _PGT_LEVEL_1G
+        elif page_size == D.PMD_SIZE:
+            mask = (1 << D.PG_LEVEL_2M)
+        elif page_size == D.PUD_SIZE:
+            mask = (1 << D.PG_LEVEL_2M) | (1 << D.PG_LEVEL_1G)
         else:
             raise _pgt_einval(f"kernel_physical_mapping_init: page size {page_size!r}")
         paddr_start, paddr_end = _pgt_as_ints(paddr_start, paddr_end,
@@ -620,7 +654,7 @@ cdef class PageTables:
                               f"{self.max_physmem_bits}")
         if not callable(alloc_table):
             raise _pgt_einval("kernel_physical_mapping_init: alloc_table must be callable")
-        return self._kernel_physical_mapping_init(paddr_start, paddr_end, mask, _PGT_PAGE_KERNEL,
+        return self._kernel_physical_mapping_init(paddr_start, paddr_end, mask, D.PAGE_KERNEL,
                                                   alloc_table, node)
 
     cdef uint64_t _kernel_physical_mapping_init(self, uint64_t paddr_start, uint64_t paddr_end,
@@ -659,9 +693,9 @@ cdef class PageTables:
         vaddr = po + paddr
         vaddr_end = po + paddr_end
         while vaddr < vaddr_end:
-            i = (vaddr >> _PGT_P4D_SHIFT) & 511
-            vaddr_next = (vaddr & ~((<uint64_t> 1 << _PGT_P4D_SHIFT) - 1)) + \
-                (<uint64_t> 1 << _PGT_P4D_SHIFT)
+            i = (vaddr >> D.P4D_SHIFT) & 511
+            vaddr_next = (vaddr & ~((<uint64_t> 1 << D.P4D_SHIFT) - 1)) + \
+                (<uint64_t> 1 << D.P4D_SHIFT)
             paddr = vaddr - po
             if paddr < paddr_end:
                 if not _pgt_none(self._ent[slot, i]):
@@ -686,25 +720,25 @@ cdef class PageTables:
         cdef bint done
         while i < 512:
             j = ((po + paddr) >> 30) & 511
-            paddr_next = (paddr & ~(_PGT_PUD_SIZE - 1)) + _PGT_PUD_SIZE
+            paddr_next = (paddr & ~(D.PUD_SIZE - 1)) + D.PUD_SIZE
             if paddr < paddr_end:
                 prot = prot0
                 e = self._ent[slot, j]
                 done = False
                 if not _pgt_none(e):
-                    if (e & (_PGT_PSE | _PGT_PRESENT)) != (_PGT_PSE | _PGT_PRESENT):
+                    if (e & (D._PAGE_PSE | D._PAGE_PRESENT)) != (D._PAGE_PSE | D._PAGE_PRESENT):
                         paddr_last = self._phys_pmd_init(self._child[slot, j], paddr, paddr_end,
                                                          mask, prot, alloc_table, node)
                         done = True
-                    elif mask & _PGT_LEVEL_1G:
+                    elif mask & (1 << D.PG_LEVEL_1G):
                         paddr_last = paddr_next
                         done = True
                     else:
-                        prot = e & _PGT_PTE_FLAGS_MASK & ~_PGT_PSE    # split the 1G leaf
+                        prot = e & D.PTE_FLAGS_MASK & ~D._PAGE_PSE    # split the 1G leaf
                 if not done:
-                    if mask & _PGT_LEVEL_1G:
+                    if mask & (1 << D.PG_LEVEL_1G):
                         pages += 1
-                        self._ent[slot, j] = (paddr & _PGT_PUD_PAGE_MASK) | prot | _PGT_PSE
+                        self._ent[slot, j] = (paddr & D.PHYSICAL_PUD_PAGE_MASK) | prot | D._PAGE_PSE
                         self._child[slot, j] = -1
                         paddr_last = paddr_next
                     else:
@@ -727,31 +761,31 @@ cdef class PageTables:
         cdef bint done
         while i < 512:
             j = (paddr >> 21) & 511
-            paddr_next = (paddr & ~(_PGT_PMD_SIZE - 1)) + _PGT_PMD_SIZE
+            paddr_next = (paddr & ~(D.PMD_SIZE - 1)) + D.PMD_SIZE
             if paddr < paddr_end:
                 new_prot = prot
                 e = self._ent[slot, j]
                 done = False
                 if not _pgt_none(e):
-                    if not e & _PGT_PSE:
+                    if not e & D._PAGE_PSE:
                         paddr_last = self._phys_pte_init(self._child[slot, j], paddr, paddr_end,
                                                          prot)
                         done = True
-                    elif mask & _PGT_LEVEL_2M:
+                    elif mask & (1 << D.PG_LEVEL_2M):
                         paddr_last = paddr_next
                         done = True
                     else:
-                        new_prot = e & _PGT_PTE_FLAGS_MASK & ~_PGT_PSE   # split the 2M leaf
+                        new_prot = e & D.PTE_FLAGS_MASK & ~D._PAGE_PSE   # split the 2M leaf
                 if not done:
-                    if mask & _PGT_LEVEL_2M:
+                    if mask & (1 << D.PG_LEVEL_2M):
                         pages += 1
-                        self._ent[slot, j] = (paddr & _PGT_PMD_PAGE_MASK) | prot | _PGT_PSE
+                        self._ent[slot, j] = (paddr & D.PHYSICAL_PMD_PAGE_MASK) | prot | D._PAGE_PSE
                         self._child[slot, j] = -1
                         paddr_last = paddr_next
                     else:
                         pte = self._alloc_low_page(4, node, alloc_table)
                         paddr_last = self._phys_pte_init(pte, paddr, paddr_end, new_prot)
-                        self._drop_unused((self.page_offset + paddr) & ~(_PGT_PMD_SIZE - 1))
+                        self._drop_unused((self.page_offset + paddr) & ~(D.PMD_SIZE - 1))
                         self._link(slot, j, pte)
             i += 1
             paddr = paddr_next
@@ -769,7 +803,7 @@ cdef class PageTables:
                 paddr_next = (paddr & ~(<uint64_t> 0xFFF)) + 4096
                 if paddr < paddr_end and _pgt_none(ent[slot, i]):
                     pages += 1
-                    ent[slot, i] = (paddr & _PGT_PTE_PFN_MASK) | prot
+                    ent[slot, i] = (paddr & D.PTE_PFN_MASK) | prot
                     paddr_last = paddr_next
                 i += 1
                 paddr = paddr_next
@@ -788,8 +822,8 @@ cdef class PageTables:
 
     cdef inline uint64_t _arm64_leaf(self, int d, uint64_t phys) noexcept:
         if d == self._nlev - 1:
-            return (phys & self._pfn_mask) | _PGT_PAGE_KERNEL
-        return (phys & self._pfn_mask) | _PGT_PAGE_KERNEL_LARGE
+            return (phys & self._pfn_mask) | D.PAGE_KERNEL
+        return (phys & self._pfn_mask) | D.PAGE_KERNEL_LARGE
 
     cdef tuple _check_arm64_range(self, start, end, uint64_t lo, uint64_t hi, str what,
                                   str where):
@@ -849,7 +883,7 @@ cdef class PageTables:
                     continue
                 if pfn >= self._max_pfn or pfn & (nr - 1):
                     raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
-                self._ent[t, i] = (<uint64_t> pfn << self.page_shift) | _PGT_PAGE_KERNEL_LARGE
+                self._ent[t, i] = (<uint64_t> pfn << self.page_shift) | D.PAGE_KERNEL_LARGE
             addr = nxt
         return 0
 
@@ -903,7 +937,7 @@ cdef class PageTables:
                     if e != self._arm64_leaf(d, phys):
                         raise _pgt_einval(f"arm64_create_pgd_mapping: {addr:#x} is mapped to "
                                           "another page (6.1 BUG_ON in init_pte)")
-                elif not (self._arm64_block_ok(d) and not flags & _PGT_NO_BLOCK
+                elif not (self._arm64_block_ok(d) and not flags & D.NO_BLOCK_MAPPINGS
                           and not (addr | nxt | phys) & (((<uint64_t> 1) << sh) - 1)):
                     c = self._child[slot, i]
                     if c < 0:
@@ -925,7 +959,7 @@ cdef class PageTables:
         if d == self._nlev - 1:                                            # init_pte
             with nogil:
                 while addr < end:
-                    ent[slot, (addr >> sh) & mask] = (phys & self._pfn_mask) | _PGT_PAGE_KERNEL
+                    ent[slot, (addr >> sh) & mask] = (phys & self._pfn_mask) | D.PAGE_KERNEL
                     phys += ps
                     addr += ps
             return 0
@@ -933,7 +967,7 @@ cdef class PageTables:
             nxt = _pgt_addr_end(addr, end, sh)
             i = (addr >> sh) & mask
             e = ent[slot, i]
-            if self._arm64_block_ok(d) and not flags & _PGT_NO_BLOCK and \
+            if self._arm64_block_ok(d) and not flags & D.NO_BLOCK_MAPPINGS and \
                     not (addr | nxt | phys) & (((<uint64_t> 1) << sh) - 1):
                 if _pgt_none(e):                                           # p?d_set_huge
                     ent[slot, i] = self._arm64_leaf(d, phys)
@@ -964,10 +998,12 @@ cdef class PageTables:
         if free_mapped and not callable(free_data):
             raise _pgt_einval("arm64_unmap_hotplug_range: free_data must be callable when "
                               "free_mapped")
-        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped))
+        self._flush_frees(free_data, None)
 
     cdef int _arm64_unmap(self, int64_t slot, int d, uint64_t addr, uint64_t end,
-                          bint free_mapped, free_data) except -1:
+                          bint free_mapped) except -1:
         """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
         cdef int sh = self._shifts[d], i, ps = self.page_shift
         cdef uint64_t mask = self._masks[d], nxt, e
@@ -979,11 +1015,12 @@ cdef class PageTables:
             if not _pgt_none(e):
                 c = self._child[slot, i]
                 if c >= 0:
-                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped)
                 else:                                       # pte, or pud_sect / pmd_sect
                     self._clear(slot, i)
                     if free_mapped:
-                        free_data((e & self._pfn_mask) >> ps, (<int64_t> 1) << (sh - ps))
+                        self._defer_free(_PGT_FREE_DATA, (e & self._pfn_mask) >> ps,
+                                         (<int64_t> 1) << (sh - ps))
             addr = nxt
         return 0
 
@@ -1000,10 +1037,12 @@ cdef class PageTables:
         if self._scan(0, 0, start, end) & 3:
             raise _pgt_einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a "
                               "block mapping (unmap_hotplug_range first)")
-        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+        self._fr_n = 0
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling)
+        self._flush_frees(None, free_table)
 
     cdef int _arm64_free_empty(self, int64_t slot, int d, uint64_t addr, uint64_t end,
-                               uint64_t floor, uint64_t ceiling, free_table) except -1:
+                               uint64_t floor, uint64_t ceiling) except -1:
         """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): children first, then
         each child table that is empty and wholly inside [floor, ceiling)."""
         cdef int sh, i, lid
@@ -1020,11 +1059,11 @@ cdef class PageTables:
             i = (addr >> sh) & mask
             c = self._child[slot, i]
             if c >= 0:
-                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling)
                 if lid != 1 and _pgt_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
                         self._table_empty(c):
                     self._clear(slot, i)                                    # p?d_clear
-                    free_table(self._pfn[c], PGTABLE_LEVEL_NAMES[lid])
+                    self._defer_free(_PGT_FREE_TABLE, self._pfn[c], lid)
                     self._release_table(c)
             addr = nxt
         return 0
@@ -1037,8 +1076,10 @@ cdef class PageTables:
                                              "arm64_vmemmap_free", "vmemmap")
         if not callable(free_data) or not callable(free_table):
             raise _pgt_einval("arm64_vmemmap_free: free_data and free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, True, free_data)
-        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, True)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end)
+        self._flush_frees(free_data, free_table)
 
     def arm64_remove_pgd_mapping(self, start, size, free_table):
         """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1); see the twin for details."""
@@ -1049,8 +1090,10 @@ cdef class PageTables:
                                              "arm64_remove_pgd_mapping", "linear map")
         if not callable(free_table):
             raise _pgt_einval("arm64_remove_pgd_mapping: free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, False, None)
-        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+        self._fr_n = 0
+        self._arm64_unmap(0, 0, start, end, False)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end)
+        self._flush_frees(None, free_table)
 
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):
@@ -1092,7 +1135,7 @@ cdef class PageTables:
         """(level_name, entry) of the leaf mapping va, or None."""
         w = self.walk(va)
         name, _, _, e = w[len(w) - 1]
-        if _pgt_none(e) or (name != "PTE" and not e & _PGT_PSE):
+        if _pgt_none(e) or (name != "PTE" and not e & D._PAGE_PSE):
             return None
         return name, e
 
@@ -1141,8 +1184,8 @@ cdef class PageTables:
             if not rec.any():
                 continue
             d = np.diff(np.concatenate(([0], rec.astype(np.int8), [0])))
-            starts = np.flatnonzero(d == 1) << _PGT_CHUNK_SHIFT
-            ends = np.flatnonzero(d == -1) << _PGT_CHUNK_SHIFT
+            starts = np.flatnonzero(d == 1) << D.STRUCT_PAGE_MAX_SHIFT
+            ends = np.flatnonzero(d == -1) << D.STRUCT_PAGE_MAX_SHIFT
             unused.append((va, tuple(zip(starts.tolist(), ends.tolist()))))
         geo = self.levels if self._x86 else (self.levels, self.geometry)
         return (geo, self.pgd_pfn, tuple(tables),

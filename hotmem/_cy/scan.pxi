@@ -1,45 +1,26 @@
-# pfn scanners over the struct pages (compiled). Twin: hotmem/_py/scan.py (which also holds the
-# KPF_* and isolation-flag constants shared by both backends).
-from hotmem._py.scan import (
+# pfn scanners over the struct pages (compiled). Twin: hotmem/_py/scan.py; the KPF_* and
+# isolation-flag constants: hotmem/defs.py (D.*: hotmem/defs.pxd).
+from hotmem.defs import (
     KPF_LOCKED, KPF_ERROR, KPF_REFERENCED, KPF_UPTODATE, KPF_DIRTY, KPF_LRU, KPF_ACTIVE, KPF_SLAB,
     KPF_WRITEBACK, KPF_RECLAIM, KPF_BUDDY, KPF_MMAP, KPF_ANON, KPF_SWAPCACHE, KPF_SWAPBACKED,
     KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, KPF_UNEVICTABLE, KPF_HWPOISON, KPF_NOPAGE,
     KPF_KSM, KPF_THP, KPF_OFFLINE, KPF_ZERO_PAGE, KPF_IDLE, KPF_PGTABLE, KPF_RESERVED, KPF_MLOCKED,
     KPF_MAPPEDTODISK, KPF_PRIVATE, KPF_PRIVATE_2, KPF_OWNER_PRIVATE, KPF_ARCH, KPF_UNCACHED,
-    KPF_SOFTDIRTY, KPF_ARCH_2, MEMORY_OFFLINE, REPORT_FAILURE, _COPY,
+    KPF_SOFTDIRTY, KPF_ARCH_2, MEMORY_OFFLINE, REPORT_FAILURE, STABLE_PAGE_FLAGS_COPY,
 )
-from hotmem._py.memmap import PG_buddy, PG_offline, PG_table
 
-cdef enum:
-    _KPF_BUDDY = 10
-    _KPF_MMAP = 11
-    _KPF_SWAPCACHE = 13
-    _KPF_NOPAGE = 20
-    _KPF_OFFLINE = 23
-    _KPF_PGTABLE = 26
-    _PG_slab = 9
-    _PG_owner_priv_1 = 10
-    _PG_lru = 4
-    _PG_swapbacked = 19
-    _PG_hwpoison = 23
-    _PAGE_TYPE_BASE = 0xF0000000
-    _PG_buddy_t = 0x80
-    _PG_offline_t = 0x100
-    _PG_table_t = 0x200
-    _MEMORY_OFFLINE = 1
-
-cdef enum:
-    _NCOPY = 23
-cdef int _copy_kpf[_NCOPY]
-cdef int _copy_pg[_NCOPY]
-for _i, (_k, _p) in enumerate(_COPY):
+# STABLE_PAGE_FLAGS_COPY as two C arrays (at most one pair per KPF bit)
+cdef int _copy_kpf[64]
+cdef int _copy_pg[64]
+cdef int _ncopy = len(STABLE_PAGE_FLAGS_COPY)
+assert _ncopy <= 64
+for _i, (_k, _p) in enumerate(STABLE_PAGE_FLAGS_COPY):
     _copy_kpf[_i] = _k
     _copy_pg[_i] = _p
-assert len(_COPY) == _NCOPY
 
 
 cdef inline bint _page_type_is(uint32_t page_type, uint32_t flag) noexcept nogil:
-    return (page_type & (_PAGE_TYPE_BASE | flag)) == _PAGE_TYPE_BASE
+    return (page_type & (D.PAGE_TYPE_BASE | flag)) == D.PAGE_TYPE_BASE
 
 
 cdef bint _is_free_buddy_page(MemSections ms, int64_t pfn, int max_order) noexcept nogil:
@@ -47,7 +28,7 @@ cdef bint _is_free_buddy_page(MemSections ms, int64_t pfn, int max_order) noexce
     cdef page_t* head
     for order in range(max_order):
         head = ms.pfn_to_page(pfn & ~((<int64_t> 1 << order) - 1))
-        if head != NULL and _page_type_is(head.page_type, _PG_buddy_t) and head.private >= <uint64_t> order:
+        if head != NULL and _page_type_is(head.page_type, D.PG_buddy) and head.private >= <uint64_t> order:
             return True
     return False
 
@@ -55,22 +36,22 @@ cdef bint _is_free_buddy_page(MemSections ms, int64_t pfn, int max_order) noexce
 cdef uint64_t _stable_page_flags(MemSections ms, int64_t pfn, int max_order) noexcept nogil:
     cdef page_t* page = ms.c_pfn_to_online_page(pfn)
     if page == NULL:
-        return (<uint64_t> 1) << _KPF_NOPAGE
+        return (<uint64_t> 1) << D.KPF_NOPAGE
     cdef uint64_t k = page.flags, u = 0
     cdef int i
-    if not ((k >> _PG_slab) & 1) and <int32_t> page.page_type >= 0:
-        u |= (<uint64_t> 1) << _KPF_MMAP
-    if _page_type_is(page.page_type, _PG_buddy_t):
-        u |= (<uint64_t> 1) << _KPF_BUDDY
+    if not ((k >> D.PG_slab) & 1) and <int32_t> page.page_type >= 0:
+        u |= (<uint64_t> 1) << D.KPF_MMAP
+    if _page_type_is(page.page_type, D.PG_buddy):
+        u |= (<uint64_t> 1) << D.KPF_BUDDY
     elif page._refcount == 0 and _is_free_buddy_page(ms, pfn, max_order):
-        u |= (<uint64_t> 1) << _KPF_BUDDY
-    if _page_type_is(page.page_type, _PG_offline_t):
-        u |= (<uint64_t> 1) << _KPF_OFFLINE
-    if _page_type_is(page.page_type, _PG_table_t):
-        u |= (<uint64_t> 1) << _KPF_PGTABLE
-    if ((k >> _PG_swapbacked) & 1) and ((k >> _PG_owner_priv_1) & 1):
-        u |= (<uint64_t> 1) << _KPF_SWAPCACHE
-    for i in range(_NCOPY):
+        u |= (<uint64_t> 1) << D.KPF_BUDDY
+    if _page_type_is(page.page_type, D.PG_offline):
+        u |= (<uint64_t> 1) << D.KPF_OFFLINE
+    if _page_type_is(page.page_type, D.PG_table):
+        u |= (<uint64_t> 1) << D.KPF_PGTABLE
+    if ((k >> D.PG_swapbacked) & 1) and ((k >> D.PG_owner_priv_1) & 1):
+        u |= (<uint64_t> 1) << D.KPF_SWAPCACHE
+    for i in range(_ncopy):
         u |= ((k >> _copy_pg[i]) & 1) << _copy_kpf[i]
     return u
 
@@ -101,7 +82,7 @@ def kpagecount(MemSections ms not None, int64_t start_pfn, int64_t count):
     with nogil:
         for i in range(count):
             page = ms.c_pfn_to_online_page(start_pfn + i)
-            if page == NULL or ((page.flags >> _PG_slab) & 1) or <int32_t> page.page_type < -128:
+            if page == NULL or ((page.flags >> D.PG_slab) & 1) or <int32_t> page.page_type < D.PAGE_MAPCOUNT_RESERVE:
                 continue
             o[i] = <uint64_t> (<int64_t> (<int32_t> page.page_type) + 1)
     return out
@@ -131,22 +112,22 @@ cdef int64_t _has_unmovable(MemSections ms, int64_t pfn, int64_t end_pfn, int fl
     cdef page_t* page
     while pfn < end_pfn:
         page = ms.pfn_to_page(pfn)
-        if (page.flags >> _PG_reserved) & 1:
+        if (page.flags >> D.PG_reserved) & 1:
             return pfn
         if zone_is_movable:
             pfn += 1
             continue
         if page._refcount == 0:
-            if _page_type_is(page.page_type, _PG_buddy_t):
+            if _page_type_is(page.page_type, D.PG_buddy):
                 pfn += (<int64_t> 1) << page.private
             else:
                 pfn += 1
             continue
-        if (flags & _MEMORY_OFFLINE) and (((page.flags >> _PG_hwpoison) & 1)
-                                          or _page_type_is(page.page_type, _PG_offline_t)):
+        if (flags & D.MEMORY_OFFLINE) and (((page.flags >> D.PG_hwpoison) & 1)
+                                          or _page_type_is(page.page_type, D.PG_offline)):
             pfn += 1
             continue
-        if (page.flags >> _PG_lru) & 1:
+        if (page.flags >> D.PG_lru) & 1:
             pfn += 1
             continue
         return pfn

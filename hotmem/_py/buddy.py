@@ -38,84 +38,31 @@ from collections import deque
 
 import numpy as np
 
-from hotmem.errors import HotplugError
-from hotmem._py.memmap import (
-    MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
-    MIGRATE_TYPES, MIGRATE_UNMOVABLE, NR_PAGEFLAGS, PAGE_MAPCOUNT_RESET, PAGE_TYPE_BASE,
-    PG_active, PG_buddy, PG_hwpoison, PG_locked, PG_lru, PG_mlocked, PG_offline, PG_private,
-    PG_private_2, PG_reserved, PG_slab, PG_unevictable, PG_writeback,
+from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
+    ALLOC_NOFRAGMENT, BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH, FALLBACKS, FPI_NONE, FPI_TO_TAIL,
+    MAX_ZONEID, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
+    MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
+    NR_PCP_THP, PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
+    PAGE_MAPCOUNT_RESET, PAGE_TYPE_BASE, PCP_BATCH_SCALE_MAX, PG_buddy, PG_hwpoison, PG_lru,
+    PG_offline, PG_reserved,
 )
+from hotmem.errors import HotplugError
 
 __all__ = [
-    "PageAllocator", "zone_batchsize", "zone_highsize",
+    "PageAllocator",
     "PAGE_ALLOC_COSTLY_ORDER", "NR_LOWORDER_PCP_LISTS", "NR_PCP_THP", "NR_PCP_LISTS",
     "PCP_BATCH_SCALE_MAX", "ALLOC_NOFRAGMENT", "FPI_NONE", "FPI_TO_TAIL", "FALLBACKS",
     "PAGE_FLAGS_CHECK_AT_FREE", "PAGE_FLAGS_CHECK_AT_PREP",
 ]
 
-# include/linux/mmzone.h (6.1, CONFIG_TRANSPARENT_HUGEPAGE=y)
-PAGE_ALLOC_COSTLY_ORDER = 3
-NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
-NR_PCP_THP = 2
-NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
-PCP_BATCH_SCALE_MAX = 5          # mm/Kconfig CONFIG_PCP_BATCH_SCALE_MAX default (6.1.y)
-BOOT_PAGESET_HIGH = 0
-BOOT_PAGESET_BATCH = 1
-ALLOC_NOFRAGMENT = 0x100         # mm/internal.h
-FPI_NONE = 0
-FPI_TO_TAIL = 1 << 1             # mm/page_alloc.c
-SZ_1M_PAGES = (1 << 20) >> 12    # SZ_1M / PAGE_SIZE with 4 KiB pages
-
-#: mm/page_alloc.c:fallbacks[] (6.1), MIGRATE_TYPES terminators dropped
-FALLBACKS = {
-    MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
-    MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
-    MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE),
-}
-
-# include/linux/page-flags.h (6.1; no LRU_GEN bits in the model's page->flags)
-PAGE_FLAGS_CHECK_AT_FREE = ((1 << PG_lru) | (1 << PG_locked) | (1 << PG_private)
-                            | (1 << PG_private_2) | (1 << PG_writeback) | (1 << PG_reserved)
-                            | (1 << PG_slab) | (1 << PG_active) | (1 << PG_unevictable)
-                            | (1 << PG_mlocked))
-PAGE_FLAGS_CHECK_AT_PREP = ((1 << NR_PAGEFLAGS) - 1) & ~(1 << PG_hwpoison)
-
 _BUDDY_MASK = PAGE_TYPE_BASE | PG_buddy
 _KEEP_AT_PREP = np.uint64(~PAGE_FLAGS_CHECK_AT_PREP & 0xFFFFFFFFFFFFFFFF)
 _NOT_RESERVED = np.uint64(~(1 << PG_reserved) & 0xFFFFFFFFFFFFFFFF)
 _OFFLINE_MASK = PAGE_TYPE_BASE | PG_offline
-_MAX_ZONEID = 1 << 40
 
 
 def _err(code, msg):
     return HotplugError(code, msg)
-
-
-def zone_batchsize(managed_pages):
-    """mm/page_alloc.c:zone_batchsize (6.1, CONFIG_MMU): ~0.1% of the zone or 1 MiB, /4, then
-    rounddown_pow_of_two(b + b/2) - 1. Can be 0 for tiny zones: the kernel's caller
-    (zone_set_pageset_high_and_batch) uses max(1, zone_batchsize())."""
-    if managed_pages < 0:
-        raise _err(errno.EINVAL, f"managed_pages {managed_pages} < 0")
-    batch = min(managed_pages >> 10, SZ_1M_PAGES)
-    batch //= 4
-    if batch < 1:
-        batch = 1
-    b = batch + batch // 2
-    return (1 << (b.bit_length() - 1)) - 1
-
-
-def zone_highsize(low_wmark, batch, nr_cpus_of_node, nr_online_cpus=0):
-    """mm/page_alloc.c:zone_highsize (6.1, percpu_pagelist_high_fraction = 0): the zone's low
-    watermark split over the CPUs of its node (the caller adds the CPU being onlined), over all
-    online CPUs when the node has none; at least batch * 4."""
-    if low_wmark < 0 or batch < 0 or nr_cpus_of_node < 0 or nr_online_cpus < 0:
-        raise _err(errno.EINVAL, f"zone_highsize({low_wmark}, {batch}, {nr_cpus_of_node}, "
-                                 f"{nr_online_cpus}): negative argument")
-    nr_split_cpus = nr_cpus_of_node or nr_online_cpus
-    if not nr_split_cpus:
-        raise _err(errno.EINVAL, "zone_highsize: no CPUs to split pcp->high over")
-    return max(low_wmark // nr_split_cpus, batch << 2)
 
 
 class _PCP:
@@ -598,7 +545,7 @@ class PageAllocator:
         if z is None:
             if not create:
                 raise _err(errno.EINVAL, f"unknown zone {zoneid}")
-            if not 0 <= zoneid < _MAX_ZONEID:
+            if not 0 <= zoneid < MAX_ZONEID:
                 raise _err(errno.EINVAL, f"zoneid {zoneid} out of range")
             z = self._zones[zoneid] = _Zone(zoneid, self.max_order, self.nr_cpus)
         return z
@@ -767,7 +714,7 @@ class PageAllocator:
     # -- pcp control -----------------------------------------------------------------------------
     def set_pcp(self, zoneid, cpu, high, batch):
         """mm/page_alloc.c:pageset_update for one CPU (zone_set_pageset_high_and_batch computes
-        the values: see zone_batchsize/zone_highsize). While the zone's pcp is disabled the values
+        the values: hotmem/mm/watermark.py). While the zone's pcp is disabled the values
         are kept for zone_pcp_enable, as the kernel's zone->pageset_high/batch are."""
         self._check_cpu(cpu)
         if batch < 1 or high < 0:

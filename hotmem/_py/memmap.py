@@ -16,6 +16,17 @@ import operator
 
 import numpy as np
 
+from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
+    MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
+    MIGRATE_TYPES, MIGRATE_UNMOVABLE, NR_PAGEFLAGS, PAGE_DTYPE, PAGE_MAPCOUNT_RESET,
+    PAGE_TYPE_BASE, PB_migratetype_mask, PB_migrate_skip, PG_active, PG_arch_1, PG_arch_2,
+    PG_buddy, PG_dirty, PG_error, PG_guard, PG_head, PG_hwpoison, PG_locked, PG_lru,
+    PG_mappedtodisk, PG_mlocked, PG_offline, PG_owner_priv_1, PG_private, PG_private_2,
+    PG_reclaim, PG_referenced, PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_uncached,
+    PG_unevictable, PG_uptodate, PG_vmemmap_self_hosted, PG_waiters, PG_workingset,
+    PG_writeback, SECTION_HAS_MEM_MAP, SECTION_IS_EARLY, SECTION_IS_ONLINE,
+    SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE,
+)
 from hotmem.errors import HotplugError
 
 __all__ = [
@@ -32,48 +43,6 @@ __all__ = [
     "MIGRATE_HIGHATOMIC", "MIGRATE_ISOLATE", "MIGRATE_TYPES", "PB_migratetype_mask",
     "PB_migrate_skip",
 ]
-
-#: struct page as the model stores it: page->flags, page->private (buddy order), page->_refcount,
-#: and the _mapcount/page_type union. 24 bytes per simulated page.
-PAGE_DTYPE = np.dtype([("flags", "<u8"), ("private", "<u8"), ("_refcount", "<i4"),
-                       ("page_type", "<u4")])
-
-# section_mem_map flag bits (include/linux/mmzone.h, 6.1 with CONFIG_ZONE_DEVICE)
-SECTION_MARKED_PRESENT = 1 << 0
-SECTION_HAS_MEM_MAP = 1 << 1
-SECTION_IS_ONLINE = 1 << 2
-SECTION_IS_EARLY = 1 << 3
-SECTION_TAINT_ZONE_DEVICE = 1 << 4
-
-# enum pageflags (include/linux/page-flags.h, 6.1; Debian amd64 config: MMU, ARCH_USES_PG_UNCACHED,
-# MEMORY_FAILURE, no IDLE_PAGE_TRACKING (so no PG_young/PG_idle), no KASAN_HW_TAGS; bounds.h of
-# the Debian build says NR_PAGEFLAGS 25)
-(PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_active, PG_workingset, PG_waiters,
- PG_error, PG_slab, PG_owner_priv_1, PG_arch_1, PG_reserved, PG_private, PG_private_2,
- PG_writeback, PG_head, PG_mappedtodisk, PG_reclaim, PG_swapbacked, PG_unevictable, PG_mlocked,
- PG_uncached, PG_hwpoison, PG_arch_2, NR_PAGEFLAGS) = range(26)
-#: PageVmemmapSelfHosted aliases PG_owner_priv_1 (6.0+, include/linux/page-flags.h)
-PG_vmemmap_self_hosted = PG_owner_priv_1
-
-# page_type (include/linux/page-flags.h, 6.1): a type is set by *clearing* its bit
-PAGE_TYPE_BASE = 0xF0000000
-PAGE_MAPCOUNT_RESET = 0xFFFFFFFF  # _mapcount = -1
-PG_buddy = 0x00000080
-PG_offline = 0x00000100
-PG_table = 0x00000200
-PG_guard = 0x00000400
-
-# enum migratetype (include/linux/mmzone.h, 6.1, no CMA)
-MIGRATE_UNMOVABLE = 0
-MIGRATE_MOVABLE = 1
-MIGRATE_RECLAIMABLE = 2
-MIGRATE_PCPTYPES = 3
-MIGRATE_HIGHATOMIC = 3
-MIGRATE_ISOLATE = 4
-MIGRATE_TYPES = 5
-PB_migratetype_mask = 0x7  # PB_migratetype_bits = 3
-PB_migrate_skip = 0x8
-
 
 def _einval(msg):
     return HotplugError(errno.EINVAL, msg)

@@ -32,11 +32,26 @@ counters (no arch_report_meminfo), so the linear map counts nothing.
 import errno as _errno
 import heapq
 import operator
-from dataclasses import dataclass
 
 import numpy as np
 
+from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
+    DIRECT_PAGES_COUNT_INDEX, _KERNPG_TABLE, MAX_TABLE_ENTRIES, NO_BLOCK_MAPPINGS,
+    NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, P4D_SHIFT, PageTableGeometry, _PAGE_ACCESSED,
+    _PAGE_DIRTY, _PAGE_GLOBAL, PAGE_KERNEL, PAGE_KERNEL_LARGE, _PAGE_KNL_ERRATUM_MASK, _PAGE_NX,
+    _PAGE_PCD, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, PAGE_SIZE,
+    _PAGE_TABLE, PAGE_UNUSED, _PAGE_USER, pgtable_geometry_for, PGTABLE_LEVEL_ID,
+    PGTABLE_LEVEL_NAMES, PGT_MAX_PFN, PGT_PHYS_BITS, PG_LEVEL_1G, PG_LEVEL_2M,
+    PHYSICAL_PMD_PAGE_MASK, PHYSICAL_PUD_PAGE_MASK, PMD_SIZE, PTE_FLAGS_MASK, PTE_PFN_MASK,
+    PUD_SIZE, STRUCT_PAGE_MAX_SHIFT, VMEMMAP_CHUNKS_PER_PMD,
+)
+from hotmem.defs import __PAGE_OFFSET_BASE_L4  # noqa: F401
+from hotmem.defs import __PAGE_OFFSET_BASE_L5  # noqa: F401
+from hotmem.defs import __VMEMMAP_BASE_L4  # noqa: F401
+from hotmem.defs import __VMEMMAP_BASE_L5  # noqa: F401
 from hotmem.errors import HotplugError
+
+_M64 = (1 << 64) - 1
 
 __all__ = [
     "PageTables", "PageTableGeometry",
@@ -48,60 +63,6 @@ __all__ = [
     "PGTABLE_LEVEL_NAMES", "NO_BLOCK_MAPPINGS", "NO_CONT_MAPPINGS", "NO_EXEC_MAPPINGS",
     "MAX_TABLE_ENTRIES",
 ]
-
-# arch/x86/include/asm/pgtable_types.h (6.1); SME/encryption (_ENC) bits left out.
-_PAGE_PRESENT = 1 << 0
-_PAGE_RW = 1 << 1
-_PAGE_USER = 1 << 2
-_PAGE_PWT = 1 << 3
-_PAGE_PCD = 1 << 4
-_PAGE_ACCESSED = 1 << 5
-_PAGE_DIRTY = 1 << 6
-_PAGE_PSE = 1 << 7
-_PAGE_GLOBAL = 1 << 8
-_PAGE_PROTNONE = _PAGE_GLOBAL
-_PAGE_NX = 1 << 63
-_PAGE_KNL_ERRATUM_MASK = _PAGE_DIRTY | _PAGE_ACCESSED
-PAGE_KERNEL = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_NX | _PAGE_DIRTY | _PAGE_GLOBAL
-PAGE_KERNEL_LARGE = PAGE_KERNEL | _PAGE_PSE
-_KERNPG_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY
-_PAGE_TABLE = _KERNPG_TABLE | _PAGE_USER      # what p?d_populate() writes (asm/pgalloc.h)
-__PHYSICAL_MASK = (1 << 52) - 1
-PTE_PFN_MASK = __PHYSICAL_MASK & ~0xFFF
-PHYSICAL_PMD_PAGE_MASK = __PHYSICAL_MASK & ~((1 << 21) - 1)
-PHYSICAL_PUD_PAGE_MASK = __PHYSICAL_MASK & ~((1 << 30) - 1)
-PAGE_UNUSED = 0xFD
-# arch/x86/include/asm/page_64_types.h, pgtable_64_types.h (nokaslr values)
-__PAGE_OFFSET_BASE_L4 = 0xFFFF888000000000
-__PAGE_OFFSET_BASE_L5 = 0xFF11000000000000
-__VMEMMAP_BASE_L4 = 0xFFFFEA0000000000
-__VMEMMAP_BASE_L5 = 0xFFD4000000000000
-PGTABLE_LEVEL_NAMES = ("PGD", "P4D", "PUD", "PMD", "PTE")
-# unmangled aliases for use inside the class body
-_PAGE_OFFSET_L4, _PAGE_OFFSET_L5 = __PAGE_OFFSET_BASE_L4, __PAGE_OFFSET_BASE_L5
-_VMEMMAP_BASE_L4, _VMEMMAP_BASE_L5 = __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5
-# arch/arm64/mm/mmu.c (6.1): the flags of __create_pgd_mapping
-NO_BLOCK_MAPPINGS = 1 << 0
-NO_CONT_MAPPINGS = 1 << 1
-NO_EXEC_MAPPINGS = 1 << 2
-#: Largest table the model stores (arm64 64K pages: 8192 entries, powerpc radix 64K PGD: 8192).
-MAX_TABLE_ENTRIES = 8192
-
-_M64 = (1 << 64) - 1
-_PTE_FLAGS_MASK = _M64 & ~PTE_PFN_MASK
-_PAGE_SIZE = 1 << 12
-_PMD_SIZE = 1 << 21
-_PUD_SIZE = 1 << 30
-_P4D_SHIFT = 39
-_CHUNK_SHIFT = 6                       # sizeof(struct page) = 64
-_CHUNKS_PER_PMD = _PMD_SIZE >> _CHUNK_SHIFT
-_PG_LEVEL_2M = 1 << 2                  # page_size_mask bits (asm/pgtable_types.h: PG_LEVEL_*)
-_PG_LEVEL_1G = 1 << 3
-_LEVEL_ID = {n: i for i, n in enumerate(PGTABLE_LEVEL_NAMES)}
-_COUNT_INDEX = {"4K": 0, "2M": 1, "1G": 2}
-_PHYS_BITS = 52                        # the model's entries hold 52-bit physical addresses
-_MAX_PFN = 1 << 40                     # x86: __PHYSICAL_MASK_SHIFT 52
-
 
 def _einval(msg):
     return HotplugError(_errno.EINVAL, msg)
@@ -142,137 +103,6 @@ def _pgtable_range_aligned(start, end, floor, ceiling, mask):
     return ((end - 1) & _M64) <= ((ceiling - 1) & _M64)
 
 
-# ---------------------------------------------------------------------------------- geometry
-@dataclass(frozen=True)
-class PageTableGeometry:
-    """The shape of a kernel page table: what ``PageTables(geometry=...)`` walks.
-
-    ``levels``: the unfolded levels from the top, each ``(name, shift, ptrs)`` -- the level's
-    name ("PGD", "P4D", "PUD", "PMD", "PTE"), the log2 of the bytes one of its entries maps
-    (PGDIR_SHIFT .. PAGE_SHIFT) and its entries per table (PTRS_PER_*). The first level is the
-    PGD, the last the PTE; a folded level is left out. ``page_shift`` is PAGE_SHIFT (a table is
-    one page of the model whatever its size). Bases: ``page_offset``/``page_end`` bound the
-    direct (linear) map, ``vmemmap_start``/``vmemmap_end`` the vmemmap (the floor and ceiling of
-    arm64's free_empty_tables), ``kernel_va_start`` is the lowest address the model accepts,
-    ``max_physmem_bits`` MAX_PHYSMEM_BITS. ``arch`` picks which kernel code applies: "x86_64"
-    (the x86 methods), "arm64" (the ``arm64_*`` methods) or anything else (generic walks only).
-    """
-
-    name: str
-    arch: str
-    page_shift: int
-    levels: tuple
-    page_offset: int
-    page_end: int
-    vmemmap_start: int
-    vmemmap_end: int
-    kernel_va_start: int
-    max_physmem_bits: int
-
-    def __post_init__(self):
-        bad = f"geometry {self.name!r}"
-        try:
-            levels = tuple((str(n), operator.index(s), operator.index(p))
-                           for n, s, p in self.levels)
-        except (TypeError, ValueError):
-            raise _einval(f"{bad}: levels must be (name, shift, ptrs) triples") from None
-        object.__setattr__(self, "levels", levels)
-        if not 2 <= len(levels) <= 5:
-            raise _einval(f"{bad}: {len(levels)} levels, expected 2..5")
-        names = [n for n, _, _ in levels]
-        if names[0] != "PGD" or names[-1] != "PTE" or \
-                any(n not in _LEVEL_ID for n in names) or \
-                [_LEVEL_ID[n] for n in names] != sorted({_LEVEL_ID[n] for n in names}):
-            raise _einval(f"{bad}: level names {names} must run PGD .. PTE in order")
-        if not 9 <= self.page_shift <= 16 or levels[-1][1] != self.page_shift:
-            raise _einval(f"{bad}: PTE shift {levels[-1][1]} must be PAGE_SHIFT {self.page_shift}"
-                          " (9..16)")
-        for d, (n, s, p) in enumerate(levels):
-            if p < 1 or p & (p - 1) or p > MAX_TABLE_ENTRIES:
-                raise _einval(f"{bad}: {n} has {p} entries: a power of two up to "
-                              f"{MAX_TABLE_ENTRIES}")
-            if d + 1 < len(levels):
-                below = levels[d + 1]
-                if s != below[1] + below[2].bit_length() - 1:
-                    raise _einval(f"{bad}: {n} shift {s} != {below[0]} shift {below[1]} + "
-                                  f"log2({below[2]} entries)")
-        if levels[0][1] + levels[0][2].bit_length() - 1 > 64:
-            raise _einval(f"{bad}: the PGD maps more than 64 bits")
-        for f in ("page_offset", "page_end", "vmemmap_start", "vmemmap_end", "kernel_va_start"):
-            v = getattr(self, f)
-            if not isinstance(v, int) or not 0 <= v <= _M64 or v & ((1 << self.page_shift) - 1):
-                raise _einval(f"{bad}: {f} {v!r} is not a page-aligned 64-bit address")
-        if not (self.page_offset < self.page_end or self.page_end == 0) or \
-                not (self.vmemmap_start < self.vmemmap_end or self.vmemmap_end == 0):
-            raise _einval(f"{bad}: empty linear map or vmemmap range")
-        if not self.page_shift < self.max_physmem_bits <= _PHYS_BITS:
-            raise _einval(f"{bad}: max_physmem_bits {self.max_physmem_bits} outside "
-                          f"{self.page_shift + 1}..{_PHYS_BITS}")
-        # what PageTables needs, computed once: (shifts, masks, level ids, ptrs per level id,
-        # widest table, PMD_SHIFT, PUD_SHIFT)
-        lid_ptrs = [0] * 5
-        for n, _, p in levels:
-            lid_ptrs[_LEVEL_ID[n]] = p
-        object.__setattr__(self, "_layout", (
-            tuple(s for _, s, _ in levels), tuple(p - 1 for _, _, p in levels),
-            tuple(_LEVEL_ID[n] for n, _, _ in levels), tuple(lid_ptrs),
-            max(p for _, _, p in levels), self.shift_of("PMD"), self.shift_of("PUD")))
-
-    @property
-    def nr_levels(self):
-        return len(self.levels)
-
-    def shift_of(self, level):
-        """log2 of the bytes one entry of ``level`` maps; a folded level takes the shift of the
-        nearest unfolded level above it (asm-generic/pgtable-nop*.h: PMD_SHIFT = PUD_SHIFT ...)."""
-        lid = _LEVEL_ID[level]
-        return [s for n, s, _ in self.levels if _LEVEL_ID[n] <= lid][-1]
-
-    def ptrs_of(self, level):
-        """Entries per table of ``level`` (1 if folded)."""
-        for n, _, p in self.levels:
-            if n == level:
-                return p
-        return 1
-
-    @classmethod
-    def x86_64(cls, levels=4):
-        """x86-64 4- or 5-level paging (arch/x86/include/asm/pgtable_64_types.h, 6.1, nokaslr):
-        512 entries per table; direct map 64 TiB / 32 PiB, vmemmap 1 TiB / 512 TiB of VA."""
-        if levels == 4:
-            return cls("x86_64-4level", "x86_64", 12,
-                       (("PGD", 39, 512), ("PUD", 30, 512), ("PMD", 21, 512), ("PTE", 12, 512)),
-                       _PAGE_OFFSET_L4, _PAGE_OFFSET_L4 + (1 << 46), _VMEMMAP_BASE_L4,
-                       _VMEMMAP_BASE_L4 + (1 << 40), 0xFFFF800000000000, 46)
-        if levels == 5:
-            return cls("x86_64-5level", "x86_64", 12,
-                       (("PGD", 48, 512), ("P4D", 39, 512), ("PUD", 30, 512), ("PMD", 21, 512),
-                        ("PTE", 12, 512)),
-                       _PAGE_OFFSET_L5, _PAGE_OFFSET_L5 + (1 << 55), _VMEMMAP_BASE_L5,
-                       _VMEMMAP_BASE_L5 + (1 << 49), 0xFF00000000000000, 52)
-        raise _einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
-
-
-_X86_GEOMETRY = {4: PageTableGeometry.x86_64(4), 5: PageTableGeometry.x86_64(5)}
-
-
-def _geometry_for(levels, geometry):
-    """The geometry PageTables(levels, pgd_pfn, geometry) describes (x86-64 by default)."""
-    if geometry is None:
-        if levels not in (4, 5):
-            raise _einval(f"paging levels {levels!r}: x86-64 has 4 or 5")
-        return _X86_GEOMETRY[levels]
-    if not isinstance(geometry, PageTableGeometry):
-        raise _einval(f"geometry {geometry!r} is not a PageTableGeometry")
-    if levels != geometry.nr_levels:
-        raise _einval(f"paging levels {levels!r}: geometry {geometry.name!r} has "
-                      f"{geometry.nr_levels}")
-    if geometry.arch == "x86_64" and geometry != _X86_GEOMETRY.get(levels):
-        raise _einval(f"geometry {geometry.name!r}: an x86_64 geometry must be "
-                      "PageTableGeometry.x86_64(4 or 5)")
-    return geometry
-
-
 class PageTables:
     """Models init_mm.pgd and the kernel page-table code of Linux 6.1 (x86-64 and arm64).
 
@@ -287,8 +117,8 @@ class PageTables:
     """
 
     def __init__(self, levels, pgd_pfn, geometry=None):
-        g = _geometry_for(levels, geometry)
-        max_pfn = 1 << (_PHYS_BITS - g.page_shift)
+        g = pgtable_geometry_for(levels, geometry)
+        max_pfn = 1 << (PGT_PHYS_BITS - g.page_shift)
         if not 0 <= pgd_pfn < max_pfn:
             raise _einval(f"pgd pfn {pgd_pfn:#x} outside the 52-bit physical space")
         self.geometry = g
@@ -303,7 +133,7 @@ class PageTables:
         (self._shifts, self._masks, self._lids, self._lid_ptrs, self._width, self._pmd_shift,
          self._pud_shift) = g._layout
         self._page_size = 1 << g.page_shift
-        self._pfn_mask = ((1 << _PHYS_BITS) - 1) & ~(self._page_size - 1)
+        self._pfn_mask = ((1 << PGT_PHYS_BITS) - 1) & ~(self._page_size - 1)
         self._max_pfn = max_pfn
         self._va_top = _M64 & ~(self._page_size - 1)
         self.pgdir_shift = self._shifts[0]
@@ -319,6 +149,7 @@ class PageTables:
         self._count = [0, 0, 0]
         self._unused_pmd_start = 0
         self._unused = {}
+        self._frees = []                   # (0, pfn, nr_pages) / (1, pfn, level id)
         self._new_table(pgd_pfn, 0)
 
     # ------------------------------------------------------------------ table pages
@@ -447,15 +278,15 @@ class PageTables:
         Writes to anything but a PMD leaf are not tracked (no check ever reads them)."""
         if end <= start:
             return
-        pmd_va = start & ~(_PMD_SIZE - 1)
+        pmd_va = start & ~(PMD_SIZE - 1)
         if not self._pmd_leaf_at(pmd_va):
             return
         rec = self._unused.get(pmd_va)
         if rec is None:
             if not unused:
                 return
-            rec = self._unused[pmd_va] = np.zeros(_CHUNKS_PER_PMD, np.uint8)
-        rec[(start - pmd_va) >> _CHUNK_SHIFT:(end - pmd_va) >> _CHUNK_SHIFT] = 1 if unused else 0
+            rec = self._unused[pmd_va] = np.zeros(VMEMMAP_CHUNKS_PER_PMD, np.uint8)
+        rec[(start - pmd_va) >> STRUCT_PAGE_MAX_SHIFT:(end - pmd_va) >> STRUCT_PAGE_MAX_SHIFT] = 1 if unused else 0
 
     def _drop_unused(self, pmd_va):
         self._unused.pop(pmd_va, None)
@@ -465,12 +296,12 @@ class PageTables:
         u = self._unused_pmd_start
         if not u:
             return
-        self._memset_vmemmap(u, (u + _PMD_SIZE - 1) & ~(_PMD_SIZE - 1) & _M64, True)
+        self._memset_vmemmap(u, (u + PMD_SIZE - 1) & ~(PMD_SIZE - 1) & _M64, True)
         self._unused_pmd_start = 0
 
     def _vmemmap_pmd_is_unused(self, addr, end):
         """arch/x86/mm/init_64.c:vmemmap_pmd_is_unused (6.1)."""
-        start = addr & ~(_PMD_SIZE - 1)
+        start = addr & ~(PMD_SIZE - 1)
         self._vmemmap_flush_unused_pmd()
         self._memset_vmemmap(addr, end, True)
         rec = self._unused.get(start)
@@ -478,24 +309,24 @@ class PageTables:
 
     def _vmemmap_mark_sub_pmd_used(self, start):
         """arch/x86/mm/init_64.c:__vmemmap_use_sub_pmd (6.1): zero one struct page at start."""
-        self._memset_vmemmap(start, start + (1 << _CHUNK_SHIFT), False)
+        self._memset_vmemmap(start, start + (1 << STRUCT_PAGE_MAX_SHIFT), False)
 
     def _vmemmap_use_sub_pmd(self, start, end):
         """arch/x86/mm/init_64.c:vmemmap_use_sub_pmd (6.1)."""
         if self._unused_pmd_start == start:
-            self._unused_pmd_start = 0 if not end & (_PMD_SIZE - 1) else end
+            self._unused_pmd_start = 0 if not end & (PMD_SIZE - 1) else end
             return
         self._vmemmap_flush_unused_pmd()
         self._vmemmap_mark_sub_pmd_used(start)
 
     def _vmemmap_use_new_sub_pmd(self, start, end):
         """arch/x86/mm/init_64.c:vmemmap_use_new_sub_pmd (6.1)."""
-        page = start & ~(_PMD_SIZE - 1)
+        page = start & ~(PMD_SIZE - 1)
         self._vmemmap_flush_unused_pmd()
         self._vmemmap_mark_sub_pmd_used(start)
-        if start & (_PMD_SIZE - 1):
+        if start & (PMD_SIZE - 1):
             self._memset_vmemmap(page, start, True)
-        if end & (_PMD_SIZE - 1):
+        if end & (PMD_SIZE - 1):
             self._unused_pmd_start = end
 
 
@@ -590,12 +421,12 @@ class PageTables:
             i = (addr >> 21) & 511
             e = int(ent[t, i])
             if _entry_none(e):
-                pfn = operator.index(alloc_block(_PMD_SIZE >> 12, node))
+                pfn = operator.index(alloc_block(PMD_SIZE >> 12, node))
                 if pfn >= 0:
-                    if pfn >= _MAX_PFN or pfn & 511:
+                    if pfn >= PGT_MAX_PFN or pfn & 511:
                         raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
                     ent[t, i] = ((pfn << 12) & PHYSICAL_PMD_PAGE_MASK) | PAGE_KERNEL_LARGE
-                    if (addr | nxt) & (_PMD_SIZE - 1):
+                    if (addr | nxt) & (PMD_SIZE - 1):
                         self._vmemmap_use_new_sub_pmd(addr, nxt)
                     addr = nxt
                     continue
@@ -628,6 +459,7 @@ class PageTables:
                           "callable")
         direct = bool(direct)
         free_pud_tables = bool(free_pud_tables)
+        self._frees = []
         addr = start
         sh = self.pgdir_shift
         while addr < end:
@@ -636,27 +468,28 @@ class PageTables:
             if self._nlev == 5:
                 if int(self._ent[0, i]) & _PAGE_PRESENT:     # pgd_present
                     self._remove_p4d_table(int(self._child[0, i]), addr, nxt, direct,
-                                           free_data, free_table, free_pud_tables)
+                                           free_data is not None, free_pud_tables)
             else:
                 # pgd_present() is 1 and p4d_offset() is the PGD entry itself
-                self._remove_p4d_table(0, addr, nxt, direct, free_data, free_table,
+                self._remove_p4d_table(0, addr, nxt, direct, free_data is not None,
                                        free_pud_tables)
             addr = nxt
         # flush_tlb_all()
+        self._flush_frees(free_data, free_table)
 
-    def _remove_p4d_table(self, slot, addr, end, direct, free_data, free_table, free_pud_tables):
+    def _remove_p4d_table(self, slot, addr, end, direct, has_free_data, free_pud_tables):
         """arch/x86/mm/init_64.c:remove_p4d_table (6.1); 4-level: ``slot`` is the PGD."""
         while addr < end:
-            nxt = _addr_end(addr, end, _P4D_SHIFT)
-            i = (addr >> _P4D_SHIFT) & 511
+            nxt = _addr_end(addr, end, P4D_SHIFT)
+            i = (addr >> P4D_SHIFT) & 511
             if int(self._ent[slot, i]) & _PAGE_PRESENT:
                 pud = int(self._child[slot, i])
-                self._remove_pud_table(pud, addr, nxt, direct, free_data, free_table)
+                self._remove_pud_table(pud, addr, nxt, direct, has_free_data)
                 if free_pud_tables:
-                    self._free_table_if_empty(pud, slot, i, free_table)
+                    self._free_table_if_empty(pud, slot, i)
             addr = nxt
 
-    def _remove_pud_table(self, slot, addr, end, direct, free_data, free_table):
+    def _remove_pud_table(self, slot, addr, end, direct, has_free_data):
         """arch/x86/mm/init_64.c:remove_pud_table (6.1)."""
         pages = 0
         while addr < end:
@@ -666,23 +499,24 @@ class PageTables:
             if e & _PAGE_PRESENT:
                 c = int(self._child[slot, i])
                 if (e & (_PAGE_PSE | _PAGE_PRESENT)) == (_PAGE_PSE | _PAGE_PRESENT) and \
-                        not addr & (_PUD_SIZE - 1) and not nxt & (_PUD_SIZE - 1):
+                        not addr & (PUD_SIZE - 1) and not nxt & (PUD_SIZE - 1):
                     self._clear(slot, i)
                     pages += 1
                 elif c >= 0:
-                    self._remove_pmd_table(c, addr, nxt, direct, free_data, free_table)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pmd_table(c, addr, nxt, direct, has_free_data)
+                    self._free_table_if_empty(c, slot, i)
                 else:
                     # A 1G leaf only partly covered: the kernel walks its first data page as a
                     # PMD table (pmd_offset on a leaf). Modelled as reading zeros, so
                     # free_pmd_table frees that page as a table and clears the PUD entry.
-                    free_table((e & PHYSICAL_PUD_PAGE_MASK) >> 12, "PMD")
+                    self._free_table((e & PHYSICAL_PUD_PAGE_MASK) >> 12,
+                                     PGTABLE_LEVEL_ID["PMD"])
                     self._clear(slot, i)
             addr = nxt
         if direct:
             self._update_page_count(2, -pages)
 
-    def _remove_pmd_table(self, slot, addr, end, direct, free_data, free_table):
+    def _remove_pmd_table(self, slot, addr, end, direct, has_free_data):
         """arch/x86/mm/init_64.c:remove_pmd_table (6.1)."""
         pages = 0
         while addr < end:
@@ -692,31 +526,31 @@ class PageTables:
             if e & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_PSE):      # pmd_present
                 if e & _PAGE_PSE:
                     pfn = (e & PHYSICAL_PMD_PAGE_MASK) >> 12
-                    if not addr & (_PMD_SIZE - 1) and not nxt & (_PMD_SIZE - 1):
+                    if not addr & (PMD_SIZE - 1) and not nxt & (PMD_SIZE - 1):
                         if not direct:
-                            free_data(pfn, _PMD_SIZE >> 12)          # free_hugepage_table
+                            self._free_data(pfn, PMD_SIZE >> 12)    # free_hugepage_table
                         self._clear(slot, i)
                         self._drop_unused(addr)
                         pages += 1
                     elif self._vmemmap_pmd_is_unused(addr, nxt):
                         # reached for the direct map too; the kernel then frees the RAM itself
-                        if free_data is not None:
-                            free_data(pfn, _PMD_SIZE >> 12)
+                        if has_free_data:
+                            self._free_data(pfn, PMD_SIZE >> 12)
                         self._clear(slot, i)
-                        self._drop_unused(addr & ~(_PMD_SIZE - 1))
+                        self._drop_unused(addr & ~(PMD_SIZE - 1))
                 else:
                     c = int(self._child[slot, i])
-                    self._remove_pte_table(c, addr, nxt, direct, free_data)
-                    self._free_table_if_empty(c, slot, i, free_table)
+                    self._remove_pte_table(c, addr, nxt, direct)
+                    self._free_table_if_empty(c, slot, i)
             addr = nxt
         if direct:
             self._update_page_count(1, -pages)
 
-    def _remove_pte_table(self, slot, addr, end, direct, free_data):
+    def _remove_pte_table(self, slot, addr, end, direct):
         """arch/x86/mm/init_64.c:remove_pte_table (6.1)."""
         pages = 0
         while addr < end:
-            nxt = min((addr + _PAGE_SIZE) & ~0xFFF, end)
+            nxt = min((addr + PAGE_SIZE) & ~0xFFF, end)
             i = (addr >> 12) & 511
             e = int(self._ent[slot, i])
             if e & (_PAGE_PRESENT | _PAGE_PROTNONE):                   # pte_present
@@ -724,20 +558,38 @@ class PageTables:
                 if ((e + (addr & ~0xFFF)) & _M64) < 0x40000000:
                     return
                 if not direct:
-                    free_data((e & PTE_PFN_MASK) >> 12, 1)
+                    self._free_data((e & PTE_PFN_MASK) >> 12, 1)
                 self._clear(slot, i)
                 pages += 1
             addr = nxt
         if direct:
             self._update_page_count(0, -pages)
 
-    def _free_table_if_empty(self, slot, parent, i, free_table):
+    def _free_table_if_empty(self, slot, parent, i):
         """arch/x86/mm/init_64.c:free_pte_table / free_pmd_table / free_pud_table (6.1)."""
         if not self._table_empty(slot):
             return
-        free_table(int(self._pfn[slot]), PGTABLE_LEVEL_NAMES[int(self._lvl[slot])])
+        self._free_table(int(self._pfn[slot]), int(self._lvl[slot]))
         self._release_table(slot)
         self._clear(parent, i)
+
+    # ------------------------------------------------------------------ deferred frees
+    # The removal walks only record what they free, in walk order; the public method hands the
+    # requests to the caller's free_data / free_table after the walk (the compiled core keeps
+    # them in a C array, so its loops call no Python code). Same calls, same order.
+    def _free_data(self, pfn, nr_pages):
+        self._frees.append((0, pfn, nr_pages))
+
+    def _free_table(self, pfn, lid):
+        self._frees.append((1, pfn, lid))
+
+    def _flush_frees(self, free_data, free_table):
+        reqs, self._frees = self._frees, []
+        for kind, pfn, arg in reqs:
+            if kind:
+                free_table(pfn, PGTABLE_LEVEL_NAMES[arg])
+            else:
+                free_data(pfn, arg)
 
     # ------------------------------------------------------------------ direct map
     def kernel_physical_mapping_init(self, paddr_start, paddr_end, page_size, alloc_table, node):
@@ -751,10 +603,10 @@ class PageTables:
         self._require_arch("x86_64", "kernel_physical_mapping_init")
         if page_size == 4096:
             mask = 0
-        elif page_size == _PMD_SIZE:
-            mask = _PG_LEVEL_2M
-        elif page_size == _PUD_SIZE:
-            mask = _PG_LEVEL_2M | _PG_LEVEL_1G
+        elif page_size == PMD_SIZE:
+            mask = (1 << PG_LEVEL_2M)
+        elif page_size == PUD_SIZE:
+            mask = (1 << PG_LEVEL_2M) | (1 << PG_LEVEL_1G)
         else:
             raise _einval(f"kernel_physical_mapping_init: page size {page_size!r}")
         paddr_start, paddr_end = _as_ints(paddr_start, paddr_end, "kernel_physical_mapping_init")
@@ -801,8 +653,8 @@ class PageTables:
         vaddr = po + paddr
         vaddr_end = po + paddr_end
         while vaddr < vaddr_end:
-            i = (vaddr >> _P4D_SHIFT) & 511
-            vaddr_next = ((vaddr & ~((1 << _P4D_SHIFT) - 1)) + (1 << _P4D_SHIFT)) & _M64
+            i = (vaddr >> P4D_SHIFT) & 511
+            vaddr_next = ((vaddr & ~((1 << P4D_SHIFT) - 1)) + (1 << P4D_SHIFT)) & _M64
             paddr = vaddr - po
             if paddr < paddr_end:
                 if not _entry_none(int(self._ent[slot, i])):
@@ -824,7 +676,7 @@ class PageTables:
         i = ((po + paddr) >> 30) & 511
         while i < 512:
             j = ((po + paddr) >> 30) & 511
-            paddr_next = (paddr & ~(_PUD_SIZE - 1)) + _PUD_SIZE
+            paddr_next = (paddr & ~(PUD_SIZE - 1)) + PUD_SIZE
             if paddr < paddr_end:
                 prot = prot0
                 e = int(self._ent[slot, j])
@@ -834,13 +686,13 @@ class PageTables:
                         paddr_last = self._phys_pmd_init(int(self._child[slot, j]), paddr,
                                                          paddr_end, mask, prot, alloc_table, node)
                         done = True
-                    elif mask & _PG_LEVEL_1G:
+                    elif mask & (1 << PG_LEVEL_1G):
                         paddr_last = paddr_next
                         done = True
                     else:
-                        prot = e & _PTE_FLAGS_MASK & ~_PAGE_PSE      # split the 1G leaf
+                        prot = e & PTE_FLAGS_MASK & ~_PAGE_PSE      # split the 1G leaf
                 if not done:
-                    if mask & _PG_LEVEL_1G:
+                    if mask & (1 << PG_LEVEL_1G):
                         pages += 1
                         self._ent[slot, j] = (paddr & PHYSICAL_PUD_PAGE_MASK) | prot | _PAGE_PSE
                         self._child[slot, j] = -1
@@ -862,7 +714,7 @@ class PageTables:
         i = (paddr >> 21) & 511
         while i < 512:
             j = (paddr >> 21) & 511
-            paddr_next = (paddr & ~(_PMD_SIZE - 1)) + _PMD_SIZE
+            paddr_next = (paddr & ~(PMD_SIZE - 1)) + PMD_SIZE
             if paddr < paddr_end:
                 new_prot = prot
                 e = int(self._ent[slot, j])
@@ -872,13 +724,13 @@ class PageTables:
                         paddr_last = self._phys_pte_init(int(self._child[slot, j]), paddr,
                                                          paddr_end, prot)
                         done = True
-                    elif mask & _PG_LEVEL_2M:
+                    elif mask & (1 << PG_LEVEL_2M):
                         paddr_last = paddr_next
                         done = True
                     else:
-                        new_prot = e & _PTE_FLAGS_MASK & ~_PAGE_PSE  # split the 2M leaf
+                        new_prot = e & PTE_FLAGS_MASK & ~_PAGE_PSE  # split the 2M leaf
                 if not done:
-                    if mask & _PG_LEVEL_2M:
+                    if mask & (1 << PG_LEVEL_2M):
                         pages += 1
                         self._ent[slot, j] = (paddr & PHYSICAL_PMD_PAGE_MASK) | prot | _PAGE_PSE
                         self._child[slot, j] = -1
@@ -886,7 +738,7 @@ class PageTables:
                     else:
                         pte = self._alloc_low_page(4, node, alloc_table)
                         paddr_last = self._phys_pte_init(pte, paddr, paddr_end, new_prot)
-                        self._drop_unused((self.page_offset + paddr) & ~(_PMD_SIZE - 1) & _M64)
+                        self._drop_unused((self.page_offset + paddr) & ~(PMD_SIZE - 1) & _M64)
                         self._link(slot, j, pte)
             i += 1
             paddr = paddr_next
@@ -900,7 +752,7 @@ class PageTables:
         i = (paddr >> 12) & 511
         ent = self._ent
         while i < 512:
-            paddr_next = (paddr & ~0xFFF) + _PAGE_SIZE
+            paddr_next = (paddr & ~0xFFF) + PAGE_SIZE
             if paddr < paddr_end and _entry_none(int(ent[slot, i])):
                 pages += 1
                 ent[slot, i] = (paddr & PTE_PFN_MASK) | prot
@@ -1092,9 +944,11 @@ class PageTables:
         if free_mapped and not callable(free_data):
             raise _einval("arm64_unmap_hotplug_range: free_data must be callable when "
                           "free_mapped")
-        self._arm64_unmap(0, 0, start, end, bool(free_mapped), free_data)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, bool(free_mapped))
+        self._flush_frees(free_data, None)
 
-    def _arm64_unmap(self, slot, d, addr, end, free_mapped, free_data):
+    def _arm64_unmap(self, slot, d, addr, end, free_mapped):
         """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
         sh = self._shifts[d]
         mask = self._masks[d]
@@ -1106,11 +960,11 @@ class PageTables:
             if not _entry_none(e):
                 c = int(self._child[slot, i])
                 if c >= 0:
-                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped, free_data)
+                    self._arm64_unmap(c, d + 1, addr, nxt, free_mapped)
                 else:                                   # pte, or pud_sect / pmd_sect
                     self._clear(slot, i)
                     if free_mapped:
-                        free_data((e & self._pfn_mask) >> ps, 1 << (sh - ps))
+                        self._free_data((e & self._pfn_mask) >> ps, 1 << (sh - ps))
             addr = nxt
 
     def arm64_free_empty_tables(self, start, end, floor, ceiling, free_table):
@@ -1130,9 +984,11 @@ class PageTables:
         if self._scan(start, end) & 3:
             raise _einval(f"arm64_free_empty_tables: [{start:#x}, {end:#x}) still has a block "
                           "mapping (unmap_hotplug_range first)")
-        self._arm64_free_empty(0, 0, start, end, floor, ceiling, free_table)
+        self._frees = []
+        self._arm64_free_empty(0, 0, start, end, floor, ceiling)
+        self._flush_frees(None, free_table)
 
-    def _arm64_free_empty(self, slot, d, addr, end, floor, ceiling, free_table):
+    def _arm64_free_empty(self, slot, d, addr, end, floor, ceiling):
         """arch/arm64/mm/mmu.c:free_empty_p4d/pud/pmd/pte_table (6.1): walk the entries of table
         ``slot`` (depth d) over [addr, end); each child table is walked first, then freed if
         pgtable_range_aligned(its clipped range, its span) and all its entries are none."""
@@ -1146,12 +1002,12 @@ class PageTables:
             i = (addr >> sh) & mask
             c = int(self._child[slot, i])
             if c >= 0:
-                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling, free_table)
+                self._arm64_free_empty(c, d + 1, addr, nxt, floor, ceiling)
                 if self._lids[d + 1] != 1 and \
                         _pgtable_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
                         self._table_empty(c):
                     self._clear(slot, i)                       # p?d_clear
-                    free_table(int(self._pfn[c]), PGTABLE_LEVEL_NAMES[self._lids[d + 1]])
+                    self._free_table(int(self._pfn[c]), self._lids[d + 1])
                     self._release_table(c)
             addr = nxt
 
@@ -1165,8 +1021,10 @@ class PageTables:
                                              "arm64_vmemmap_free", "vmemmap")
         if not callable(free_data) or not callable(free_table):
             raise _einval("arm64_vmemmap_free: free_data and free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, True, free_data)
-        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end, free_table)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, True)
+        self._arm64_free_empty(0, 0, start, end, g.vmemmap_start, g.vmemmap_end)
+        self._flush_frees(free_data, free_table)
 
     def arm64_remove_pgd_mapping(self, start, size, free_table):
         """arch/arm64/mm/mmu.c:__remove_pgd_mapping (6.1) on swapper_pg_dir: unmap the linear
@@ -1179,15 +1037,17 @@ class PageTables:
                                              "arm64_remove_pgd_mapping", "linear map")
         if not callable(free_table):
             raise _einval("arm64_remove_pgd_mapping: free_table must be callable")
-        self._arm64_unmap(0, 0, start, end, False, None)
-        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end, free_table)
+        self._frees = []
+        self._arm64_unmap(0, 0, start, end, False)
+        self._arm64_free_empty(0, 0, start, end, g.page_offset, g.page_end)
+        self._flush_frees(None, free_table)
 
     # ------------------------------------------------------------------ inspection
     def direct_pages_count(self, level):
         """arch/x86/mm/pat/set_memory.c:direct_pages_count[PG_LEVEL_4K/2M/1G] ("4K"/"2M"/"1G").
         x86 only: arm64 keeps no such counters (no DirectMap lines in its /proc/meminfo)."""
         self._require_arch("x86_64", "direct_pages_count")
-        k = _COUNT_INDEX.get(level)
+        k = DIRECT_PAGES_COUNT_INDEX.get(level)
         if k is None:
             raise _einval(f"direct_pages_count: level {level!r}: expected '4K', '2M' or '1G'")
         return self._count[k]
@@ -1223,14 +1083,14 @@ class PageTables:
 
     def nr_tables(self, level_name):
         """Number of table pages of that level ("PGD" .. "PTE")."""
-        lid = _LEVEL_ID.get(level_name)
+        lid = PGTABLE_LEVEL_ID.get(level_name)
         if lid is None:
             raise _einval(f"nr_tables: unknown level {level_name!r}")
         return int(np.count_nonzero(self._lvl[:self._nr_slots] == lid))
 
     def table_pfns(self, level_name):
         """Sorted pfns of the table pages of that level."""
-        lid = _LEVEL_ID.get(level_name)
+        lid = PGTABLE_LEVEL_ID.get(level_name)
         if lid is None:
             raise _einval(f"table_pfns: unknown level {level_name!r}")
         sel = self._lvl[:self._nr_slots] == lid
@@ -1260,8 +1120,8 @@ class PageTables:
             if not rec.any():
                 continue
             d = np.diff(np.concatenate(([0], rec.astype(np.int8), [0])))
-            starts = np.flatnonzero(d == 1) << _CHUNK_SHIFT
-            ends = np.flatnonzero(d == -1) << _CHUNK_SHIFT
+            starts = np.flatnonzero(d == 1) << STRUCT_PAGE_MAX_SHIFT
+            ends = np.flatnonzero(d == -1) << STRUCT_PAGE_MAX_SHIFT
             unused.append((va, tuple(zip(starts.tolist(), ends.tolist()))))
         geo = self.levels if self._x86 else (self.levels, self.geometry)
         return (geo, self.pgd_pfn, tuple(tables), tuple(self._count),

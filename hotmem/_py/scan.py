@@ -11,12 +11,17 @@ import errno
 
 import numpy as np
 
-from hotmem._py.memmap import (PAGE_TYPE_BASE, PG_active, PG_arch_1, PG_arch_2, PG_buddy, PG_dirty,
-                               PG_error, PG_head, PG_hwpoison, PG_locked, PG_lru,
-                               PG_mappedtodisk, PG_mlocked, PG_offline, PG_owner_priv_1,
-                               PG_private, PG_private_2, PG_reclaim, PG_referenced, PG_reserved,
-                               PG_slab, PG_swapbacked, PG_table, PG_uncached, PG_unevictable,
-                               PG_uptodate, PG_writeback)
+from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
+    KPF_ACTIVE, KPF_ANON, KPF_ARCH, KPF_ARCH_2, KPF_BUDDY, KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL,
+    KPF_DIRTY, KPF_ERROR, KPF_HUGE, KPF_HWPOISON, KPF_IDLE, KPF_KSM, KPF_LOCKED, KPF_LRU,
+    KPF_MAPPEDTODISK, KPF_MLOCKED, KPF_MMAP, KPF_NOPAGE, KPF_OFFLINE, KPF_OWNER_PRIVATE,
+    KPF_PGTABLE, KPF_PRIVATE, KPF_PRIVATE_2, KPF_RECLAIM, KPF_REFERENCED, KPF_RESERVED,
+    KPF_SLAB, KPF_SOFTDIRTY, KPF_SWAPBACKED, KPF_SWAPCACHE, KPF_THP, KPF_UNCACHED,
+    KPF_UNEVICTABLE, KPF_UPTODATE, KPF_WRITEBACK, KPF_ZERO_PAGE, MEMORY_OFFLINE,
+    PAGE_MAPCOUNT_RESERVE, PAGE_TYPE_BASE, PG_buddy, PG_hwpoison, PG_lru, PG_offline,
+    PG_owner_priv_1, PG_reserved, PG_slab, PG_swapbacked, PG_table, REPORT_FAILURE,
+    STABLE_PAGE_FLAGS_COPY,
+)
 from hotmem.errors import HotplugError
 
 __all__ = [
@@ -31,30 +36,6 @@ __all__ = [
     "find_biggest_section_pfn", "count_page_flag",
 ]
 
-# include/uapi/linux/kernel-page-flags.h and include/linux/kernel-page-flags.h (6.1)
-(KPF_LOCKED, KPF_ERROR, KPF_REFERENCED, KPF_UPTODATE, KPF_DIRTY, KPF_LRU, KPF_ACTIVE, KPF_SLAB,
- KPF_WRITEBACK, KPF_RECLAIM, KPF_BUDDY, KPF_MMAP, KPF_ANON, KPF_SWAPCACHE, KPF_SWAPBACKED,
- KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, KPF_UNEVICTABLE, KPF_HWPOISON, KPF_NOPAGE,
- KPF_KSM, KPF_THP, KPF_OFFLINE, KPF_ZERO_PAGE, KPF_IDLE, KPF_PGTABLE) = range(27)
-(KPF_RESERVED, KPF_MLOCKED, KPF_MAPPEDTODISK, KPF_PRIVATE, KPF_PRIVATE_2, KPF_OWNER_PRIVATE,
- KPF_ARCH, KPF_UNCACHED, KPF_SOFTDIRTY, KPF_ARCH_2) = range(32, 42)
-
-# include/linux/page-isolation.h (6.1)
-MEMORY_OFFLINE = 0x1
-REPORT_FAILURE = 0x2
-
-PAGE_MAPCOUNT_RESERVE = -128
-
-# (KPF bit, PG bit) pairs copied straight from page->flags by stable_page_flags
-_COPY = ((KPF_LOCKED, PG_locked), (KPF_SLAB, PG_slab), (KPF_ERROR, PG_error),
-         (KPF_DIRTY, PG_dirty), (KPF_UPTODATE, PG_uptodate), (KPF_WRITEBACK, PG_writeback),
-         (KPF_LRU, PG_lru), (KPF_REFERENCED, PG_referenced), (KPF_ACTIVE, PG_active),
-         (KPF_RECLAIM, PG_reclaim), (KPF_SWAPBACKED, PG_swapbacked),
-         (KPF_UNEVICTABLE, PG_unevictable), (KPF_MLOCKED, PG_mlocked),
-         (KPF_HWPOISON, PG_hwpoison), (KPF_UNCACHED, PG_uncached), (KPF_RESERVED, PG_reserved),
-         (KPF_MAPPEDTODISK, PG_mappedtodisk), (KPF_PRIVATE, PG_private),
-         (KPF_PRIVATE_2, PG_private_2), (KPF_OWNER_PRIVATE, PG_owner_priv_1),
-         (KPF_ARCH, PG_arch_1), (KPF_ARCH_2, PG_arch_2), (KPF_COMPOUND_HEAD, PG_head))
 # KPF_IDLE: page_is_idle() is always false without CONFIG_IDLE_PAGE_TRACKING (Debian 6.1)
 
 
@@ -94,7 +75,7 @@ def _stable_page_flags(ms, pfn, max_order):
         u |= 1 << KPF_PGTABLE
     if k >> PG_swapbacked & 1 and k >> PG_owner_priv_1 & 1:  # PageSwapCache
         u |= 1 << KPF_SWAPCACHE
-    for kpf, pg in _COPY:
+    for kpf, pg in STABLE_PAGE_FLAGS_COPY:
         u |= (k >> pg & 1) << kpf
     return u
 

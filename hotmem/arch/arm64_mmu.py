@@ -21,8 +21,8 @@ import errno
 import operator
 
 from hotmem.errors import HotplugError
-from hotmem._py.pgtable import (NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS,
-                                PageTableGeometry)
+from hotmem.defs import (NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS,
+                         PageTableGeometry)
 
 __all__ = [
     "arm64_geometry", "can_set_direct_map", "arch_add_memory_flags",
