@@ -339,10 +339,12 @@ def test_zone_batchsize_and_highsize():
     # mm/page_alloc.c:zone_batchsize / zone_highsize (6.1) are kernel functions of the watermark
     # layer (hotmem/mm/watermark.py, their one definition); the allocator takes the batch and
     # high its caller computed. The core's copies are gone; their checks moved here.
+    import bare_machine as bm
     from hotmem.mm import watermark as wm
 
     def batch(managed):
-        return wm.zone_batchsize(wm.Zone(0, wm.ZONE_NORMAL, managed, managed))
+        m = bm.make_state({(0, wm.ZONE_NORMAL): (managed, managed)})
+        return wm.zone_batchsize(m, m.zone(0, wm.ZONE_NORMAL))
 
     # DMA32 with 225523 managed pages: min(225523 >> 10, 256) / 4 = 55; 55 + 27 = 82 -> 64 - 1
     assert batch(225523) == 63
@@ -351,12 +353,13 @@ def test_zone_batchsize_and_highsize():
     assert batch(10 ** 9) == 63    # capped at 1 MiB = 256 pages: 64 + 32 -> 63
 
     def highsize(low, batch, cpus_of_node, online_cpus=0):
-        z = wm.Zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, low, low, low))
-        nodes = (wm.Node(0, tuple(wm.Zone(0, i) for i in range(5))),
-                 wm.Node(1, tuple(z if i == wm.ZONE_NORMAL else wm.Zone(1, i) for i in range(5))))
+        z = bm.bare_zone(1, wm.ZONE_NORMAL, 50000, 50000, (100, low, low, low))
+        nodes = (bm.bare_pgdat(0, [bm.bare_zone(0, i) for i in range(5)]),
+                 bm.bare_pgdat(1, [z if i == wm.ZONE_NORMAL else bm.bare_zone(1, i)
+                                   for i in range(5)]))
         cpus = tuple((c, 1) for c in range(cpus_of_node)) + \
             tuple((cpus_of_node + c, 0) for c in range(online_cpus))
-        return wm.zone_highsize(wm.WmarkState(nodes=nodes, online_cpus=cpus), z, batch)
+        return wm.zone_highsize(bm.BareMachine(nodes, online_cpus=cpus), z, batch)
 
     assert highsize(1735, 7, 2) == 867          # 1735 / 2 CPUs
     assert highsize(100, 63, 1) == 63 * 4       # at least batch * 4

@@ -2,7 +2,7 @@
 shared by the arches whose tables the core walks (x86_64, arm64, powerpc64 radix)."""
 from __future__ import annotations
 
-from hotmem._py.pgtable import PageTableGeometry
+from hotmem.defs import PageTableGeometry
 from hotmem.arch.arm64_mmu import arm64_geometry
 
 _M64 = (1 << 64) - 1
