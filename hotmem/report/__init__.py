@@ -49,6 +49,6 @@ from hotmem.report.units import human, iec, progress
 __all__ = ["AddCost", "Comparison", "HOTPLUG_KIND", "Plan", "PlanResult", "RecordingMachine",
            "SizeCost", "StepCost", "boot_memory_for_block_size", "compare", "describe_machine",
            "describe_platform", "dlpar_flags_name", "fragment_nodes", "has_force_mode", "human",
-           "hotplug_kind", "iec", "machine_hotplug_kind", "machine_name", "measure_size", "merge_costs", "paging_text",
-           "plot", "progress", "render_comparison", "render_text", "run_plan", "standby_start",
-           "to_dict", "to_json"]
+           "hotplug_kind", "iec", "machine_hotplug_kind", "machine_name", "measure_size",
+           "merge_costs", "paging_text", "plot", "progress", "render_comparison", "render_text",
+           "run_plan", "standby_start", "to_dict", "to_json"]

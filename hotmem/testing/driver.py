@@ -253,9 +253,10 @@ class Driver(Teardown):
             ok.add(f"pgdats[{nid}].nr_zones")
             if m.arch_ops.hotplug_method == "standby":
                 # standby storage: sclp_mem_notifier's MEM_GOING_ONLINE and MEM_CANCEL_ONLINE
-                # each send SCLP requests whose buffer is a get_zeroed_page(GFP_DMA) freed again: a page
-                # allocated and freed moves pages between the free lists and a per-CPU list
-                # (the refill batch), which no error path restores; the pages all come back
+                # each send SCLP requests whose buffer is a get_zeroed_page(GFP_DMA) freed
+                # again: a page allocated and freed moves pages between the free lists and a
+                # per-CPU list (the refill batch), which no error path restores; the pages all
+                # come back
                 pages = {p for p, _, _ in diffs if p.startswith("alloc.zones[") and
                          p.endswith((".nr_free_pages", ".free_area", ".pcp"))}
                 # (the invariants after the step and the teardown check that they do)
