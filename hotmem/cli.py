@@ -175,13 +175,12 @@ def _lsmem(args) -> None:
     (powerpc64: DLPAR adds and onlines each LMB; s390x: the DIMMs are standby memory, added
     offline at boot, onlined here)."""
     from hotmem.lsmem import parse_columns, render_lsmem
-    from hotmem.report import progress
-    from hotmem.report import hotplug_kind
+    from hotmem.report import machine_hotplug_kind, progress
     columns = parse_columns(args.output)
     plan = _plan(args)
     m = plan.machine(args.memmap_on_memory not in ("0", "n", "N", "off"))
     addr, bs = plan.first_address(m), m.memory_block_size_bytes
-    kind = hotplug_kind(m.arch.name)
+    kind = machine_hotplug_kind(m)
     if kind == "standby" and any(plan.node_of(i) for i in range(len(plan.dimms))):
         raise HotplugError(22, "s390x: sclp adds standby memory to node 0 (no NUMA): --nodes 0")
     bar = progress(len(plan.dimms), "hotmem lsmem")

@@ -166,9 +166,6 @@ class _MachineAPI:
         }
 
     # -- printk --------------------------------------------------------------------------------
-    def oom(self, msg: str) -> HotplugError:
-        return HotplugError(errno.ENOMEM, msg)
-
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
         self.log_lines.append("WARNING: " + msg)
@@ -237,11 +234,6 @@ class Machine(_MachineAPI):
         self._boot()
 
     # -- boot ----------------------------------------------------------------------------------
-    @property
-    def sclp(self):
-        """s390x's SCLP increment list, owned by ``arch_ops`` (None on other arches)."""
-        return self.arch_ops.arch_state().get("sclp")
-
     def _boot(self) -> None:
         """start_kernel, as the ordered BOOT_STEPS."""
         for _name, step in BOOT_STEPS:
@@ -274,29 +266,6 @@ class Machine(_MachineAPI):
         self.zonelists = ZoneLists(self)
         self.memory = MemorySubsys(self)
         self.resources = ResourceTree(a.physmem_end)
-
-    # -- compatibility names: callers outside this piece (arch/, testing, report) still use
-    # them; each is its mm/ function, to be retargeted when the branches are merged
-    def numa_node_id(self) -> int:
-        return page_alloc.numa_node_id(self)
-
-    def page_zone(self, pfn: int):
-        return page_alloc.page_zone(self, pfn)
-
-    def kernel_alloc_pages(self, nid: int, gfp, order: int, what: str):
-        return page_alloc.kernel_alloc_pages(self, nid, gfp, order, what)
-
-    def kernel_free_pages(self, pfn: int, order: int) -> None:
-        page_alloc.kernel_free_pages(self, pfn, order)
-
-    def free_reserved_page(self, pfn: int) -> None:
-        page_alloc.free_reserved_page(self, pfn)
-
-    def _memblock_page(self, nid: int, what: str) -> int:
-        return memblock.memblock_alloc_page(self, nid, what)
-
-    def _pfn_to_nid(self, pfn: int) -> int:
-        return pfn_to_nid(self, pfn)
 
 
 #: start_kernel's order (init/main.c, 6.1): setup_arch (memblock, paging_init), mm_init

@@ -6,6 +6,7 @@ import pytest
 
 import hotmem
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
+from hotmem.mm.page_alloc import kernel_free_pages
 
 MiB = 1 << 20
 DIMM = 0x100000000
@@ -94,7 +95,7 @@ def test_unmovable_page_blocks_offlining(backend):
     with pytest.raises(hotmem.HotplugError) as e:
         m.inject("unmovable", pfn=PFN + 5000)              # not free any more
     assert e.value.errno == errno.EBUSY
-    m.kernel_free_pages(PFN + 5000, 0)
+    kernel_free_pages(m, PFN + 5000, 0)
     m.sysfs.write(STATE.format(32), "offline")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import hotmem
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
-from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages, kernel_free_pages
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4 * KiB
@@ -236,7 +236,7 @@ def test_four_level_tables_free_what_they_allocate(backend):
     owned = dict(m.owners.buddy)
     # a region-second top table as a kernel with VMALLOC_END above 4 TiB has (the model's
     # boot of such a machine would need TiBs): a 16 KiB buddy block stands in for it
-    top, _ = m.kernel_alloc_pages(0, GFP_KERNEL, 2, "test top")
+    top, _ = kernel_alloc_pages(m, 0, GFP_KERNEL, 2, "test top")
     m.pgtables = pt = mmu.S390PageTables(4, top << 12, vmalloc_start=1 << 50)
     pt.slab_available = True
     start = 5 << 40                                      # region-second entry 1
@@ -249,7 +249,7 @@ def test_four_level_tables_free_what_they_allocate(backend):
     mmu.remove_pagetable(m, start, start + 256 * MiB, True)
     # try_free_pmd_table and try_free_pud_table: both below VMALLOC_START, both freed
     assert pt.tables_by_level() == {"P4D": 1} and pt.direct_pages["1M"] == 0
-    m.kernel_free_pages(top, 2)
+    kernel_free_pages(m, top, 2)
     assert m.owners.buddy == owned and not m.warnings
 
 

@@ -19,8 +19,9 @@ from hotmem.arch.arm64 import (QEMU_VIRT_RAM_BASE, VMALLOC_TOTAL, arch_get_mappa
 from hotmem.arch.base import board_ram_layout
 from hotmem.arch.geometry import geometry_from_profile
 from hotmem.arch.ops import ArchOps
+from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages, kernel_free_pages, numa_node_id
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
@@ -113,9 +114,10 @@ def memory_notifier(m, event: str, start_pfn: int, nr_pages: int) -> int:
 
 def _pgd_pgtable_alloc(m, level: str, node: int) -> int:
     """__pgd_pgtable_alloc: a zeroed page from the running CPU's node (no nid)."""
-    pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_KERNEL, 0, f"direct map {level} table")
+    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL, 0, f"direct map {level} table")
     if pfn < 0:
-        raise m.oom(f"__pgd_pgtable_alloc: no page for a {level} table (the kernel BUGs)")
+        raise HotplugError(errno.ENOMEM, f"__pgd_pgtable_alloc: no page for a {level} table "
+                           "(the kernel BUGs)")
     return pfn
 
 
@@ -130,7 +132,7 @@ def free_hotplug_page_range(m, pfn: int, nr_pages: int, altmap) -> None:
     if m.ms.page_flags(pfn) >> m.core.PG_reserved & 1:
         m.warn(f"free_hotplug_page_range: pfn {pfn:#x} is PageReserved (a boot page)")
         return
-    m.kernel_free_pages(pfn, (nr_pages - 1).bit_length())
+    kernel_free_pages(m, pfn, (nr_pages - 1).bit_length())
 
 
 def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:
@@ -156,7 +158,7 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     a = m.arch
     arm64_mmu.create_linear_mapping(m.pgtables, a, start, size,
                                     lambda level, node: _pgd_pgtable_alloc(m, level, node),
-                                    m.numa_node_id(), can_set_direct_map_=_can_set_direct_map(m))
+                                    numa_node_id(m), can_set_direct_map_=_can_set_direct_map(m))
     rc = mh.__add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
     if rc:
         arm64_mmu.remove_linear_mapping(m.pgtables, a, start, size,

@@ -21,8 +21,6 @@ import errno
 from dataclasses import dataclass
 
 from hotmem.errors import HotplugError
-# re-exported for hotmem/report.py:dlpar_flags_name until it reads the policy's powerpc64 overlay
-from hotmem.kernel import RFC_V2, kernel_version  # noqa: F401
 
 # include/linux/pageblock-flags.h:enum pageblock_bits (6.1): 3 migratetype bits + skip.
 NR_PAGEBLOCK_BITS = 4

@@ -42,7 +42,9 @@ from hotmem.arch.powerpc64_mmu import HashPageTables, RadixPageTables
 from hotmem.cmdline import memparse
 from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.memblock import memblock_alloc_page
+from hotmem.mm.page_alloc import (GFP_KERNEL, free_reserved_page, kernel_alloc_pages,
+                                  kernel_free_pages, numa_node_id)
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block, vmemmap_alloc_block_buf
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
@@ -70,11 +72,6 @@ def _radix_vmemmap_populate_path(m) -> bool:
     """The 6.6+ radix vmemmap code (radix__vmemmap_populate / radix__vmemmap_free), from the
     kernel policy's powerpc64 overlay."""
     return _radix(m) and m.policy.arch("powerpc64").radix_vmemmap_populate
-
-
-def _k66(m) -> bool:
-    """The powerpc64 code of 6.6+ (kept for hotmem/testing.py's table checks)."""
-    return m.policy.arch("powerpc64").radix_vmemmap_populate
 
 
 def _radix(m) -> bool:
@@ -117,21 +114,21 @@ class _TableEnv:
         m = self.m
         what = f"pgtable {level}" if self.kind == "direct map" else \
             f"vmemmap {level} table (boot)"
-        return m._memblock_page(nid if nid in m.pgdats else min(m.pgdats), what)
+        return memblock_alloc_page(m, nid if nid in m.pgdats else min(m.pgdats), what)
 
     def page(self, level):
         m = self.m
-        pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_KERNEL, 0,
-                                      f"{self.kind} {level} table")
+        pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL, 0,
+                                    f"{self.kind} {level} table")
         return pfn
 
     def free_page(self, pfn):
-        self.m.kernel_free_pages(pfn, 0)
+        kernel_free_pages(self.m, pfn, 0)
 
     def free_reserved_page(self, pfn):
         m = self.m
         m.owners.memblock.pop(pfn, None)
-        m.free_reserved_page(pfn)
+        free_reserved_page(m, pfn)
 
     def slab(self, level, delta):
         if delta > 0:
@@ -184,7 +181,7 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
     block = lambda nr, node, am=None: alloc_block(nr, node)
     if _radix_vmemmap_populate_path(m):
         return _radix_vmemmap_populate(m, start, end, nid, None, block, early=True)
-    lp = lambda: m._memblock_page(nid, "vmemmap_list")
+    lp = lambda: memblock_alloc_page(m, nid, "vmemmap_list")
     return _vmemmap_populate_list(m, start, end, nid, None, block, lp, early=True)
 
 
@@ -268,7 +265,7 @@ def _vmemmap_populate_list(m, start, end, node, altmap, alloc_block, alloc_list_
                 m.core.vmem_altmap_free(altmap, nr)
                 m.owners.drop_altmap(p, nr)
             else:
-                m.kernel_free_pages(p, (nr - 1).bit_length())
+                kernel_free_pages(m, p, (nr - 1).bit_length())
             return -errno.ENOMEM
         if _radix(m):
             m.arch_ops.table_env.kind = "vmemmap"
@@ -351,9 +348,9 @@ def _free_vmemmap_pages(m, pfn: int, order: int, altmap) -> None:
     if m.ms.pfn_valid(pfn) and m.ms.page_flags(pfn) >> m.core.PG_reserved & 1:
         m.owners.memblock.pop(pfn, None)
         for p in range(pfn, pfn + nr):
-            m.free_reserved_page(p)
+            free_reserved_page(m, p)
         return
-    m.kernel_free_pages(pfn, order)
+    kernel_free_pages(m, pfn, order)
 
 
 def vmemmap_free(m, start: int, end: int, altmap) -> None:
@@ -471,7 +468,7 @@ def dlpar_remove_lmb(m, base_addr: int) -> None:
 
 class PowerPC64Ops(ArchOps):
     """powerpc64 (book3s) on QEMU pseries: hotplug hooks of arch/powerpc/mm/mem.c and init_64.c;
-    owns the radix table allocator (``table_env``)."""
+    owns the radix table allocator (``table_env``) and init_64.c's ``vmemmap_list``."""
 
     name = "powerpc64"
     board = "QEMU pseries (PAPR guest)"
@@ -482,11 +479,18 @@ class PowerPC64Ops(ArchOps):
         super().__init__(profile)
         #: who pays for radix tables (set by new_page_tables; None on hash)
         self.table_env = None
+        #: init_64.c's vmemmap_list (set by new_page_tables)
+        self.vmemmap_list = None
 
     boot_layout = staticmethod(boot_layout)
     memory_block_size_bytes = staticmethod(memory_block_size_bytes)
     zone_dma_limits = staticmethod(zone_dma_limits)
-    new_page_tables = staticmethod(new_page_tables)
+
+    def new_page_tables(self, m, pgd_pfn: int):
+        pt = new_page_tables(m, pgd_pfn)
+        self.vmemmap_list = pt.vmemmap_list
+        return pt
+
     boot_map_memory = staticmethod(boot_map_memory)
     boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
     boot_resources = staticmethod(boot_resources)
@@ -497,6 +501,11 @@ class PowerPC64Ops(ArchOps):
     device_memory_base = staticmethod(device_memory_base)
     arch_support_memmap_on_memory = staticmethod(ppc.arch_support_memmap_on_memory)
     arch_supports_memmap_on_memory = staticmethod(ppc.arch_supports_memmap_on_memory)
+    #: mmu_vmemmap_psize: the page size the vmemmap is mapped with
+    mmu_vmemmap_psize = staticmethod(_vmemmap_psize)
+
+    def arch_state(self) -> dict:
+        return {} if self.vmemmap_list is None else {"vmemmap_list": self.vmemmap_list}
 
     @property
     def paging_description(self) -> str:

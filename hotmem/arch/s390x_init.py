@@ -63,7 +63,8 @@ from hotmem.arch.ops import ArchOps
 from hotmem.cmdline import memparse
 from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import MIGRATE_UNMOVABLE, Gfp
+from hotmem.mm.page_alloc import (MIGRATE_UNMOVABLE, Gfp, kernel_alloc_pages, kernel_free_pages,
+                                  numa_node_id)
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 # the module (the name hotmem.arch.s390x is taken by the profile function)
@@ -263,7 +264,7 @@ class Sclp:
 
 def _sccb_page(m):
     """get_zeroed_page(GFP_KERNEL | GFP_DMA) for an SCCB: pfn or -1."""
-    pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_KERNEL_DMA, 0, "sclp sccb")
+    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL_DMA, 0, "sclp sccb")
     return pfn
 
 
@@ -281,7 +282,7 @@ def sclp_detect_standby_memory(m) -> int:
         m.slab.kmalloc("sclp memory_increment", 24)
     m.arch_ops.sclp = s
     sclp_add_standby_memory(m)
-    m.kernel_free_pages(sccb, 0)
+    kernel_free_pages(m, sccb, 0)
     return 0
 
 
@@ -331,7 +332,7 @@ def _change_state(m, start: int, size: int, online: bool) -> int:
         sccb = _sccb_page(m)                # do_assign_storage's SCCB
         r = -errno.ENOMEM if sccb < 0 else 0
         if sccb >= 0:
-            m.kernel_free_pages(sccb, 0)
+            kernel_free_pages(m, sccb, 0)
         if online:
             rc |= r                         # an unassign's result is ignored
         if rc == 0:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import errno
 
-from hotmem.mm.page_alloc import GFP_KERNEL
+from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages, kernel_free_pages, numa_node_id
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block as _buddy
 
 PAGE_SHIFT = 12
@@ -171,8 +171,8 @@ def vmem_crst_alloc(m, level: str, direct: bool) -> int:
         base = m.memblock.alloc_top_down(CRST_SIZE, CRST_SIZE, 0, name)
         m.owners.note_memblock(base >> PAGE_SHIFT, 1 << CRST_ALLOC_ORDER, 0, name)
     else:
-        pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_KERNEL, CRST_ALLOC_ORDER,
-                                      f"{_kind(direct)} {level} table")
+        pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL, CRST_ALLOC_ORDER,
+                                    f"{_kind(direct)} {level} table")
         if pfn < 0:
             return -1
         base = pfn << PAGE_SHIFT
@@ -193,7 +193,7 @@ def page_table_alloc(m, direct: bool) -> int:
             pt.frag_mask[pfn] = mask | (1 << bit)
             pt.pgtable_list.pop(0)
             return (pfn << PAGE_SHIFT) + bit * PTE_TABLE_SIZE
-    pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_KERNEL, 0, f"{_kind(direct)} PTE table")
+    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL, 0, f"{_kind(direct)} PTE table")
     if pfn < 0:
         return -1
     pt.nr_pagetable += 1
@@ -217,7 +217,7 @@ def page_table_free(m, addr: int) -> None:
         return
     del pt.frag_mask[pfn]
     pt.nr_pagetable -= 1
-    m.kernel_free_pages(pfn, 0)
+    kernel_free_pages(m, pfn, 0)
 
 
 def vmem_pte_alloc(m, direct: bool) -> int:
@@ -246,7 +246,7 @@ def vmem_free_pages(m, addr: int, order: int) -> None:
         _warn_once(m, "vmem_free_pages", f"vmem_free_pages: pfn {pfn:#x} is PageReserved "
                    "(boot memory is not expected to be removed)")
         return
-    m.kernel_free_pages(pfn, order)
+    kernel_free_pages(m, pfn, order)
 
 
 def vmem_pte_free(m, addr: int) -> None:

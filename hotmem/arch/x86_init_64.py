@@ -15,7 +15,8 @@ from hotmem.arch.ops import GiB, ArchOps
 from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import GFP_ATOMIC
+from hotmem.mm.page_alloc import (GFP_ATOMIC, free_reserved_page, kernel_alloc_pages,
+                                  kernel_free_pages, numa_node_id)
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
@@ -94,7 +95,7 @@ def boot_resources(m) -> None:
 
 def alloc_low_page(m, level: str, node: int) -> int:
     """arch/x86/mm/init.c:alloc_low_page after boot: one zeroed GFP_ATOMIC page, -1 on failure."""
-    pfn, _ = m.kernel_alloc_pages(m.numa_node_id(), GFP_ATOMIC, 0, f"direct map {level} table")
+    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_ATOMIC, 0, f"direct map {level} table")
     return pfn
 
 
@@ -102,7 +103,7 @@ def init_memory_mapping(m, start: int, end: int) -> None:
     """arch/x86/mm/init.c:init_memory_mapping (6.1) for a hot-added range."""
     _init_memory_mapping(m.pgtables, start, end, pse=m.has_pse, gbpages=m.direct_gbpages,
                          alloc_table=lambda level, node: alloc_low_page(m, level, node),
-                         node=m.numa_node_id())
+                         node=numa_node_id(m))
 
 
 def free_pagetable(m, pfn: int, order: int) -> None:
@@ -110,9 +111,9 @@ def free_pagetable(m, pfn: int, order: int) -> None:
     with free_reserved_page, hot-plug-time pages with free_pages."""
     if m.ms.page_flags(pfn) >> m.core.PG_reserved & 1:
         for p in range(pfn, pfn + (1 << order)):
-            m.free_reserved_page(p)
+            free_reserved_page(m, p)
     else:
-        m.kernel_free_pages(pfn, order)
+        kernel_free_pages(m, pfn, order)
 
 
 def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:

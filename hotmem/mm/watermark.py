@@ -461,4 +461,5 @@ def machine_page_alloc_globals(m) -> PageAllocGlobals:
     """The globals at boot of a Machine: its CPUs numbered node by node, CPU 0's node local."""
     cpus = tuple((c, nid) for nid, n in sorted(m.cpu_nodes.items()) for c in range(n))
     cpus = tuple((i, nid) for i, (_, nid) in enumerate(cpus))
-    return PageAllocGlobals(online_cpus=cpus, local_nid=m.numa_node_id(), khugepaged_running=False)
+    return PageAllocGlobals(online_cpus=cpus, local_nid=cpus[0][1],
+                            khugepaged_running=False)

@@ -39,7 +39,8 @@ from hotmem.report.measure import PlanResult, SizeCost, fragment_nodes, measure_
 from hotmem.report.plan import Plan
 from hotmem.report.platforms import (HOTPLUG_KIND, RecordingMachine, boot_memory_for_block_size,
                                      describe_platform, dlpar_flags_name, hotplug_kind,
-                                     machine_name, paging_text, standby_start)
+                                     machine_hotplug_kind, machine_name, paging_text,
+                                     standby_start)
 from hotmem.report.plotting import plot
 from hotmem.report.serialize import to_dict, to_json
 from hotmem.report.text import render_comparison, render_text
@@ -48,6 +49,6 @@ from hotmem.report.units import human, iec, progress
 __all__ = ["AddCost", "Comparison", "HOTPLUG_KIND", "Plan", "PlanResult", "RecordingMachine",
            "SizeCost", "StepCost", "boot_memory_for_block_size", "compare", "describe_machine",
            "describe_platform", "dlpar_flags_name", "fragment_nodes", "has_force_mode", "human",
-           "hotplug_kind", "iec", "machine_name", "measure_size", "merge_costs", "paging_text",
-           "plot", "progress", "render_comparison", "render_text", "run_plan", "standby_start",
-           "to_dict", "to_json"]
+           "hotplug_kind", "iec", "machine_hotplug_kind", "machine_name", "measure_size",
+           "merge_costs", "paging_text", "plot", "progress", "render_comparison", "render_text",
+           "run_plan", "standby_start", "to_dict", "to_json"]

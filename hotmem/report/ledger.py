@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from hotmem.accounting import pfn_to_nid
 from hotmem.machine import Machine
+from hotmem.mm.page_alloc import page_zone
 
 
 @dataclass
@@ -53,11 +55,8 @@ def _memtotal_kb(m: Machine) -> int:
 
 
 def _directmap_kb(m: Machine) -> int:
-    if m.arch.name != "x86_64":
-        return 0                    # DirectMap lines exist on x86 only (arch_report_meminfo)
-    pt = m.pgtables
-    return (pt.direct_pages_count("4K") * 4 + pt.direct_pages_count("2M") * 2048
-            + pt.direct_pages_count("1G") * (1 << 20))
+    """The DirectMap lines of /proc/meminfo added up (arch_report_meminfo: x86 only)."""
+    return sum(v or 0 for v in m.arch_ops.arch_report_meminfo(m).values())
 
 
 def _cost(m, before) -> StepCost:
@@ -92,7 +91,7 @@ class _Ledger:
         base_pages = off_node = 0
         for pfn, nr in m.owners.altmap.items():
             if self.altmap.get(pfn) != nr:
-                nid = m._pfn_to_nid(pfn)
+                nid = pfn_to_nid(m, pfn)
                 in_range[nid] += nr
                 off_node += nr if nid != node else 0
         for pfn, (what, order, _) in m.owners.buddy.items():
@@ -100,8 +99,8 @@ class _Ledger:
                 continue
             n = 1 << order
             if what == "memmap":
-                nid = m._pfn_to_nid(pfn)
-                from_buddy[f"{nid}/{m.page_zone(pfn).name}"] += n
+                nid = pfn_to_nid(m, pfn)
+                from_buddy[f"{nid}/{page_zone(m, pfn).name}"] += n
                 off_node += n if nid != node else 0
                 base_pages += n if order < pmd_order else 0
             elif what.endswith(" table"):

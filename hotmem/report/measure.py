@@ -6,13 +6,15 @@ import errno
 from collections import Counter
 from dataclasses import dataclass, field
 
+from hotmem.arch.powerpc64_init import dlpar_add_lmb, dlpar_remove_lmb
 from hotmem.errors import HotplugError
 from hotmem.machine import Machine
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY, MHP_NONE
 from hotmem.report.ledger import (AddCost, StepCost, _cost, _Ledger, _mark, _sum_steps,
                                   merge_costs)
 from hotmem.report.plan import Plan
-from hotmem.report.platforms import _check_lmbs, _machine_class, hotplug_kind, standby_start
+from hotmem.report.platforms import (_check_lmbs, _machine_class, hotplug_kind,
+                                     machine_hotplug_kind, standby_start)
 
 
 @dataclass
@@ -87,7 +89,7 @@ def run_plan(mom: bool, dimm_sizes=None, *, online_type="online_movable", node=0
         m = _machine_class(kw.get("arch", "x86_64"))(**kw)
     else:
         m = plan.machine(mom)
-    kind = hotplug_kind(m.arch.name)
+    kind = machine_hotplug_kind(m)
     if kind == "standby" and fragment:
         raise HotplugError(errno.EINVAL, "s390x: standby memory is added at boot, before the "
                            "nodes could be fragmented")
@@ -108,7 +110,6 @@ def run_plan(mom: bool, dimm_sizes=None, *, online_type="online_movable", node=0
             addr += size
         res.add = _cost(m, mark)
     elif kind == "dlpar":
-        from hotmem.arch.powerpc64_init import dlpar_add_lmb
         add_steps = []
         for i, size in enumerate(res.dimms):
             nid = plan.node_of(i)
@@ -181,7 +182,6 @@ def run_plan(mom: bool, dimm_sizes=None, *, online_type="online_movable", node=0
                                          z.zone_start_pfn < end_pfn
                                          and z.zone_start_pfn + z.spanned_pages > first_pfn)}
     if kind == "dlpar":
-        from hotmem.arch.powerpc64_init import dlpar_remove_lmb
         for a in reversed(res.adds):
             for lmb in reversed(range(a.start, a.start + a.size, bs)):
                 dlpar_remove_lmb(m, lmb)
@@ -245,8 +245,7 @@ def measure_size(plan: Plan, mom: bool, size: int, m: Machine | None = None,
     nid, bs = plan.node_of(0), m.memory_block_size_bytes
     ledger = _Ledger(m)
     added = []
-    if hotplug_kind(a.name) == "dlpar":
-        from hotmem.arch.powerpc64_init import dlpar_add_lmb, dlpar_remove_lmb
+    if machine_hotplug_kind(m) == "dlpar":
         try:
             _check_lmbs(start, size, bs)
             for s in range(start, start + size, bs):

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from hotmem.errors import HotplugError
 from hotmem.machine import Machine, parse_size
-from hotmem.report.platforms import (_machine_class, boot_memory_for_block_size, hotplug_kind,
-                                     standby_start)
+from hotmem.report.platforms import _machine_class, boot_memory_for_block_size, hotplug_kind
 from hotmem.report.units import GiB, iec
 
 
@@ -81,20 +80,15 @@ class Plan:
         return m
 
     def first_address(self, m: Machine) -> int:
-        """Where the first DIMM goes: ``start``, or the end of boot RAM (at least 4 GiB) rounded
-        up to 1 GiB and to the block size (QEMU pc's device memory base on x86_64); the device
-        memory base of QEMU virt (arm64) and pseries (powerpc64); on s390x the first standby
-        block (``start`` must agree)."""
-        if hotplug_kind(m.arch.name) == "standby":
-            first = standby_start(m)
-            if self.start is not None and parse_size(self.start) != first:
-                raise HotplugError(errno.EINVAL, f"s390x: standby memory starts at {first:#x} "
+        """Where the first DIMM goes: ``start``, or the arch's first_hotplug_address (x86_64: the
+        end of boot RAM, at least 4 GiB, rounded up to 1 GiB and to the block size; arm64 and
+        powerpc64: the device memory base of QEMU virt and pseries); with standby memory
+        (s390x) always the first standby block (``start`` must agree)."""
+        first = m.arch_ops.first_hotplug_address
+        if m.arch_ops.hotplug_method == "standby":
+            addr = first(m)
+            if self.start is not None and parse_size(self.start) != addr:
+                raise HotplugError(errno.EINVAL, f"s390x: standby memory starts at {addr:#x} "
                                    "(after the online storage), not where start= says")
-            return first
-        if self.start is not None:
-            return parse_size(self.start)
-        if hasattr(m.arch_ops, "device_memory_base"):   # arm64: QEMU virt; powerpc64: pseries
-            return m.arch_ops.device_memory_base(m)
-        align = max(GiB, m.memory_block_size_bytes)
-        end = max(4 * GiB, m.max_pfn << m.arch.page_shift)
-        return -(-end // align) * align
+            return addr
+        return parse_size(self.start) if self.start is not None else first(m)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
+from hotmem.arch import hotplug_method
 from hotmem.errors import HotplugError
 from hotmem.machine import Machine, parse_size
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
@@ -30,17 +31,24 @@ def boot_memory_for_block_size(arch: str, block_size: int, boot_total: int) -> i
                        f"from {iec(boot_total)} up probes it on {arch}")
 
 
-#: how the plan's memory arrives, by arch
-HOTPLUG_KIND = {"x86_64": "acpi", "arm64": "acpi", "powerpc64": "dlpar", "s390x": "standby"}
+#: the report's name of each ArchOps.hotplug_method (the JSON machine's ``platform.hotplug``)
+HOTPLUG_KIND = {"acpi-dimm": "acpi", "dlpar-lmb": "dlpar", "standby": "standby"}
 
 
 def hotplug_kind(arch: str) -> str:
-    """"acpi" (QEMU pc / virt: an ACPI memory device per DIMM, drivers/acpi/acpi_memhotplug.c),
-    "dlpar" (QEMU pseries: a DIMM arrives as LMBs, each added and onlined by
-    arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_add_lmb) or "standby" (s390x: standby
-    storage added offline at boot by drivers/s390/char/sclp_cmd.c:sclp_add_standby_memory;
-    onlining a block assigns its storage)."""
-    return HOTPLUG_KIND.get(arch, "acpi")
+    """How architecture ``arch``'s platform hot-adds the plan's memory (its ArchOps'
+    hotplug_method): "acpi" (QEMU pc / virt: an ACPI memory device per DIMM,
+    drivers/acpi/acpi_memhotplug.c), "dlpar" (QEMU pseries: a DIMM arrives as LMBs, each added
+    and onlined by arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_add_lmb) or "standby"
+    (s390x: standby storage added offline at boot by
+    drivers/s390/char/sclp_cmd.c:sclp_add_standby_memory; onlining a block assigns its
+    storage); "acpi" for a name without an ArchOps."""
+    return HOTPLUG_KIND[hotplug_method(arch)]
+
+
+def machine_hotplug_kind(m: Machine) -> str:
+    """:func:`hotplug_kind` of a booted Machine: its ArchOps' hotplug_method."""
+    return HOTPLUG_KIND[m.arch_ops.hotplug_method]
 
 
 @dataclass
@@ -86,65 +94,33 @@ def _machine_class(arch: str):
 
 
 def standby_start(m: Machine) -> int:
-    """s390x: the first standby storage increment (sclp.standby, rn2addr), aligned up to the
-    memory block size as sclp_add_standby_memory/add_memory_merged align it."""
-    sclp = getattr(m, "sclp", None)
-    rns = [rn for rn, standby in sorted(sclp.standby.items()) if standby] if sclp else []
-    if not rns:
-        raise HotplugError(errno.EINVAL, "s390x: the machine has no standby memory")
-    bs = m.memory_block_size_bytes
-    return -(-sclp.rn2addr(rns[0]) // bs) * bs
+    """s390x: the first standby storage increment, block aligned (the arch's
+    first_hotplug_address; EINVAL without standby memory)."""
+    return m.arch_ops.first_hotplug_address(m)
 
 
 def dlpar_flags_name(m: Machine) -> str:
     """The mhp_flags dlpar_add_lmb passes to __add_memory (hotplug-memory.c: MHP_NONE in 6.1,
-    MHP_MEMMAP_ON_MEMORY from 6.6; hotmem/arch/powerpc64_init.py:dlpar_add_lmb)."""
-    from hotmem.arch.base import RFC_V2, kernel_version
-    k = kernel_version(m.policy.name)
-    return "MHP_MEMMAP_ON_MEMORY" if k != RFC_V2 and k >= (6, 6) else "MHP_NONE"
+    MHP_MEMMAP_ON_MEMORY from 6.6: the policy's powerpc64 dlpar_memmap_on_memory)."""
+    return ("MHP_MEMMAP_ON_MEMORY" if m.policy.arch("powerpc64").dlpar_memmap_on_memory
+            else "MHP_NONE")
 
 
 def machine_name(m: Machine) -> str:
-    """The machine the model stands for, as the report's header names it."""
-    arch = m.arch.name
-    if arch == "x86_64":
-        return "QEMU pc"
-    if arch == "arm64":
-        return "QEMU virt"
-    if arch == "powerpc64":
-        return "QEMU pseries (PAPR guest)"
-    if arch == "s390x":
-        from hotmem.arch.s390x_init import parse_standby
-        rzm = parse_standby(m.standby_memory)[1]
-        return (f"s390 LPAR or z/VM guest with standby storage (SCLP storage increment "
-                f"{iec(rzm)}; QEMU offers no standby memory)")
-    return arch
-
-
-#: s390 names of the model's generic table levels (asm/pgtable.h: segment = PMD, region-third =
-#: PUD, region-second = P4D; page tables are 2 KiB, two to a page)
-S390_LEVELS = {"PTE": "page", "PMD": "segment", "PUD": "region3", "P4D": "region2",
-               "PGD": "region1"}
+    """The machine the model stands for, as the report's header names it (ArchOps.board)."""
+    return m.arch_ops.board
 
 
 def paging_text(m: Machine) -> str:
-    """The header's page-table wording: "4-level paging" (x86_64, arm64), the radix tree or the
-    hash MMU's bolted HPTEs (powerpc64), the DAT table levels of init_mm (s390x)."""
-    a = m.arch
-    if a.name == "powerpc64":
-        if a.mmu == "hash":
-            return ("hash MMU (linear map and vmemmap are bolted HPTEs in the hypervisor's hash "
-                    "table: no Linux page tables)")
-        return f"radix MMU, {a.paging_levels}-level page tables"
-    if a.name == "s390x":
-        names = {3: "region-third, segment, page", 4: "region-second, region-third, segment, page"}
-        return f"{a.paging_levels}-level DAT tables ({names.get(a.paging_levels, '?')})"
-    return f"{a.paging_levels}-level paging"
+    """The header's page-table wording (ArchOps.paging_description): "4-level paging" (x86_64,
+    arm64), the radix tree or the hash MMU's bolted HPTEs (powerpc64), the DAT table levels of
+    init_mm (s390x)."""
+    return m.arch_ops.paging_description
 
 
 def describe_platform(m: Machine) -> dict:
     """How memory is hot-added on the machine (the ``platform`` of the JSON machine)."""
-    kind = hotplug_kind(m.arch.name)
+    kind = machine_hotplug_kind(m)
     d = {"machine": machine_name(m), "hotplug": kind, "paging": paging_text(m)}
     if kind == "acpi":
         d["add"] = "ACPI memory device (acpi_memory_enable_device: __add_memory)"

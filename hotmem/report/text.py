@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from hotmem.arch import ARCH_OPS
 from hotmem.report.comparison import Comparison, compare
 from hotmem.report.measure import PlanResult
 from hotmem.report.plan import Plan
-from hotmem.report.platforms import S390_LEVELS
 from hotmem.report.units import human, iec
 
 ONLINE_WORDS = {"online": "to its default zone", "online_kernel": "to the kernel zone",
@@ -22,10 +22,12 @@ def _kv(d: dict) -> str:
 
 
 def _levels(r: PlanResult, kind: str, arch: str = "x86_64") -> str:
+    """The page tables of ``kind`` by level, in the arch's names of the levels (s390x's region
+    and segment tables: ArchOps.level_names)."""
     total = Counter()
     for a in r.adds:
         total.update(a.page_tables.get(kind, {}))
-    names = S390_LEVELS if arch == "s390x" else {}
+    names = ARCH_OPS[arch].level_names if arch in ARCH_OPS else {}
     return _kv({names.get(k, k): v for k, v in sorted(total.items())})
 
 
@@ -98,7 +100,9 @@ def render_text(cmp: Comparison) -> str:
         _row("NR_FREE_PAGES change", alt.add.nr_free_pages, reg.add.nr_free_pages, "pages"),
         _row("MemTotal change", alt.add.memtotal_kb, reg.add.memtotal_kb, "kB"),
     ]
-    if mi["arch"] in ("x86_64", "arm64"):
+    if kind == "acpi":
+        # the ACPI DIMM platforms' row, as "MemTotal and DirectMap back" below: 0 where the
+        # arch reports no DirectMap lines (arm64: no arch_report_meminfo)
         lines.append(_row("DirectMap change", alt.add.directmap_kb, reg.add.directmap_kb, "kB"))
     lines += [
         {"acpi": "at online",

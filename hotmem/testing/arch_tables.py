@@ -52,7 +52,6 @@ def _check_radix_tables(m, facts, allow, c, errs) -> dict:
     next index live; the buddy-owned table pages are exactly the fragment pages; slab
     "pgtable PUD" objects = PUD tables from slab; update_page_count's counts = direct-map
     leaves per size; vmemmap_list (6.1) = the vmemmap leaves; then the leaves (_check_leaves)."""
-    from hotmem.arch import powerpc64_init as ppc_init
     pt = m.pgtables
     shifts = [s for _, s, _ in pt.geometry.levels]
     va_bits = shifts[0] + pt.geometry.levels[0][2].bit_length() - 1
@@ -145,15 +144,15 @@ def _check_radix_tables(m, facts, allow, c, errs) -> dict:
             shifts[1]: counts.get("PUD", 0)}
     if dict(pt.page_count) != want:
         errs.append(f"radix: update_page_count says {pt.page_count}, the direct map has {want}")
-    psize = ppc_init._vmemmap_psize(m)
+    psize = m.arch_ops.mmu_vmemmap_psize(m)
     vm_leaves = {}
     for base, sh, idx, tgt, lvl in leaves:
         va0 = base
         if va0 >= m.arch.vmemmap_start and 1 << sh == psize:
             for i, t in zip(idx.tolist(), tgt.tolist()):
                 vm_leaves[va0 + (i << sh)] = t
-    _check_vmemmap_list(m, errs, pt.vmemmap_list, vm_leaves, not ppc_init._k66(m),
-                        psize.bit_length() - 1)
+    uses_list = not m.policy.arch("powerpc64").radix_vmemmap_populate     # 6.1 radix
+    _check_vmemmap_list(m, errs, pt.vmemmap_list, vm_leaves, uses_list, psize.bit_length() - 1)
     return out
 
 
@@ -162,7 +161,6 @@ def _check_hash_tables(m, facts, allow, c, errs) -> dict:
     table); the kernel maps are bolted HPTEs: the direct-map ranges do not overlap and map
     memory that exists, each bolted vmemmap block has its vmemmap_list entry and vice versa
     (init_64.c), then the leaves (_check_leaves) over both."""
-    from hotmem.arch import powerpc64_init as ppc_init
     pt = m.pgtables
     a = m.arch
     ps = a.page_shift
@@ -172,7 +170,7 @@ def _check_hash_tables(m, facts, allow, c, errs) -> dict:
     if owned:
         errs.append(f"hash: buddy pages owned as page tables: {[hex(p) for p in owned[:5]]}")
     _unreached_boot_tables(m, allow, errs, {pt.pgd_pfn}, "hash")
-    psize = ppc_init._vmemmap_psize(m)
+    psize = m.arch_ops.mmu_vmemmap_psize(m)
     leaves, direct, bolted_vm = [], [], {}
     for va, size in sorted(pt.bolted):
         if va >= a.vmemmap_start:

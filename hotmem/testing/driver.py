@@ -6,6 +6,7 @@ import errno as _errno
 import re
 
 from hotmem.errors import HotplugError
+from hotmem.mm.page_alloc import kernel_free_pages
 from hotmem.testing.config import MachineConfig
 from hotmem.testing.consts import (MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
                                    ZONE_NAMES)
@@ -90,8 +91,8 @@ class Driver(Teardown):
         for m in self.machines:
             _drain_all(m)
         self.baseline = [m.snapshot() for m in self.machines]
-        #: powerpc64: vmemmap_list (pages, num_left, num_freed) and s390x: SCLP increments
-        #: at boot
+        #: the arch's own state at boot (ArchOps.arch_state: powerpc64's vmemmap_list, s390x's
+        #: SCLP increments)
         self.base_arch = [_arch_boot_state(m) for m in self.machines]
         self.base_iomem = [_iomem_flat(m.resources.root, [], m.arch.page_shift)
                            for m in self.machines]
@@ -250,11 +251,12 @@ class Driver(Teardown):
             _, secs, nid = pre
             ok = {f"ms.memmaps[{s}]" for s in secs} | {f"ms.sections[{s}].usemap" for s in secs}
             ok.add(f"pgdats[{nid}].nr_zones")
-            if m.arch.name == "s390x":
-                # sclp_mem_notifier: MEM_GOING_ONLINE and MEM_CANCEL_ONLINE each send SCLP
-                # requests whose buffer is a get_zeroed_page(GFP_DMA) freed again: a page
-                # allocated and freed moves pages between the free lists and a per-CPU list
-                # (the refill batch), which no error path restores; the pages all come back
+            if m.arch_ops.hotplug_method == "standby":
+                # standby storage: sclp_mem_notifier's MEM_GOING_ONLINE and MEM_CANCEL_ONLINE
+                # each send SCLP requests whose buffer is a get_zeroed_page(GFP_DMA) freed
+                # again: a page allocated and freed moves pages between the free lists and a
+                # per-CPU list (the refill batch), which no error path restores; the pages all
+                # come back
                 pages = {p for p, _, _ in diffs if p.startswith("alloc.zones[") and
                          p.endswith((".nr_free_pages", ".free_area", ".pcp"))}
                 # (the invariants after the step and the teardown check that they do)
@@ -452,7 +454,7 @@ class Driver(Teardown):
         """Free every page fragment() holds."""
         def op(i, m):
             for pfn, o in self.holds[i]:
-                m.kernel_free_pages(pfn, o)
+                kernel_free_pages(m, pfn, o)
             self.holds[i].clear()
         return self._step("release_holds()", op)
 
@@ -473,7 +475,7 @@ class Driver(Teardown):
     def free_unmovable(self, index: int) -> int:
         """Free the ``index``-th page inject_unmovable took."""
         def op(i, m):
-            m.kernel_free_pages(self.unmovable[i].pop(index), 0)
+            kernel_free_pages(m, self.unmovable[i].pop(index), 0)
         return self._step(f"free_unmovable({index})", op)
 
     def read(self, path: str) -> int:

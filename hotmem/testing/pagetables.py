@@ -54,12 +54,11 @@ def _check_core_tables(m, facts, allow, c, errs) -> dict:
         shifts = tuple(sh for _, sh, _ in geo.levels)
         va_bits = geo.levels[0][1] + geo.levels[0][2].bit_length() - 1
         page_shift = geo.page_shift
-        x86 = geo.arch == "x86_64"
     else:               # a core without geometries: x86-64
         five = pt.levels == 5
         names = ("PGD", "P4D", "PUD", "PMD", "PTE") if five else ("PGD", "PUD", "PMD", "PTE")
         shifts = (48, 39, 30, 21, 12) if five else (39, 30, 21, 12)
-        va_bits, page_shift, x86 = (57 if five else 48), 12, True
+        va_bits, page_shift = (57 if five else 48), 12
     pfn_mask = np.uint64(((1 << 52) - 1) & ~((1 << page_shift) - 1))
     tables = {}
     for lvl in names:
@@ -124,7 +123,7 @@ def _check_core_tables(m, facts, allow, c, errs) -> dict:
     pfn_offset = getattr(m.arch, "phys_offset", 0) >> page_shift    # arm64 memstart_addr
     counts, out = _check_leaves(m, facts, allow, c, errs, leaves, va_bits, page_shift,
                                 page_offset, direct_end, vmemmap_start, vm_end, pfn_offset)
-    if x86:
+    if m.arch_ops.arch_report_meminfo(m):          # DirectMap counters (x86)
         want = {"4K": counts.get("PTE", 0), "2M": counts.get("PMD", 0),
                 "1G": counts.get("PUD", 0)}
         got = {k: pt.direct_pages_count(k) for k in want}

@@ -47,16 +47,7 @@ def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4
 
         def _base(self):
             """Where the platform puts hot-pluggable DIMMs."""
-            base = getattr(self.m.arch_ops, "device_memory_base", None)
-            if base is not None:
-                return base(self.m)
-            if self.d.config.arch == "s390x":
-                # beyond the online and standby storage (ident_map_size), block aligned
-                from hotmem.arch.s390x_init import ident_map_size
-                bs = self.m.memory_block_size_bytes
-                return -(-ident_map_size(self.m) // bs) * bs
-            from hotmem.arch.x86_e820 import qemu_pc_device_memory_base
-            return qemu_pc_device_memory_base(sum(self.m.boot_memory.values()))
+            return self.m.arch_ops.device_memory_base(self.m)
 
         def _boot_start(self, s):
             boot = sorted(self.d.boot_blocks)
@@ -110,7 +101,8 @@ def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4
                 if size in (0, -1, "page", "half") else size * bs
             self.d.add_memory(self._node(node), start, n, flags)
 
-        @precondition(lambda self: self.alive() and self.d.config.arch == "powerpc64")
+        @precondition(lambda self: self.alive()
+                      and self.m.arch_ops.hotplug_method == "dlpar-lmb")
         @rule(s=slot, add=st.sampled_from([True, True, False]), node=st.integers(0, 104),
               where=st.sampled_from(["slot"] * 6 + ["boot", "odd"]))
         def dlpar(self, s, add, node, where):

@@ -117,13 +117,6 @@ def _iomem_flat(root, skip, page_shift=12) -> list:
 
 
 def _arch_boot_state(m) -> dict:
-    """Arch state the Machine snapshot leaves out and the teardown compares: powerpc64's
-    vmemmap_list bookkeeping, s390x's SCLP increment states."""
-    out = {}
-    vl = getattr(m.pgtables, "vmemmap_list", None)
-    if vl is not None:
-        out["vmemmap_list"] = (tuple(vl.pages), vl.num_left, vl.num_freed)
-    sclp = getattr(m, "sclp", None)
-    if sclp is not None:
-        out["sclp"] = sclp.state()
-    return out
+    """The arch's own state (ArchOps.arch_state: powerpc64's vmemmap_list as (entries,
+    num_left, num_freed, pages), s390x's SCLP increments), by name, for the teardown."""
+    return {k: v.state() for k, v in m.arch_ops.arch_state().items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hotmem.errors import HotplugError
+from hotmem.mm.page_alloc import kernel_free_pages
 from hotmem.testing.facts import _merge
 from hotmem.testing.snapshot import (_arch_boot_state, _drain_all, _free_blocks, _iomem_flat,
                                      diff_snapshots)
@@ -16,10 +17,10 @@ class Teardown:
         m.clear_injections()
         m.sysfs.write("/sys/devices/system/memory/auto_online_blocks", "offline")
         for pfn, o in self.holds[i]:
-            m.kernel_free_pages(pfn, o)
+            kernel_free_pages(m, pfn, o)
         self.holds[i].clear()
         for pfn in self.unmovable[i]:
-            m.kernel_free_pages(pfn, 0)
+            kernel_free_pages(m, pfn, 0)
         self.unmovable[i].clear()
         a = self.allow[i]
         bs = m.memory_block_size_bytes
@@ -141,16 +142,18 @@ class Teardown:
         if hasattr(pt, "drop_fragment_cache"):
             for pfn in pt.drop_fragment_cache():
                 a.kept_by_design.append(("radix fragment cache page", pfn))
-        vl = getattr(pt, "vmemmap_list", None)
+        vl = m.arch_ops.arch_state().get("vmemmap_list")
         base = self.base_arch[i].get("vmemmap_list")
-        if vl is not None and base is not None and vl.pages[:len(base[0])] == list(base[0]) \
-                and (vl.num_left, vl.num_freed, len(vl.pages)) != (base[1], base[2], len(base[0])):
-            for pfn in vl.pages[len(base[0]):]:
-                m.kernel_free_pages(pfn, 0)
-            a.kept_by_design.append(("vmemmap_list", len(vl.pages) - len(base[0]),
-                                     vl.num_left, vl.num_freed))
-            vl.pages[:] = list(base[0])
-            vl.num_left, vl.num_freed = base[1], base[2]
+        if vl is not None and base is not None:
+            _, left, freed, pages = base
+            if vl.pages[:len(pages)] == list(pages) \
+                    and (vl.num_left, vl.num_freed, len(vl.pages)) != (left, freed, len(pages)):
+                for pfn in vl.pages[len(pages):]:
+                    kernel_free_pages(m, pfn, 0)
+                a.kept_by_design.append(("vmemmap_list", len(vl.pages) - len(pages),
+                                         vl.num_left, vl.num_freed))
+                vl.pages[:] = list(pages)
+                vl.num_left, vl.num_freed = left, freed
 
     def _compare_with_baseline(self, i, base, now, a) -> None:
         stale = _merge(a.stale_iomem)
