@@ -77,3 +77,44 @@ def mem_available() -> int:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+# -- the guard of the scale groups: skip a size that would not fit (or would take too long) ---
+
+#: bytes per simulated page before any size was measured: today's 24 B struct page record, +15 %
+DEFAULT_BYTES_PER_PAGE = 24 * 1.15
+#: a size projected to take longer than this many seconds is skipped (HOTMEM_BENCH_MAX_S)
+MAX_SECONDS = float(__import__("os").environ.get("HOTMEM_BENCH_MAX_S", "600"))
+
+
+def skip_reason(label: str, pages: int, bytes_per_page: list, seconds_per_page: list) -> str | None:
+    """Why ``label`` (``pages`` simulated pages) cannot run here, or None: its memory projected
+    from the largest bytes per page measured so far (else DEFAULT_BYTES_PER_PAGE) must fit in
+    85 % of MemAvailable, and its time projected linearly from the slowest pages per second
+    measured so far must stay under MAX_SECONDS."""
+    per_page = max(bytes_per_page) if bytes_per_page else DEFAULT_BYTES_PER_PAGE
+    need, avail = pages * per_page, mem_available()
+    if need > 0.85 * avail:
+        return (f"{label}: projected {need / GiB:.1f} GiB of model memory ({per_page:.1f} B per "
+                f"page), MemAvailable {avail / GiB:.1f} GiB")
+    if seconds_per_page:
+        t = pages * max(seconds_per_page)
+        if t > MAX_SECONDS:
+            return (f"{label}: projected {t:.0f} s at the measured {1 / max(seconds_per_page) / 1e6:.1f}"
+                    f" M pages/s, over HOTMEM_BENCH_MAX_S={MAX_SECONDS:g}")
+    return None
+
+
+#: the other arches' scale group: arm64 with 4 KiB pages (128 MiB blocks) and powerpc64 radix
+#: (64 KiB pages, 256 MiB blocks; 6.6, where memmap on memory exists there and falls back
+#: silently when a block cannot host it)
+ARCH_MACHINES = {
+    "arm64-4K": dict(arch="arm64", page_size="4K"),
+    "powerpc64-radix": dict(arch="powerpc64", mmu="radix", kernel="6.6"),
+}
+
+
+def arch_machine(name: str, boot="4G"):
+    import hotmem
+    return hotmem.Machine(boot_memory=boot, maxmem=boot,
+                          cmdline="memory_hotplug.memmap_on_memory=1", **ARCH_MACHINES[name])

@@ -1,11 +1,16 @@
 """Group 4: scale. Hot-add and online N in 2 GiB blocks (memmap on memory, online_movable) on a
-63 GiB QEMU pc guest whose boot RAM makes x86-64 probe 2 GiB blocks.
+63 GiB QEMU pc guest whose boot RAM makes x86-64 probe 2 GiB blocks; group 4a does the same on
+arm64 (4 KiB pages, 128 MiB blocks) and powerpc64 radix (64 KiB pages, 256 MiB blocks), block by
+block of the arch's size.
 
-Targets for 16 TiB: <= 60 s and <= 8 GiB peak memory. Each size is measured in this process:
-time of the adds and of the onlines, and the peak resident memory above the booted Machine
-(VmHWM, reset after boot). The model stores 24 bytes per struct page in numpy, so a size is
-skipped when its projection (bytes per page of the sizes measured before, else 24 B x 1.15)
-does not fit in MemAvailable; HOTMEM_BENCH_SCALE picks the sizes (default below).
+Targets (issue #17): 16 TiB <= 15 s and <= 1 GiB peak memory above the booted Machine, 64 TiB
+<= 60 s and <= 2 GiB; arm64 4K and powerpc64 radix 16 TiB <= 60 s. Each size is measured in this
+process: time of the adds and of the onlines, and the peak resident memory above the booted
+Machine (VmHWM, reset after boot). A size is skipped, with the projection as the reason, when its
+memory projected from the bytes per page measured at the sizes before (else 24 B x 1.15) does not
+fit in MemAvailable, or its time projected from the slowest rate measured exceeds
+HOTMEM_BENCH_MAX_S (bench_util.skip_reason). HOTMEM_BENCH_SCALE and HOTMEM_BENCH_ARCH_SCALE pick
+the sizes (defaults below).
 """
 import gc
 import os
@@ -13,29 +18,53 @@ import time
 
 import pytest
 
-from bench_util import (GiB, SCALE_START, TiB, machine_2g_blocks, mem_available, peak_rss,
-                        reset_peak_rss, rss, state_path)
+from bench_util import (ARCH_MACHINES, GiB, SCALE_START, TiB, arch_machine, machine_2g_blocks,
+                        peak_rss, reset_peak_rss, rss, skip_reason, state_path)
 from hotmem import MHP_MEMMAP_ON_MEMORY
 from hotmem.machine import parse_size
 
-SIZES = os.environ.get("HOTMEM_BENCH_SCALE", "128G,256G,512G,1T,4T,16T").split(",")
+SIZES = os.environ.get("HOTMEM_BENCH_SCALE", "128G,256G,512G,1T,4T,16T,64T").split(",")
+ARCH_SIZES = os.environ.get("HOTMEM_BENCH_ARCH_SCALE", "128G,1T,16T").split(",")
 BLOCK = 2 * GiB
 BLOCK_PAGES = BLOCK >> 12                           # 524288
 MEMMAP_PAGES = BLOCK_PAGES * 64 >> 12               # 8192: 32 MiB of struct pages per block
 _bytes_per_page: list[float] = []
+_seconds_per_page: list[float] = []
+_arch_measured: dict = {name: ([], []) for name in ARCH_MACHINES}
 
 
-def hot_add_and_online(m, size: int) -> dict:
-    """add_memory(MHP_MEMMAP_ON_MEMORY) + online_movable of every 2 GiB block of ``size``."""
+def hot_add_and_online(m, size: int, start: int = SCALE_START, block: int = BLOCK,
+                       flags: int = MHP_MEMMAP_ON_MEMORY) -> dict:
+    """add_memory(flags) + online_movable of every ``block`` of ``size`` from ``start``."""
     t_add = t_online = 0.0
-    for start in range(SCALE_START, SCALE_START + size, BLOCK):
+    for s in range(start, start + size, block):
         t0 = time.perf_counter()
-        m.add_memory(0, start, BLOCK, MHP_MEMMAP_ON_MEMORY)
+        m.add_memory(0, s, block, flags)
         t1 = time.perf_counter()
-        m.sysfs.write(state_path(start // BLOCK), "online_movable")
+        m.sysfs.write(state_path(s // block), "online_movable")
         t_online += time.perf_counter() - t1
         t_add += t1 - t0
     return {"add_s": t_add, "online_s": t_online}
+
+
+def _run(benchmark, make_machine, nbytes, pages, block, flags_of):
+    state = {}
+
+    def setup():
+        state.clear()
+        gc.collect()
+        m = make_machine()
+        state.update(m=m, rss0=rss(), totalram0=m.totalram_pages)
+        reset_peak_rss()
+        return (m,), {}
+
+    def run(m):
+        state.update(hot_add_and_online(m, nbytes, SCALE_START, block(m), flags_of(m)))
+
+    benchmark.pedantic(run, setup=setup, rounds=1, iterations=1)
+    growth = peak_rss() - state["rss0"]
+    state["growth"] = growth
+    return state
 
 
 @pytest.mark.benchmark(group="4 scale: hot-add and online in 2 GiB blocks")
@@ -43,39 +72,56 @@ def hot_add_and_online(m, size: int) -> dict:
 def test_scale(benchmark, size):
     nbytes = parse_size(size)
     pages = nbytes >> 12
-    per_page = max(_bytes_per_page) if _bytes_per_page else 24 * 1.15
-    need, avail = pages * per_page, mem_available()
-    if need > 0.85 * avail:
-        pytest.skip(f"{size}: projected {need / GiB:.1f} GiB of model memory "
-                    f"({per_page:.1f} B per page), MemAvailable {avail / GiB:.1f} GiB")
-    state = {}
-
-    def setup():
-        state.clear()
-        gc.collect()
-        m = machine_2g_blocks()
-        state.update(m=m, rss0=rss(), totalram0=m.totalram_pages)
-        reset_peak_rss()
-        return (m, nbytes), {}
-
-    def run(m, n):
-        state.update(hot_add_and_online(m, n))
-
-    benchmark.pedantic(run, setup=setup, rounds=1, iterations=1)
-    m = state["m"]
-    growth = peak_rss() - state["rss0"]
+    reason = skip_reason(size, pages, _bytes_per_page, _seconds_per_page)
+    if reason:
+        pytest.skip(reason)
+    st = _run(benchmark, machine_2g_blocks, nbytes, pages, lambda m: BLOCK,
+              lambda m: MHP_MEMMAP_ON_MEMORY)
+    m, growth = st["m"], st["growth"]
     blocks = nbytes // BLOCK
     # every block online, each giving the buddy its pages less its own memmap
-    assert m.totalram_pages - state["totalram0"] == blocks * (BLOCK_PAGES - MEMMAP_PAGES)
+    assert m.totalram_pages - st["totalram0"] == blocks * (BLOCK_PAGES - MEMMAP_PAGES)
+    total_s = st["add_s"] + st["online_s"]
     _bytes_per_page.append(growth / pages)
+    _seconds_per_page.append(total_s / pages)
     benchmark.extra_info.update(
-        size=nbytes, pages=pages, blocks=blocks, add_s=state["add_s"], online_s=state["online_s"],
-        peak_rss_growth=growth, bytes_per_page=growth / pages,
-        pages_per_s=pages / (state["add_s"] + state["online_s"]))
+        size=nbytes, pages=pages, blocks=blocks, add_s=st["add_s"], online_s=st["online_s"],
+        peak_rss_growth=growth, bytes_per_page=growth / pages, pages_per_s=pages / total_s)
     del m
-    state.clear()
+    st.clear()
+    gc.collect()
+
+
+@pytest.mark.benchmark(group="4a scale, other arches: hot-add and online block by block")
+@pytest.mark.parametrize("size", ARCH_SIZES)
+@pytest.mark.parametrize("arch", list(ARCH_MACHINES))
+def test_scale_arch(benchmark, arch, size):
+    nbytes = parse_size(size)
+    probe = arch_machine(arch, boot="1G")
+    page_shift, bs = probe.arch.page_shift, probe.memory_block_size_bytes
+    del probe
+    pages = nbytes >> page_shift
+    per_page, per_s = _arch_measured[arch]
+    reason = skip_reason(f"{arch} {size}", pages, per_page, per_s)
+    if reason:
+        pytest.skip(reason)
+    st = _run(benchmark, lambda: arch_machine(arch), nbytes, pages, lambda m: bs,
+              lambda m: MHP_MEMMAP_ON_MEMORY if m.mhp_supports_memmap_on_memory(bs) else 0)
+    m, growth = st["m"], st["growth"]
+    blocks = nbytes // bs
+    assert all(m.memory_blocks[i].state == "online"
+               for i in range(SCALE_START // bs, (SCALE_START + nbytes) // bs))
+    total_s = st["add_s"] + st["online_s"]
+    per_page.append(growth / pages)
+    per_s.append(total_s / pages)
+    benchmark.extra_info.update(
+        arch=arch, size=nbytes, pages=pages, blocks=blocks, block_size=bs,
+        add_s=st["add_s"], online_s=st["online_s"], peak_rss_growth=growth,
+        bytes_per_page=growth / pages, pages_per_s=pages / total_s)
+    del m
+    st.clear()
     gc.collect()
 
 
 def test_sizes_are_known():
-    assert all(parse_size(s) % BLOCK == 0 for s in SIZES) and SCALE_START % TiB == 0
+    assert all(parse_size(s) % BLOCK == 0 for s in SIZES + ARCH_SIZES) and SCALE_START % TiB == 0

@@ -6,6 +6,7 @@ Hot-added memory is a busy "System RAM" resource requested under iomem_resource
 from __future__ import annotations
 
 import errno
+from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 
 from hotmem.errors import HotplugError
@@ -30,7 +31,26 @@ class Resource:
         return self.start <= end and start <= self.end
 
 
+def _start(r: Resource) -> int:
+    return r.start
+
+
+def _first_overlap(kids: list, start: int, end: int) -> int:
+    """Index of the first of the sorted, disjoint siblings ``kids`` overlapping [start, end]
+    (inclusive), or -1: what a walk of the list finds, in O(log n)."""
+    i = bisect_right(kids, start, key=_start) - 1
+    if i >= 0 and kids[i].end >= start:
+        return i
+    i += 1
+    if i < len(kids) and kids[i].start <= end:
+        return i
+    return -1
+
+
 class ResourceTree:
+    """iomem_resource and its children. Siblings are kept sorted by start and never overlap
+    (every insertion checks), so lookups bisect instead of walking the list: hot-adding
+    thousands of blocks stays linear overall."""
     """iomem_resource and its children."""
 
     def __init__(self, physmem_end: int):
@@ -42,24 +62,23 @@ class ResourceTree:
         Kernel code under System RAM); ``nest`` also nests a resource of the very same range
         (a device claiming its firmware region, e.g. System ROM in the BIOS's Reserved)."""
         parent = parent or self.root
-        for c in parent.children:
+        i = _first_overlap(parent.children, res.start, res.end)
+        if i >= 0:
+            c = parent.children[i]
             inside = c.start <= res.start and res.end <= c.end
             if inside and (nest or (c.start, c.end) != (res.start, res.end)):
                 return self.insert(res, c, nest)
-            if c.overlaps(res.start, res.end):
-                raise HotplugError(errno.EEXIST, f"resource [{res.start:#x}-{res.end:#x}] "
-                                   f"{res.name!r} conflicts with [{c.start:#x}-{c.end:#x}] {c.name!r}")
-        parent.children.append(res)
-        parent.children.sort(key=lambda r: r.start)
+            raise HotplugError(errno.EEXIST, f"resource [{res.start:#x}-{res.end:#x}] "
+                               f"{res.name!r} conflicts with [{c.start:#x}-{c.end:#x}] {c.name!r}")
+        insort(parent.children, res, key=_start)
         return res
 
     def conflict(self, start: int, end: int) -> Resource | None:
         """kernel/resource.c:__request_resource's conflict: the top-level resource overlapping
         [start, end], or None."""
-        for c in self.root.children:
-            if c.overlaps(start, end):
-                return c
-        return None
+        kids = self.root.children
+        i = _first_overlap(kids, start, end)
+        return kids[i] if i >= 0 else None
 
     def request_mem_region(self, start: int, size: int, name: str, flags: int) -> Resource | None:
         """__request_region on iomem_resource at the top level: the new busy resource, or None
@@ -68,8 +87,7 @@ class ResourceTree:
         if self.conflict(start, end) is not None:
             return None
         res = Resource(start, end, name, flags | IORESOURCE_BUSY)
-        self.root.children.append(res)
-        self.root.children.sort(key=lambda r: r.start)
+        insort(self.root.children, res, key=_start)
         return res
 
     def release_mem_region_adjustable(self, start: int, size: int) -> bool:
@@ -79,18 +97,18 @@ class ResourceTree:
         a resource was changed."""
         end = start + size - 1
         kids = self.root.children
-        i = 0
-        while i < len(kids):
+        while True:
+            # the one sibling that can hold the whole range: the last starting at or below it
+            i = bisect_right(kids, start, key=_start) - 1
+            if i < 0:
+                return False
             c = kids[i]
-            if c.start >= end:
-                break
-            if c.start > start or c.end < end:
-                i += 1
-                continue
+            if c.start >= end or c.end < end:
+                return False
             if not c.flags & IORESOURCE_MEM:
-                break
+                return False
             if not c.flags & IORESOURCE_BUSY:
-                kids, i = c.children, 0
+                kids = c.children
                 continue
             if (c.start, c.end) == (start, end):
                 del kids[i]
@@ -102,12 +120,13 @@ class ResourceTree:
                 kids.insert(i + 1, Resource(end + 1, c.end, c.name, c.flags))
                 c.end = start - 1
             return True
-        return False
 
     def merge_system_ram_resource(self, res: Resource) -> None:
         """kernel/resource.c:merge_system_ram_resource: fold into equal-flag neighbours."""
         kids = self.root.children
-        i = kids.index(res)
+        i = bisect_right(kids, res.start, key=_start) - 1
+        if i < 0 or kids[i] is not res:
+            i = kids.index(res)
         if i + 1 < len(kids) and kids[i + 1].start == res.end + 1 and kids[i + 1].flags == res.flags \
                 and kids[i + 1].name == res.name:
             res.end = kids[i + 1].end
@@ -131,8 +150,25 @@ class ResourceTree:
         return sorted(out)
 
     def range_is_system_ram(self, start: int, end: int) -> bool:
-        """True when [start, end) is covered by System RAM resources."""
+        """True when [start, end) is covered by System RAM resources (those of
+        system_ram_ranges; only the subtrees overlapping the range are walked)."""
         covered = 0
-        for s, e in self.system_ram_ranges():
-            covered += max(0, min(e, end) - max(s, start))
+        last = end - 1
+
+        def walk(r):
+            nonlocal covered
+            kids = r.children
+            i = _first_overlap(kids, start, last)
+            if i < 0:
+                return
+            while i < len(kids) and kids[i].start <= last:
+                c = kids[i]
+                if c.flags & IORESOURCE_SYSTEM_RAM == IORESOURCE_SYSTEM_RAM and \
+                        c.flags & IORESOURCE_BUSY:
+                    covered += max(0, min(c.end + 1, end) - max(c.start, start))
+                else:
+                    walk(c)
+                i += 1
+        if end > start:
+            walk(self.root)
         return covered == end - start

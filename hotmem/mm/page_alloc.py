@@ -16,16 +16,20 @@ At the end: init_per_zone_wmark_min, which drives the watermark steps of :mod:`h
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
+from math import isqrt
 
+from hotmem.errors import HotplugError
 from hotmem.fault_inject import should_fail_alloc_page
-from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_LOW, WMARK_MIN, ZONE_DMA, ZONE_MOVABLE,
-                              ZONE_NORMAL)
+from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_DMA,
+                              ZONE_MOVABLE, ZONE_NORMAL)
 from hotmem.mm.huge_memory import hugepage_init
 from hotmem.mm.khugepaged import khugepaged_min_free_kbytes_update
 from hotmem.mm.vmstat import refresh_zone_stat_thresholds
-from hotmem.mm.watermark import (__zone_set_pageset_high_and_batch, calculate_min_free_kbytes,
-                                 for_each_online_pgdat, setup_min_slab_ratio,
+from hotmem.mm.watermark import (GFP_USER_ZONE, SYSCTL_MIN_SLAB_RATIO, SYSCTL_MIN_UNMAPPED_RATIO,
+                                 SZ_1M, __zone_set_pageset_high_and_batch,
+                                 calculate_min_free_kbytes, setup_min_slab_ratio,
                                  setup_min_unmapped_ratio, setup_per_cpu_pageset,
                                  setup_per_zone_lowmem_reserve, setup_per_zone_wmarks)
 
@@ -299,47 +303,145 @@ def _init_per_zone_wmark_min(m) -> None:
     khugepaged_min_free_kbytes_update(m)
 
 
-#: init_per_zone_wmark_min's results by its inputs: repeated hotplug cycles pay for each
-#: distinct state once (a 128 MiB online/offline cycle spends most of its Python time here)
-_MEMO: dict = {}
-_MEMO_MAX = 4096
+def _node_cpus(g) -> dict:
+    """cpumask_weight(cpumask_of_node(nid)) of every node with an online CPU."""
+    out: dict = {}
+    for _, nid in g.online_cpus:
+        out[nid] = out.get(nid, 0) + 1
+    return out
 
 
-def _memo_key(m) -> tuple:
-    """Every input init_per_zone_wmark_min reads: the arch's page and pageblock sizes, the
-    globals, and per zone of each online node its counts, watermarks, reserves, remembered
-    pageset sizes, which pageset it uses and its thresholds."""
-    return (m.arch.page_shift, m.arch.pageblock_order, m.page_alloc.key(),
-            tuple((p.node_id, tuple(
-                (z.managed_pages, z.present_pages, tuple(z._watermark), z.watermark_boost,
-                 tuple(z.lowmem_reserve), z.pageset_high, z.pageset_batch, z.own_pageset,
-                 z.stat_threshold, z.percpu_drift_mark) for z in p.node_zones))
-                  for p in for_each_online_pgdat(m)))
-
-
-def _memo_outputs(m, writes) -> tuple:
+def _init_per_zone_wmark_min_incremental(m) -> None:
+    """The steps of _init_per_zone_wmark_min in the same order with the same writes (the
+    per-CPU pagesets through __zone_set_pageset_high_and_batch, only on a change), computed in
+    one pass over the zones: every managed count is read once, and the node-local results
+    (lowmem_reserve, min_unmapped_pages, min_slab_pages) are recomputed only for the nodes
+    whose managed counts or reserve ratios changed since the last call, and whose values are
+    still the ones it wrote (m.page_alloc.node_cache). totalreserve_pages, written by every
+    step, is computed once from the final watermarks and reserves. Equality with the
+    step-by-step computation is tested (tests/test_zone_state.py)."""
     g = m.page_alloc
-    return ((g.min_free_kbytes, g.totalreserve_pages),
-            tuple(((p.stat_threshold, p.min_unmapped_pages, p.min_slab_pages,
-                    p.totalreserve_pages),
-                   tuple((z._watermark, z.watermark_boost, z.lowmem_reserve, z.pageset_high,
-                          z.pageset_batch, z.stat_threshold, z.percpu_drift_mark)
-                         for z in p.node_zones))
-                  for p in for_each_online_pgdat(m)),
-            tuple(writes))
+    ps = m.arch.page_shift
+    pgdats = [p for _, p in sorted(m.pgdats.items()) if p.online]
+    zones = [z for p in pgdats for z in p.node_zones]
+    managed = [z.managed_pages for z in zones]
+    # the local zonelist's zones up to Normal (nr_free_zone_pages): every online node's
+    lowmem = [(z, zm) for z, zm in zip(zones, managed)
+              if z.idx <= GFP_USER_ZONE and z.present_pages]
 
+    def nr_free_buffer_pages() -> int:
+        total = 0
+        for z, zm in lowmem:
+            high = z._watermark[WMARK_HIGH] + z.watermark_boost
+            if zm > high:
+                total += zm - high
+        return total
 
-def _memo_write(m, out) -> None:
-    g = m.page_alloc
-    (g.min_free_kbytes, g.totalreserve_pages), nodes, writes = out
-    for pgdat, (pg, zones) in zip(for_each_online_pgdat(m), nodes):
-        (pgdat.stat_threshold, pgdat.min_unmapped_pages, pgdat.min_slab_pages,
-         pgdat.totalreserve_pages) = pg
-        for z, vals in zip(pgdat.node_zones, zones):
-            (z._watermark, z.watermark_boost, z.lowmem_reserve, z.pageset_high,
-             z.pageset_batch, z.stat_threshold, z.percpu_drift_mark) = vals
-    for nid, idx, high, batch in writes:
-        __zone_set_pageset_high_and_batch(m, m.pgdats[nid].node_zones[idx], high, batch)
+    node_cpus = _node_cpus(g)
+    ncpus = len(g.online_cpus)
+    frac = g.percpu_pagelist_high_fraction
+    batches = []
+    for zm in managed:                       # zone_batchsize: managed pages only
+        batch = min(zm >> 10, SZ_1M >> ps) // 4
+        if batch < 1:
+            batch = 1
+        batches.append(max(1, (1 << (batch + batch // 2).bit_length() - 1) - 1))
+    total_managed = sum(managed)
+
+    def setup_per_zone_wmarks() -> None:
+        pages_min = g.min_free_kbytes >> (ps - 10)
+        if total_managed == 0:
+            raise HotplugError(errno.EINVAL, "__setup_per_zone_wmarks: no zone has managed "
+                               "pages (division by zero)")
+        wsf = g.watermark_scale_factor
+        for z, zm in zip(zones, managed):
+            wmin = pages_min * zm // total_managed
+            q, r = divmod(zm, 10000)
+            tmp = max(wmin >> 2, q * wsf + r * wsf // 10000)
+            low = wmin + tmp
+            high = low + tmp
+            z._watermark = (wmin, low, high, high + tmp)
+            z.watermark_boost = 0
+        for z, zm, batch in zip(zones, managed, batches):     # zone_pcp_update(zone, 0)
+            total = z._watermark[WMARK_LOW] if not frac else zm // frac
+            high = max(total // (node_cpus.get(z.node, 0) or ncpus), batch << 2)
+            if z.pageset_high != high or z.pageset_batch != batch:
+                z.pageset_high, z.pageset_batch = high, batch
+                __zone_set_pageset_high_and_batch(m, z, high, batch)
+
+    # calculate_min_free_kbytes
+    new_min_free_kbytes = isqrt(nr_free_buffer_pages() * (1 << (ps - 10)) * 16)
+    if new_min_free_kbytes > g.user_min_free_kbytes:
+        g.min_free_kbytes = min(max(new_min_free_kbytes, 128), 262144)
+    setup_per_zone_wmarks()
+    # refresh_zone_stat_thresholds
+    f = 2 * ncpus.bit_length()
+    i = 0
+    for pgdat in pgdats:
+        node_threshold = 0
+        for z in pgdat.node_zones:
+            if z.present_pages:
+                t = min(125, f * (1 + (managed[i] >> (27 - ps)).bit_length()))
+                node_threshold = max(node_threshold, t)
+                z.stat_threshold = t
+                wm = z._watermark
+                if ncpus * t > wm[WMARK_LOW] - wm[WMARK_MIN]:
+                    z.percpu_drift_mark = wm[WMARK_HIGH] + z.watermark_boost + ncpus * t
+            i += 1
+        pgdat.stat_threshold = node_threshold
+    # setup_per_zone_lowmem_reserve, setup_min_unmapped_ratio, setup_min_slab_ratio
+    ratios = g.lowmem_reserve_ratio
+    cache = g.node_cache
+    i = 0
+    for pgdat in pgdats:
+        nz = pgdat.node_zones
+        n = len(nz)
+        mg = tuple(managed[i:i + n])
+        i += n
+        key = (mg, ratios)
+        old = cache.get(pgdat.node_id)
+        if (old is not None and old[0] == key and old[2] == pgdat.min_unmapped_pages
+                and old[3] == pgdat.min_slab_pages
+                and all(z.lowmem_reserve is r for z, r in zip(nz, old[1]))):
+            continue
+        for k in range(n - 1):
+            ratio = ratios[k]
+            clear = not ratio or not mg[k]
+            reserve = list(nz[k].lowmem_reserve)
+            total = 0
+            for j in range(k + 1, n):
+                total += mg[j]
+                reserve[j] = 0 if clear else total // ratio
+            nz[k].lowmem_reserve = tuple(reserve)
+        pgdat.min_unmapped_pages = sum(x * SYSCTL_MIN_UNMAPPED_RATIO // 100 for x in mg)
+        pgdat.min_slab_pages = sum(x * SYSCTL_MIN_SLAB_RATIO // 100 for x in mg)
+        cache[pgdat.node_id] = (key, tuple(z.lowmem_reserve for z in nz),
+                                pgdat.min_unmapped_pages, pgdat.min_slab_pages)
+    # khugepaged_min_free_kbytes_update → set_recommended_min_free_kbytes (THP enabled)
+    if g.thp_enabled and g.khugepaged_running:
+        nr_pageblock = 1 << m.arch.pageblock_order
+        nr_zones = len(lowmem)
+        recommended_min = nr_pageblock * nr_zones * (2 + MIGRATE_PCPTYPES * MIGRATE_PCPTYPES)
+        recommended_min = min(recommended_min, nr_free_buffer_pages() // 20)
+        recommended_min <<= ps - 10
+        if recommended_min > g.min_free_kbytes:
+            g.min_free_kbytes = recommended_min
+        setup_per_zone_wmarks()
+    # calculate_totalreserve_pages, as the last step leaves it
+    total = 0
+    i = 0
+    for pgdat in pgdats:
+        node_total = 0
+        for z in pgdat.node_zones:
+            mx = max(z.lowmem_reserve[z.idx:], default=0)
+            if mx < 0:
+                mx = 0
+            mx += z._watermark[WMARK_HIGH] + z.watermark_boost
+            node_total += min(mx, managed[i])
+            i += 1
+        pgdat.totalreserve_pages = node_total
+        total += node_total
+    g.totalreserve_pages = total
 
 
 def init_per_zone_wmark_min(m) -> None:
@@ -348,23 +450,15 @@ def init_per_zone_wmark_min(m) -> None:
     mm/page_alloc.c:init_per_zone_wmark_min (6.1): calculate_min_free_kbytes,
     setup_per_zone_wmarks, refresh_zone_stat_thresholds, setup_per_zone_lowmem_reserve,
     setup_min_unmapped_ratio, setup_min_slab_ratio, khugepaged_min_free_kbytes_update (which
-    runs setup_per_zone_wmarks again). Memoized on every input it reads; a hit writes the
-    recorded outputs and replays the pageset writes recorded in ``m.page_alloc.pcp_writes``.
+    runs setup_per_zone_wmarks again). Computed incrementally
+    (_init_per_zone_wmark_min_incremental) when the local node is online, else step by step.
     """
-    key = _memo_key(m)
-    out = _MEMO.get(key)
-    if out is not None:
-        _memo_write(m, out)
-        return
     g = m.page_alloc
-    writes = g.pcp_writes = []
-    try:
+    local = m.pgdats.get(g.local_nid)
+    if local is not None and local.online:
+        _init_per_zone_wmark_min_incremental(m)
+    else:
         _init_per_zone_wmark_min(m)
-    finally:
-        g.pcp_writes = None
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
-    _MEMO[key] = _memo_outputs(m, writes)
 
 
 def boot_watermarks(m) -> None:

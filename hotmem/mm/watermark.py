@@ -111,9 +111,12 @@ class PageAllocGlobals:
     khugepaged_running: bool = True
     totalreserve_pages: int = 0
     boot_pageset: tuple = (BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
-    #: not a kernel global: while init_per_zone_wmark_min is being memoized, the pageset
-    #: writes of __zone_set_pageset_high_and_batch, in order (None otherwise)
+    #: not a kernel global: when a list, the pageset writes of
+    #: __zone_set_pageset_high_and_batch are appended to it, in order (tests compare them)
     pcp_writes: Optional[list] = field(default=None, repr=False, compare=False)
+    #: not a kernel global: per node, what the incremental init_per_zone_wmark_min
+    #: (hotmem.mm.page_alloc) last computed of its node-local results
+    node_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def num_online_cpus(self) -> int:
         return len(self.online_cpus)
