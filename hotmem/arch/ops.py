@@ -141,6 +141,13 @@ class ArchOps(abc.ABC):
         """Where the board's hot-pluggable memory region starts."""
         raise NotImplementedError(f"{self.name}: no device-memory region")
 
+    @staticmethod
+    def boot_memory_for_block_size(block_size: int, boot_total: int) -> int:
+        """The smallest boot RAM from ``boot_total`` up that makes the platform's
+        memory_block_size_bytes() pick ``block_size``: ``boot_total`` where the block size does
+        not follow the boot RAM (it is checked after boot)."""
+        return boot_total
+
     def first_hotplug_address(self, m) -> int:
         """Where hotmem's plans put the first hot-added block: the device-memory base."""
         return self.device_memory_base(m)

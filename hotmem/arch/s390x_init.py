@@ -66,6 +66,7 @@ from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import (MIGRATE_UNMOVABLE, Gfp, kernel_alloc_pages, kernel_free_pages,
                                   numa_node_id)
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
+from hotmem.units import iec
 
 # the module (the name hotmem.arch.s390x is taken by the profile function)
 _s390x = importlib.import_module("hotmem.arch.s390x")
@@ -451,13 +452,6 @@ def first_hotplug_address(m) -> int:
     return -(-sclp.rn2addr(rns[0]) // bs) * bs
 
 
-def _iec(n: int) -> str:
-    for shift, unit in ((50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} B"
-
-
 #: s390 names of the model's generic table levels (asm/pgtable.h: segment = PMD, region-third =
 #: PUD, region-second = P4D; page tables are 2 KiB, two to a page)
 S390_LEVELS = {"PTE": "page", "PMD": "segment", "PUD": "region3", "P4D": "region2",
@@ -483,7 +477,7 @@ class S390xOps(ArchOps):
     @property
     def board(self) -> str:
         return (f"s390 LPAR or z/VM guest with standby storage (SCLP storage increment "
-                f"{_iec(self.rzm)}; QEMU offers no standby memory)")
+                f"{iec(self.rzm)}; QEMU offers no standby memory)")
 
     @property
     def paging_description(self) -> str:

@@ -14,11 +14,13 @@ from hotmem.arch import x86_e820 as e820
 from hotmem.arch.ops import GiB, ArchOps
 from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
+from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
 from hotmem.mm.page_alloc import (GFP_ATOMIC, free_reserved_page, kernel_alloc_pages,
                                   kernel_free_pages, numa_node_id)
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
+from hotmem.units import iec
 
 
 # -- boot (arch/x86/kernel/setup.c, e820.c, arch/x86/mm/init.c) -------------------------------
@@ -247,6 +249,20 @@ class X86_64Ops(ArchOps):
     arch_report_meminfo = staticmethod(arch_report_meminfo)
     device_memory_base = staticmethod(device_memory_base)
     first_hotplug_address = staticmethod(first_hotplug_address)
+
+    @staticmethod
+    def boot_memory_for_block_size(block_size: int, boot_total: int) -> int:
+        """The smallest QEMU pc boot RAM, from ``boot_total`` up in 128 MiB steps, for which
+        probe_memory_block_size (arch/x86/mm/init_64.c, 6.1, X86_FEATURE_HYPERVISOR set) picks
+        ``block_size``."""
+        size = boot_total
+        for _ in range(8192):
+            end = max(r.end for r in e820.qemu_pc_layout({0: size}) if r.type == e820.E820_TYPE_RAM)
+            if probe_memory_block_size(end, hypervisor=True) == block_size:
+                return size
+            size += 128 << 20
+        raise HotplugError(errno.EINVAL, f"memory block size {block_size:#x}: no QEMU pc boot "
+                           f"size from {iec(boot_total)} up probes it on x86_64")
 
     @staticmethod
     def arch_support_memmap_on_memory() -> bool:

@@ -6,29 +6,20 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from hotmem.arch import hotplug_method
+from hotmem.arch import ARCH_OPS, hotplug_method
 from hotmem.errors import HotplugError
 from hotmem.machine import Machine, parse_size
 from hotmem.mm.memory_hotplug import MHP_MEMMAP_ON_MEMORY
 from hotmem.report.ledger import AddCost, _Ledger, _mark
-from hotmem.report.units import MiB, iec
+from hotmem.report.units import iec
 
 
 def boot_memory_for_block_size(arch: str, block_size: int, boot_total: int) -> int:
-    """The smallest QEMU pc boot RAM, from ``boot_total`` up in 128 MiB steps, for which x86-64's
-    probe_memory_block_size (6.1, X86_FEATURE_HYPERVISOR set) picks ``block_size``."""
-    if arch != "x86_64":
-        return boot_total       # other arches: the block size is checked after boot
-    from hotmem.arch.x86_64 import probe_memory_block_size
-    from hotmem.arch.x86_e820 import E820_TYPE_RAM, qemu_pc_layout
-    size = boot_total
-    for _ in range(8192):
-        end = max(e.end for e in qemu_pc_layout({0: size}) if e.type == E820_TYPE_RAM)
-        if probe_memory_block_size(end, hypervisor=True) == block_size:
-            return size
-        size += 128 * MiB
-    raise HotplugError(errno.EINVAL, f"memory block size {block_size:#x}: no QEMU pc boot size "
-                       f"from {iec(boot_total)} up probes it on {arch}")
+    """The boot RAM, from ``boot_total`` up, for which architecture ``arch``'s platform probes
+    memory blocks of ``block_size`` (ArchOps.boot_memory_for_block_size: on QEMU pc the x86-64
+    probe follows the boot RAM; elsewhere the block size is checked after boot)."""
+    ops = ARCH_OPS.get(arch)
+    return ops.boot_memory_for_block_size(block_size, boot_total) if ops else boot_total
 
 
 #: the report's name of each ArchOps.hotplug_method (the JSON machine's ``platform.hotplug``)

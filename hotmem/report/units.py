@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import sys
 
+from hotmem.units import iec  # noqa: F401 (re-exported)
+
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-
-
-def iec(n: int) -> str:
-    """``n`` bytes in the largest binary unit that divides it exactly ("128 MiB")."""
-    for shift, unit in ((50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} B"
 
 
 def human(n_bytes: int) -> str:
