@@ -96,7 +96,7 @@ cdef class MemSections:
     # section nr -> its struct pages: one ndarray (flat form: every chunk private, in place), or
     # a list with an item per chunk: a private ndarray, or the bytes key of an interned chunk
     cdef dict _memmap
-    cdef dict _interned      # key (the chunk's shortest period, as bytes) -> [ndarray, refs]
+    cdef dict _interned      # key (the chunk's shortest period, as bytes) -> [ndarray, refs, key]
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
                   nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9,
@@ -204,10 +204,10 @@ cdef class MemSections:
             arr = np.empty(self.chunk_pages, PAGE_DTYPE)
             _tile(<page_t*> cnp.PyArray_DATA(arr), self.chunk_pages, recs, p)
             arr.flags.writeable = False
-            ent = [arr, 0]
+            ent = [arr, 0, key]
             self._interned[key] = ent
         ent[1] += 1
-        return key
+        return ent[2]            # the interned key object: sections share it, not copies
 
     cdef void _unshare(self, object key):
         cdef list ent = self._interned[key]
@@ -316,7 +316,7 @@ cdef class MemSections:
                 n += sum(x.nbytes for x in item if type(x) is not bytes)
             else:
                 n += item.nbytes
-        n += sum(e[0].nbytes for e in self._interned.values())
+        n += sum(e[0].nbytes + len(e[2]) for e in self._interned.values())
         return n
 
     cdef inline uint8_t* pageblock_flags_ptr(self, int64_t pfn) noexcept nogil:

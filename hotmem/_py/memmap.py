@@ -113,7 +113,7 @@ class MemSections:
         self.chunk_pages = 1 << self.chunk_shift
         self.chunks_per_section = 1 << (self.pfn_section_shift - self.chunk_shift)
         self.flat = _storage_is_flat(struct_page_storage)
-        # key (a chunk's shortest period, as bytes) -> [read-only chunk array, references]
+        # key (a chunk's shortest period, as bytes) -> [read-only chunk array, references, key]
         self._interned = {}
         # root_nr -> [section_mem_map u64[], subsection_map (list of ints: the whole bitmap),
         #             has_usage u8[], usemap u8[][]]
@@ -197,9 +197,9 @@ class MemSections:
         if ent is None:
             arr = np.tile(recs, self.chunk_pages // len(recs))
             arr.flags.writeable = False
-            ent = self._interned[key] = [arr, 0]
+            ent = self._interned[key] = [arr, 0, key]
         ent[1] += 1
-        return key
+        return ent[2]            # the interned key object: sections share it, not copies
 
     def _unshare(self, key):
         ent = self._interned[key]
@@ -292,7 +292,7 @@ class MemSections:
                 n += sum(x.nbytes for x in item if not isinstance(x, bytes))
             else:
                 n += item.nbytes
-        return n + sum(e[0].nbytes for e in self._interned.values())
+        return n + sum(e[0].nbytes + len(e[2]) for e in self._interned.values())
 
     def present_sections(self):
         """Section numbers with SECTION_MARKED_PRESENT, ascending."""
