@@ -182,8 +182,12 @@ class Machine(_MachineAPI):
                  cpu_flags=("pse", "hypervisor"), e820_ranges=None,
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
                  maxmem="16G", slots: int = 8, page_size: str | None = None,
-                 mmu: str | None = None, backend: str | None = None, standby_memory=None):
+                 mmu: str | None = None, backend: str | None = None, standby_memory=None,
+                 struct_page_storage: str | None = None):
         self.core = _backend.load(backend)
+        #: "pattern" (struct pages held as shared patterns, copied on write) or "flat" (every
+        #: section materialised); None: $HOTMEM_STRUCT_PAGE_STORAGE, else "pattern"
+        self.struct_page_storage = struct_page_storage
         self.policy = get_policy(kernel)
         #: the arch profile and its hooks (hotmem.arch.ops.ArchOps), which own the arch's state
         self.arch, self.arch_ops = arch_ops_for(arch, self.policy, paging_levels=paging_levels,
@@ -249,7 +253,8 @@ class Machine(_MachineAPI):
         self.ms = self.core.MemSections(
             a.NR_SECTION_ROOTS, a.SECTIONS_PER_ROOT, a.PFN_SECTION_SHIFT, a.pageblock_order,
             a.page_flags.NODES_PGSHIFT, a.page_flags.ZONES_PGSHIFT, a.page_flags.ZONES_WIDTH,
-            a.PFN_SUBSECTION_SHIFT)
+            a.PFN_SUBSECTION_SHIFT, chunk_shift=self.max_order - 1,
+            struct_page_storage=self.struct_page_storage)
         if getattr(self.ms, "subsection_map_words", 1) * 64 < a.SUBSECTIONS_PER_SECTION:
             raise HotplugError(errno.EOPNOTSUPP, f"{a.name}: {a.SUBSECTIONS_PER_SECTION} "
                                "subsections per section need the multi-word subsection_map: "

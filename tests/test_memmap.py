@@ -96,7 +96,7 @@ def test_flag_ranges_cross_sections(core, ms):
 
 def test_memmap_is_a_live_view(core, ms):
     activate(ms, 9)
-    arr = ms.memmap(9)
+    arr = ms.memmap_w(9)
     assert arr.shape == (32768,) and arr.dtype == core.PAGE_DTYPE
     ms.set_page_type(9 << 15, 0xFFFFFF7F)
     assert int(arr["page_type"][0]) == 0xFFFFFF7F

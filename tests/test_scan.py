@@ -155,7 +155,7 @@ def test_backends_agree_on_random_pages():
         activate(m, S)
         m.set_section_flags(S, 7)
         m.set_subsection_map(S, subsections)
-        arr = m.memmap(S)
+        arr = m.memmap_w(S)
         r = np.random.default_rng(11)
         arr["flags"] = r.integers(0, 2**40, 32768, dtype=np.uint64)
         arr["_refcount"] = r.integers(0, 3, 32768, dtype=np.int32)

@@ -301,8 +301,9 @@ cdef class PageAllocator:
         if pageblock_order != ms.pageblock_order or not 0 <= pageblock_order < max_order:
             raise _pa_err(_errno.EINVAL, f"pageblock_order {pageblock_order}: must equal the "
                           f"memmap's ({ms.pageblock_order}) and be < max_order")
-        if max_order - 1 > ms.pfn_section_shift:
-            raise _pa_err(_errno.EINVAL, f"max_order {max_order}: a buddy block must fit a section")
+        if max_order - 1 > ms.chunk_shift:
+            raise _pa_err(_errno.EINVAL, f"max_order {max_order}: a buddy block must fit a "
+                          f"struct page chunk (2^{ms.chunk_shift} pages)")
         if nr_cpus < 1:
             raise _pa_err(_errno.EINVAL, f"nr_cpus {nr_cpus} < 1")
         self.ms = ms
@@ -325,6 +326,9 @@ cdef class PageAllocator:
     cdef inline page_t* _page(self, int64_t pfn) noexcept:
         return self.ms.pfn_to_page(pfn)
 
+    cdef inline page_t* _page_w(self, int64_t pfn) noexcept:
+        return self.ms.pfn_to_page_w(pfn)
+
     cdef inline int _mt(self, int64_t pfn) noexcept:
         return self.ms.c_get_pageblock_migratetype(pfn)
 
@@ -334,7 +338,7 @@ cdef class PageAllocator:
 
     cdef inline void _set_buddy_order(self, int64_t pfn, int order) noexcept:
         """mm/page_alloc.c:set_buddy_order."""
-        cdef page_t* p = self._page(pfn)
+        cdef page_t* p = self._page_w(pfn)
         p.private = order
         p.page_type &= ~D.PG_buddy
 
@@ -392,7 +396,7 @@ cdef class PageAllocator:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
         cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
         z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
-        cdef page_t* p = self._page(pfn)
+        cdef page_t* p = self._page_w(pfn)
         p.page_type |= D.PG_buddy
         p.private = 0
 
@@ -445,7 +449,7 @@ cdef class PageAllocator:
 
     cdef void _free_pages_prepare(self, int64_t pfn, int order) noexcept:
         """mm/page_alloc.c:free_pages_prepare: clear PAGE_FLAGS_CHECK_AT_PREP on every page."""
-        cdef page_t* p = self._page(pfn)
+        cdef page_t* p = self._page_w(pfn)
         cdef int64_t j
         for j in range((<int64_t> 1) << order):
             p[j].flags &= ~_PA_CHECK_AT_PREP
@@ -792,7 +796,7 @@ cdef class PageAllocator:
         cdef int64_t pfn = self._rmqueue_top(z, order, migratetype, alloc_flags, cpu)
         cdef page_t* p
         if pfn >= 0:
-            p = self._page(pfn)                  # post_alloc_hook
+            p = self._page_w(pfn)                # post_alloc_hook
             p.private = 0
             p._refcount = 1
             _pa_hm_set(&self._alloc, pfn, order)
@@ -800,7 +804,7 @@ cdef class PageAllocator:
 
     cdef int _do_free(self, _PAZone z, int64_t pfn, int order, int cpu) except -1:
         _pa_hm_pop(&self._alloc, pfn, -1)
-        self._page(pfn)._refcount = 0
+        self._page_w(pfn)._refcount = 0
         return self._free_the_page(z, pfn, order, cpu)
 
     # -- argument checks -------------------------------------------------------------------------
@@ -908,7 +912,7 @@ cdef class PageAllocator:
                 self._set_buddy_order(free_half, high)
             if mt != D.MIGRATE_ISOLATE:
                 z.nr_free_pages -= 1
-            hp = self._page(pfn)
+            hp = self._page_w(pfn)
             hp._refcount = 1
             hp.private = 0
             _pa_hm_set(&self._alloc, pfn, 0)
@@ -943,11 +947,13 @@ cdef class PageAllocator:
             if not (p[j].flags & _PA_RESERVED) or p[j].page_type != _PA_MAPCOUNT_RESET:
                 raise _pa_err(_errno.EINVAL, f"pfn {pfn + j:#x} is not a reserved page")
         cdef _PAZone z = self._zone(zoneid, True)
+        p = self._page_w(pfn)
         for j in range(n):
             p[j].flags &= ~_PA_RESERVED
             p[j]._refcount = 0
         z.managed += n
         self._free_pages_ok(z, pfn, <int> order, D.FPI_TO_TAIL)
+        self.ms.c_fold_range(pfn, n)        # a whole chunk of free blocks: a pattern again
 
     def free_reserved_page(self, int64_t pfn, int64_t cpu):
         """include/linux/mm.h:free_reserved_page (6.1): ClearPageReserved, init_page_count,
@@ -959,6 +965,7 @@ cdef class PageAllocator:
                 p.page_type != _PA_MAPCOUNT_RESET:
             raise _pa_err(_errno.EINVAL, f"pfn {pfn:#x} is not a reserved page")
         cdef _PAZone z = self._zone(self._zoneid_of(p), True)
+        p = self._page_w(pfn)
         p.flags &= ~_PA_RESERVED
         p._refcount = 0
         self._free_the_page(z, pfn, 0, <int> cpu)
@@ -1177,6 +1184,7 @@ cdef class PageAllocator:
             self._del_page_from_free_list(z, pfn, order)
             removed += (<int64_t> 1) << order
             pfn += (<int64_t> 1) << order
+        self.ms.c_fold_range(start_pfn, end_pfn - start_pfn)
         return removed
 
     # -- test helper -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from hotmem.defs import (
     PB_migrate_skip,
 )
 import operator as _operator
+import os as _os
 
 ctypedef struct mem_section_t:
     uint64_t section_mem_map
@@ -21,12 +22,60 @@ ctypedef struct mem_section_t:
     uint64_t subsection_map
     uint64_t* subsection_map_hi
     uint8_t has_usage
-    page_t* memmap
+    # the struct pages, by chunk of 1 << chunk_shift pages: a private array, or (chunk_priv 0)
+    # an interned, shared chunk (a pattern: copy-on-write); NULL = no memmap
+    page_t** chunks
+    uint8_t* chunk_priv
     uint8_t* usemap
 
 
 cdef inline object _einval(str msg):
     return HotplugError(_errno.EINVAL, msg)
+
+
+def _storage_is_flat(struct_page_storage):
+    """``struct_page_storage``: "pattern" (default) or "flat" (every section materialised);
+    None reads $HOTMEM_STRUCT_PAGE_STORAGE."""
+    if struct_page_storage is None:
+        struct_page_storage = _os.environ.get("HOTMEM_STRUCT_PAGE_STORAGE") or "pattern"
+    if struct_page_storage not in ("pattern", "flat"):
+        raise _einval(f"struct_page_storage {struct_page_storage!r}: 'pattern' or 'flat'")
+    return struct_page_storage == "flat"
+
+
+cdef enum:
+    _PATTERN_BUF = 64   # longest pattern a range update rewrites in place
+
+
+cdef bint _periodic(page_t* a, int64_t n, int64_t p) noexcept nogil:
+    """a[0:n] repeats its first p records (p divides n; doubling memcmp)."""
+    cdef int64_t have = p, k
+    while have < n:
+        k = have if have <= n - have else n - have
+        if memcmp(&a[have], a, k * sizeof(page_t)) != 0:
+            return False
+        have += k
+    return True
+
+
+cdef int64_t _min_period(page_t* a, int64_t n) noexcept nogil:
+    """The smallest power-of-two period of a[0:n] (n itself when there is none shorter)."""
+    cdef int64_t p = 1
+    while p < n:
+        if _periodic(a, n, p):
+            return p
+        p <<= 1
+    return n
+
+
+cdef void _tile(page_t* dst, int64_t n, page_t* src, int64_t p) noexcept nogil:
+    """dst[0:n] = src[0:p] repeated (p divides n)."""
+    cdef int64_t have = p, k
+    memcpy(dst, src, p * sizeof(page_t))
+    while have < n:
+        k = have if have <= n - have else n - have
+        memcpy(&dst[have], dst, k * sizeof(page_t))
+        have += k
 
 
 cdef class MemSections:
@@ -38,13 +87,20 @@ cdef class MemSections:
     cdef readonly int pfn_section_shift, pageblock_order, nodes_pgshift, zones_pgshift, zones_width
     cdef readonly int pfn_subsection_shift, subsection_map_words
     cdef readonly int64_t pages_per_section, pageblocks_per_section, subsections_per_section
+    cdef readonly int chunk_shift
+    cdef readonly int64_t chunk_pages, chunks_per_section
+    cdef readonly bint flat
     cdef mem_section_t** _roots
     cdef uint8_t** _usemaps
     cdef uint64_t** _subsec_hi
+    # section nr -> its struct pages: one ndarray (flat form: every chunk private, in place), or
+    # a list with an item per chunk: a private ndarray, or the bytes key of an interned chunk
     cdef dict _memmap
+    cdef dict _interned      # key (the chunk's shortest period, as bytes) -> [ndarray, refs, key]
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
-                  nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9):
+                  nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9,
+                  chunk_shift=None, struct_page_storage=None):
         self._roots = NULL
         self._usemaps = NULL
         self._subsec_hi = NULL
@@ -64,6 +120,16 @@ cdef class MemSections:
         self.pages_per_section = 1 << pfn_section_shift
         self.pageblocks_per_section = 1 << (pfn_section_shift - pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
+        if chunk_shift is None:
+            chunk_shift = pfn_section_shift
+        if not pageblock_order <= chunk_shift <= pfn_section_shift:
+            raise _einval(f"struct page chunk shift {chunk_shift} outside "
+                          f"[{pageblock_order}, {pfn_section_shift}]")
+        self.chunk_shift = chunk_shift
+        self.chunk_pages = 1 << chunk_shift
+        self.chunks_per_section = 1 << (pfn_section_shift - chunk_shift)
+        self.flat = _storage_is_flat(struct_page_storage)
+        self._interned = {}
         self._roots = <mem_section_t**> calloc(self.nr_section_roots, sizeof(mem_section_t*))
         self._usemaps = <uint8_t**> calloc(self.nr_section_roots, sizeof(uint8_t*))
         self._subsec_hi = <uint64_t**> calloc(self.nr_section_roots, sizeof(uint64_t*))
@@ -72,10 +138,13 @@ cdef class MemSections:
         self._memmap = {}
 
     def __dealloc__(self):
-        cdef int64_t r
+        cdef int64_t r, i
         if self._roots != NULL:
             for r in range(self.nr_section_roots):
                 if self._roots[r] != NULL:
+                    for i in range(self.sections_per_root):
+                        free(self._roots[r][i].chunks)
+                        free(self._roots[r][i].chunk_priv)
                     free(self._roots[r])
                     free(self._usemaps[r])
                     free(self._subsec_hi[r])
@@ -94,13 +163,161 @@ cdef class MemSections:
         return &root[nr % self.sections_per_root]
 
     cdef inline page_t* pfn_to_page(self, int64_t pfn) noexcept nogil:
-        """The struct page of ``pfn``, or NULL when its section has no memmap."""
+        """The struct page of ``pfn`` for READING (it may be a shared pattern record: never
+        write through it, use pfn_to_page_w), or NULL when its section has no memmap.
+
+        Pointer arithmetic from it stays valid within the pfn's chunk (1 << chunk_shift
+        aligned pages, at least one MAX_ORDER - 1 buddy block)."""
         if pfn < 0:
             return NULL
         cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift)
-        if ms == NULL or ms.memmap == NULL:
+        if ms == NULL or ms.chunks == NULL:
             return NULL
-        return &ms.memmap[pfn & (self.pages_per_section - 1)]
+        cdef int64_t off = pfn & (self.pages_per_section - 1)
+        return ms.chunks[off >> self.chunk_shift] + (off & (self.chunk_pages - 1))
+
+    cdef inline page_t* pfn_to_page_w(self, int64_t pfn) noexcept:
+        """The struct page of ``pfn`` for WRITING: its chunk is made private first (copy on
+        write). NULL when its section has no memmap. Valid until the next fold."""
+        if pfn < 0:
+            return NULL
+        cdef int64_t nr = pfn >> self.pfn_section_shift
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        if ms == NULL or ms.chunks == NULL:
+            return NULL
+        cdef int64_t off = pfn & (self.pages_per_section - 1)
+        cdef int64_t ci = off >> self.chunk_shift
+        if not ms.chunk_priv[ci]:
+            if self._cow(nr, ms, ci) < 0:
+                return NULL
+        return ms.chunks[ci] + (off & (self.chunk_pages - 1))
+
+    # -- pattern storage -----------------------------------------------------------------------
+    cdef object _share(self, page_t* recs, int64_t p):
+        """Intern the chunk that repeats recs[0:p] (p a power of two dividing chunk_pages);
+        one more reference to it. Returns its key."""
+        p = _min_period(recs, p)
+        cdef bytes key = (<char*> recs)[:p * sizeof(page_t)]
+        cdef list ent = self._interned.get(key)
+        cdef cnp.ndarray arr
+        if ent is None:
+            arr = np.empty(self.chunk_pages, PAGE_DTYPE)
+            _tile(<page_t*> cnp.PyArray_DATA(arr), self.chunk_pages, recs, p)
+            arr.flags.writeable = False
+            ent = [arr, 0, key]
+            self._interned[key] = ent
+        ent[1] += 1
+        return ent[2]            # the interned key object: sections share it, not copies
+
+    cdef void _unshare(self, object key):
+        cdef list ent = self._interned[key]
+        ent[1] -= 1
+        if ent[1] == 0:
+            del self._interned[key]
+
+    cdef inline page_t* _shared_data(self, object key):
+        return <page_t*> cnp.PyArray_DATA(self._interned[key][0])
+
+    cdef int _set_chunk(self, int64_t nr, mem_section_t* ms, int64_t ci, page_t* recs,
+                        int64_t p) except -1:
+        """Chunk ci of section nr := recs[0:p] repeated: shared, or written in place in the
+        flat form."""
+        cdef object item = self._memmap[nr]
+        cdef list chunks
+        if type(item) is not list:
+            _tile(ms.chunks[ci], self.chunk_pages, recs, p)
+            return 0
+        chunks = item
+        key = self._share(recs, p)
+        if type(chunks[ci]) is bytes:
+            self._unshare(chunks[ci])
+        chunks[ci] = key
+        ms.chunks[ci] = self._shared_data(key)
+        ms.chunk_priv[ci] = 0
+        return 0
+
+    cdef int _cow(self, int64_t nr, mem_section_t* ms, int64_t ci) except -1:
+        """Give chunk ci of section nr its own copy of the pattern it shares."""
+        cdef list chunks = self._memmap[nr]
+        cdef cnp.ndarray arr = np.empty(self.chunk_pages, PAGE_DTYPE)
+        cdef object key = chunks[ci]
+        memcpy(cnp.PyArray_DATA(arr), ms.chunks[ci], self.chunk_pages * sizeof(page_t))
+        chunks[ci] = arr
+        ms.chunks[ci] = <page_t*> cnp.PyArray_DATA(arr)
+        ms.chunk_priv[ci] = 1
+        self._unshare(key)
+        return 0
+
+    cdef int c_fold_range(self, int64_t start_pfn, int64_t nr_pages) except -1:
+        """Share again every private chunk wholly inside [start_pfn, start_pfn + nr_pages)
+        (chunked sections; nothing in flat storage). Invalidates write pointers into it."""
+        cdef int64_t c = self.chunk_pages, pfn = (start_pfn + c - 1) & ~(c - 1)
+        cdef int64_t end = start_pfn + nr_pages, nr, ci
+        cdef mem_section_t* ms
+        if self.flat:
+            return 0
+        while pfn + c <= end:
+            nr = pfn >> self.pfn_section_shift
+            ms = self.__nr_to_section(nr)
+            if ms != NULL and ms.chunks != NULL and type(self._memmap[nr]) is list:
+                ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+                if ms.chunk_priv[ci]:
+                    self._set_chunk(nr, ms, ci, ms.chunks[ci], c)
+            pfn += c
+        return 0
+
+    cdef int c_section_set_pattern(self, int64_t nr, page_t* recs, int64_t period) except -1:
+        """Every struct page of section nr := recs[0:period] repeated (period a power of two
+        <= chunk_pages), O(chunks) without a copy of the section. Flat storage writes it out."""
+        if period < 1 or period > self.chunk_pages or period & (period - 1):
+            raise _einval(f"pattern period {period} is not a power of two <= {self.chunk_pages}")
+        cdef mem_section_t* ms = self._section(nr)
+        if ms.chunks == NULL:
+            raise _einval(f"section {nr} has no memmap")
+        cdef int64_t ci
+        cdef object old = self._memmap[nr]          # alive until recs has been read
+        if not self.flat and type(old) is not list:
+            self._memmap[nr] = [None] * self.chunks_per_section     # leave the flat form
+        for ci in range(self.chunks_per_section):
+            self._set_chunk(nr, ms, ci, recs, period)
+        return 0
+
+    cdef bint c_section_is_pattern(self, int64_t nr) noexcept:
+        """Section nr's struct pages are all shared patterns (none private)."""
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        cdef int64_t ci
+        if ms == NULL or ms.chunks == NULL:
+            return False
+        for ci in range(self.chunks_per_section):
+            if ms.chunk_priv[ci]:
+                return False
+        return True
+
+    def section_set_pattern(self, int64_t nr, records):
+        """Python face of c_section_set_pattern: ``records`` a PAGE_DTYPE array."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(records, dtype=PAGE_DTYPE)
+        self.c_section_set_pattern(nr, <page_t*> cnp.PyArray_DATA(arr), arr.shape[0])
+
+    def section_is_pattern(self, int64_t nr):
+        self._check_nr(nr)
+        return self.c_section_is_pattern(nr)
+
+    def fold_range(self, int64_t start_pfn, int64_t nr_pages):
+        """Share again the private chunks wholly inside the range (storage only: nothing a
+        reader can see changes)."""
+        self._check_range(start_pfn, nr_pages)
+        self.c_fold_range(start_pfn, nr_pages)
+
+    def struct_page_bytes(self):
+        """Bytes the model holds for struct pages: private arrays and interned patterns."""
+        cdef int64_t n = 0
+        for item in self._memmap.values():
+            if type(item) is list:
+                n += sum(x.nbytes for x in item if type(x) is not bytes)
+            else:
+                n += item.nbytes
+        n += sum(e[0].nbytes + len(e[2]) for e in self._interned.values())
+        return n
 
     cdef inline uint8_t* pageblock_flags_ptr(self, int64_t pfn) noexcept nogil:
         if pfn < 0:
@@ -167,9 +384,10 @@ cdef class MemSections:
         if ms == NULL or not (ms.section_mem_map & D.SECTION_IS_ONLINE) or not ms.has_usage:
             return NULL
         cdef int64_t idx = (pfn & (self.pages_per_section - 1)) >> self.pfn_subsection_shift
-        if not self.c_subsection_test(ms, idx) or ms.memmap == NULL:
+        if not self.c_subsection_test(ms, idx) or ms.chunks == NULL:
             return NULL
-        return &ms.memmap[pfn & (self.pages_per_section - 1)]
+        cdef int64_t off = pfn & (self.pages_per_section - 1)
+        return ms.chunks[off >> self.chunk_shift] + (off & (self.chunk_pages - 1))
 
     def pfn_section_valid(self, int64_t pfn):
         """include/linux/mmzone.h:pfn_section_valid: pfn's subsection is in the subsection map."""
@@ -319,24 +537,85 @@ cdef class MemSections:
 
     def alloc_memmap(self, int64_t nr):
         """Give section ``nr`` its struct page array (zero-filled, as the model's stand-in for
-        the uninitialised pages populate_section_memmap maps)."""
+        the uninitialised pages populate_section_memmap maps): the all-zero pattern."""
         cdef mem_section_t* ms = self._section(nr)
         if nr in self._memmap:
             raise HotplugError(_errno.EEXIST, f"section {nr} already has a memmap")
-        cdef cnp.ndarray arr = np.zeros(self.pages_per_section, PAGE_DTYPE)
-        self._memmap[nr] = arr
-        ms.memmap = <page_t*> cnp.PyArray_DATA(arr)
+        cdef int64_t ci, n = self.chunks_per_section
+        cdef page_t zero
+        cdef cnp.ndarray arr
+        ms.chunks = <page_t**> calloc(n, sizeof(page_t*))
+        ms.chunk_priv = <uint8_t*> calloc(n, 1)
+        if ms.chunks == NULL or ms.chunk_priv == NULL:
+            free(ms.chunks)
+            free(ms.chunk_priv)
+            ms.chunks = NULL
+            ms.chunk_priv = NULL
+            raise MemoryError()
+        if self.flat:
+            arr = np.zeros(self.pages_per_section, PAGE_DTYPE)
+            self._memmap[nr] = arr
+            for ci in range(n):
+                ms.chunks[ci] = (<page_t*> cnp.PyArray_DATA(arr)) + ci * self.chunk_pages
+                ms.chunk_priv[ci] = 1
+            return
+        memset(&zero, 0, sizeof(page_t))
+        self._memmap[nr] = [None] * n
+        for ci in range(n):
+            self._set_chunk(nr, ms, ci, &zero, 1)
 
     def free_memmap(self, int64_t nr):
         self._check_nr(nr)
         if nr not in self._memmap:
             raise _einval(f"section {nr} has no memmap to free")
-        self.__nr_to_section(nr).memmap = NULL
-        del self._memmap[nr]
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        item = self._memmap.pop(nr)
+        if type(item) is list:
+            for x in item:
+                if type(x) is bytes:
+                    self._unshare(x)
+        free(ms.chunks)
+        free(ms.chunk_priv)
+        ms.chunks = NULL
+        ms.chunk_priv = NULL
+
+    cdef cnp.ndarray _expand(self, int64_t nr):
+        """A new array of section nr's struct pages (whatever form they are held in)."""
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        cdef cnp.ndarray arr = np.empty(self.pages_per_section, PAGE_DTYPE)
+        cdef int64_t ci
+        for ci in range(self.chunks_per_section):
+            memcpy((<page_t*> cnp.PyArray_DATA(arr)) + ci * self.chunk_pages, ms.chunks[ci],
+                   self.chunk_pages * sizeof(page_t))
+        return arr
 
     def memmap(self, int64_t nr):
-        """The struct pages of section ``nr`` (a live numpy view), or None."""
-        return self._memmap.get(nr)
+        """The struct pages of section ``nr`` for reading (None without a memmap): the live
+        array of a materialised section, else a read-only expansion of its patterns."""
+        item = self._memmap.get(nr)
+        if item is None or type(item) is not list:
+            return item
+        cdef cnp.ndarray arr = self._expand(nr)
+        arr.flags.writeable = False
+        return arr
+
+    def memmap_w(self, int64_t nr):
+        """The struct pages of section ``nr`` as a live, writable numpy array (the section is
+        materialised: flat form until a whole-section pattern replaces it), or None."""
+        item = self._memmap.get(nr)
+        if item is None or type(item) is not list:
+            return item
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        cdef cnp.ndarray arr = self._expand(nr)
+        cdef int64_t ci
+        for x in item:
+            if type(x) is bytes:
+                self._unshare(x)
+        self._memmap[nr] = arr
+        for ci in range(self.chunks_per_section):
+            ms.chunks[ci] = (<page_t*> cnp.PyArray_DATA(arr)) + ci * self.chunk_pages
+            ms.chunk_priv[ci] = 1
+        return arr
 
     def memmap_sections(self):
         return sorted(self._memmap)
@@ -350,6 +629,13 @@ cdef class MemSections:
         if p == NULL:
             raise _einval(f"pfn {pfn:#x} has no struct page (section {pfn >> self.pfn_section_shift} "
                           "has no memmap)")
+        return p
+
+    cdef page_t* _page_w(self, int64_t pfn) except NULL:
+        self._page(pfn)
+        cdef page_t* p = self.pfn_to_page_w(pfn)
+        if p == NULL:
+            raise MemoryError()
         return p
 
     cdef int _check_range(self, int64_t start_pfn, int64_t nr_pages) except -1:
@@ -374,25 +660,25 @@ cdef class MemSections:
         return self._page(pfn).flags
 
     def set_page_flags(self, int64_t pfn, uint64_t value):
-        self._page(pfn).flags = value
+        self._page_w(pfn).flags = value
 
     def page_private(self, int64_t pfn):
         return self._page(pfn).private
 
     def set_page_private(self, int64_t pfn, uint64_t value):
-        self._page(pfn).private = value
+        self._page_w(pfn).private = value
 
     def page_refcount(self, int64_t pfn):
         return self._page(pfn)._refcount
 
     def set_page_refcount(self, int64_t pfn, int32_t value):
-        self._page(pfn)._refcount = value
+        self._page_w(pfn)._refcount = value
 
     def page_type(self, int64_t pfn):
         return self._page(pfn).page_type
 
     def set_page_type(self, int64_t pfn, uint32_t value):
-        self._page(pfn).page_type = value
+        self._page_w(pfn).page_type = value
 
     def page_zonenum(self, int64_t pfn):
         """include/linux/mm.h:page_zonenum."""
@@ -406,30 +692,54 @@ cdef class MemSections:
         """include/linux/mm.h:page_zone_id: node and zone bits as one number."""
         return self.c_page_zoneid(self._page(pfn))
 
-    cdef void _or_flags(self, int64_t start_pfn, int64_t nr_pages, uint64_t set_mask,
-                        uint64_t keep_mask) noexcept nogil:
-        cdef int64_t pfn
+    cdef int _update_range(self, int64_t start_pfn, int64_t nr_pages, uint64_t set_mask,
+                           uint64_t keep_mask, bint set_ref, int32_t ref) except -1:
+        """flags = (flags & keep_mask) | set_mask (and _refcount = ref when set_ref) on every
+        page of the range; a shared chunk wholly inside it gets the updated pattern."""
+        cdef int64_t pfn = start_pfn, end = start_pfn + nr_pages, c = self.chunk_pages, nr, ci
+        cdef int64_t n, j, period
+        cdef mem_section_t* ms
         cdef page_t* p
-        for pfn in range(start_pfn, start_pfn + nr_pages):
-            p = self.pfn_to_page(pfn)
-            p.flags = (p.flags & keep_mask) | set_mask
+        cdef page_t tmp[_PATTERN_BUF]
+        while pfn < end:
+            nr = pfn >> self.pfn_section_shift
+            ms = self.__nr_to_section(nr)
+            ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+            n = min(end - pfn, c - (pfn & (c - 1)))
+            if n == c and not ms.chunk_priv[ci]:
+                period = _min_period(ms.chunks[ci], c)
+                if period <= _PATTERN_BUF:
+                    for j in range(period):
+                        tmp[j] = ms.chunks[ci][j]
+                        tmp[j].flags = (tmp[j].flags & keep_mask) | set_mask
+                        if set_ref:
+                            tmp[j]._refcount = ref
+                    self._set_chunk(nr, ms, ci, tmp, period)
+                    pfn += n
+                    continue
+            p = self.pfn_to_page_w(pfn)
+            if p == NULL:
+                raise MemoryError()
+            for j in range(n):
+                p[j].flags = (p[j].flags & keep_mask) | set_mask
+                if set_ref:
+                    p[j]._refcount = ref
+            pfn += n
+        return 0
 
     def set_page_flag_range(self, int64_t start_pfn, int64_t nr_pages, int bit):
         """__SetPageX on every page of [start_pfn, start_pfn + nr_pages)."""
         self._check_range(start_pfn, nr_pages)
-        self._or_flags(start_pfn, nr_pages, (<uint64_t> 1) << bit, ~(<uint64_t> 0))
+        self._update_range(start_pfn, nr_pages, (<uint64_t> 1) << bit, ~(<uint64_t> 0), False, 0)
 
     def clear_page_flag_range(self, int64_t start_pfn, int64_t nr_pages, int bit):
         """__ClearPageX on every page of [start_pfn, start_pfn + nr_pages)."""
         self._check_range(start_pfn, nr_pages)
-        self._or_flags(start_pfn, nr_pages, 0, ~((<uint64_t> 1) << bit))
+        self._update_range(start_pfn, nr_pages, 0, ~((<uint64_t> 1) << bit), False, 0)
 
     def set_page_refcount_range(self, int64_t start_pfn, int64_t nr_pages, int32_t value):
         self._check_range(start_pfn, nr_pages)
-        cdef int64_t pfn
-        with nogil:
-            for pfn in range(start_pfn, start_pfn + nr_pages):
-                self.pfn_to_page(pfn)._refcount = value
+        self._update_range(start_pfn, nr_pages, 0, ~(<uint64_t> 0), True, value)
 
     # -- pageblock flags (usemap) --------------------------------------------------------------
     cdef uint8_t* _usemap(self, int64_t pfn) except NULL:
@@ -470,18 +780,36 @@ cdef class MemSections:
         cdef int64_t pfn, first = (start_pfn + pb - 1) & ~(pb - 1), end = start_pfn + nr_pages
         for pfn in range(first, end, pb):
             self._usemap(pfn)  # every aligned pageblock needs its usage map
-        cdef uint64_t flags = ((<uint64_t> nid) << self.nodes_pgshift) | \
+        cdef page_t rec
+        rec.flags = ((<uint64_t> nid) << self.nodes_pgshift) | \
             ((<uint64_t> zone) << self.zones_pgshift) | ((<uint64_t> 1) << D.PG_reserved)
+        rec.private = 0
+        rec._refcount = 1
+        rec.page_type = D.PAGE_MAPCOUNT_RESET
+        cdef int64_t c = self.chunk_pages, n, j, nr, ci
         cdef page_t* p
-        with nogil:
-            for pfn in range(start_pfn, end):
-                p = self.pfn_to_page(pfn)
-                p.flags = flags
-                p.private = 0
-                p._refcount = 1
-                p.page_type = D.PAGE_MAPCOUNT_RESET
-                if (pfn & (pb - 1)) == 0:
-                    self.c_set_pageblock_migratetype(pfn, migratetype)
+        cdef mem_section_t* ms
+        pfn = start_pfn
+        while pfn < end:
+            nr = pfn >> self.pfn_section_shift
+            ms = self.__nr_to_section(nr)
+            if (pfn & (self.pages_per_section - 1)) == 0 and end - pfn >= self.pages_per_section:
+                self.c_section_set_pattern(nr, &rec, 1)      # a whole section: one pattern
+                pfn += self.pages_per_section
+                continue
+            ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+            n = min(end - pfn, c - (pfn & (c - 1)))
+            if n == c:
+                self._set_chunk(nr, ms, ci, &rec, 1)
+            else:
+                p = self.pfn_to_page_w(pfn)
+                if p == NULL:
+                    raise MemoryError()
+                for j in range(n):
+                    p[j] = rec
+            pfn += n
+        for pfn in range(first, end, pb):
+            self.c_set_pageblock_migratetype(pfn, migratetype)
 
     # -- comparison ----------------------------------------------------------------------------
     def state(self):
@@ -500,5 +828,5 @@ cdef class MemSections:
                     sections[r * self.sections_per_root + i] = (
                         ms.section_mem_map, self._subsection_int(ms), ms.has_usage,
                         bytes((<uint8_t[:self.pageblocks_per_section]> ms.usemap)))
-        memmaps = {nr: self._memmap[nr].tobytes() for nr in sorted(self._memmap)}
+        memmaps = {nr: self._expand(nr).tobytes() for nr in sorted(self._memmap)}
         return {"roots": roots, "sections": sections, "memmaps": memmaps}

@@ -108,8 +108,9 @@ class PageAllocator:
         if pageblock_order != ms.pageblock_order or not 0 <= pageblock_order < max_order:
             raise _err(errno.EINVAL, f"pageblock_order {pageblock_order}: must equal the "
                                      f"memmap's ({ms.pageblock_order}) and be < max_order")
-        if max_order - 1 > ms.pfn_section_shift:
-            raise _err(errno.EINVAL, f"max_order {max_order}: a buddy block must fit a section")
+        if max_order - 1 > ms.chunk_shift:
+            raise _err(errno.EINVAL, f"max_order {max_order}: a buddy block must fit a "
+                                     f"struct page chunk (2^{ms.chunk_shift} pages)")
         if nr_cpus < 1:
             raise _err(errno.EINVAL, f"nr_cpus {nr_cpus} < 1")
         self.ms = ms
@@ -118,7 +119,7 @@ class PageAllocator:
         self.pageblock_nr_pages = 1 << self.pageblock_order
         self.nr_cpus = int(nr_cpus)
         self._shift = ms.pfn_section_shift
-        self._mask = (1 << self._shift) - 1
+        self._mask = ms.chunk_pages - 1      # index into the arrays _arr / _arr_w return
         self._zshift = ms.zones_pgshift
         self._zones = {}
         self._freeh = {}      # free block head pfn -> (zoneid << 7) | (order << 3) | mt
@@ -126,14 +127,18 @@ class PageAllocator:
 
     # -- struct page helpers ---------------------------------------------------------------------
     def _arr(self, pfn):
-        a = self.ms.memmap(pfn >> self._shift) if pfn >= 0 else None
-        return a
+        """The struct pages of pfn's chunk, for reading (index: pfn & self._mask)."""
+        return self.ms._chunk(pfn)
+
+    def _arr_w(self, pfn):
+        """The struct pages of pfn's chunk, for writing (copied from a shared pattern)."""
+        return self.ms._chunk_w(pfn)
 
     def _pfield(self, pfn, field):
         return int(self._arr(pfn)[field][pfn & self._mask])
 
     def _pset(self, pfn, field, value):
-        self._arr(pfn)[field][pfn & self._mask] = value
+        self._arr_w(pfn)[field][pfn & self._mask] = value
 
     def _page_buddy(self, pfn):
         """PageBuddy (include/linux/page-flags.h, 6.1 page_type encoding)."""
@@ -144,7 +149,7 @@ class PageAllocator:
 
     def _set_buddy_order(self, pfn, order):
         """mm/page_alloc.c:set_buddy_order: page->private = order, __SetPageBuddy."""
-        a, i = self._arr(pfn), pfn & self._mask
+        a, i = self._arr_w(pfn), pfn & self._mask
         a["private"][i] = order
         a["page_type"][i] = int(a["page_type"][i]) & ~PG_buddy
 
@@ -186,7 +191,7 @@ class PageAllocator:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
         old = self._freeh.pop(pfn) & 7
         z.nr_free_mt[order][old] -= 1
-        a, i = self._arr(pfn), pfn & self._mask
+        a, i = self._arr_w(pfn), pfn & self._mask
         a["page_type"][i] = int(a["page_type"][i]) | PG_buddy
         a["private"][i] = 0
 
@@ -239,7 +244,7 @@ class PageAllocator:
 
     def _free_pages_prepare(self, pfn, order):
         """mm/page_alloc.c:free_pages_prepare: clear PAGE_FLAGS_CHECK_AT_PREP on every page."""
-        a, i = self._arr(pfn), pfn & self._mask
+        a, i = self._arr_w(pfn), pfn & self._mask
         a["flags"][i:i + (1 << order)] &= _KEEP_AT_PREP
 
     def _free_one_page(self, z, pfn, order, mt, fpi):
@@ -586,7 +591,7 @@ class PageAllocator:
             raise _err(errno.EINVAL, f"alloc_flags {alloc_flags:#x} not supported")
         pfn = self._rmqueue_top(z, order, migratetype, alloc_flags, cpu)
         if pfn >= 0:
-            a, i = self._arr(pfn), pfn & self._mask
+            a, i = self._arr_w(pfn), pfn & self._mask
             a["private"][i] = 0
             a["_refcount"][i] = 1
             self._alloc[pfn] = order
@@ -676,10 +681,12 @@ class PageAllocator:
             raise _err(errno.EINVAL, f"pfn {pfn + int(np.flatnonzero(bad)[0]):#x} is not a "
                                      "reserved page")
         z = self._zone(zoneid, create=True)
+        seg = self._arr_w(pfn)[i:i + n]
         seg["flags"] &= _NOT_RESERVED
         seg["_refcount"] = 0
         z.managed += n
         self._free_pages_ok(z, pfn, order, FPI_TO_TAIL)
+        self.ms.fold_range(pfn, n)          # a whole chunk of free blocks: a pattern again
 
     def free_reserved_page(self, pfn, cpu):
         """include/linux/mm.h:free_reserved_page (6.1): ClearPageReserved, init_page_count,
@@ -691,6 +698,7 @@ class PageAllocator:
                 int(a["page_type"][i]) != PAGE_MAPCOUNT_RESET:
             raise _err(errno.EINVAL, f"pfn {pfn:#x} is not a reserved page")
         z = self._zone(int(a["flags"][i]) >> self._zshift, create=True)
+        a = self._arr_w(pfn)
         a["flags"][i] = int(a["flags"][i]) & ~(1 << PG_reserved)
         a["_refcount"][i] = 0
         self._free_the_page(z, pfn, 0, cpu)
@@ -890,6 +898,7 @@ class PageAllocator:
         for pfn, order, zoneid in todo:
             self._del_page_from_free_list(self._zones[zoneid], pfn, order)
             removed += 1 << order
+        self.ms.fold_range(start_pfn, end_pfn - start_pfn)
         return removed
 
     # -- test helper -----------------------------------------------------------------------------

@@ -8,11 +8,18 @@ Models, for Linux 6.1 with CONFIG_SPARSEMEM_EXTREME + CONFIG_SPARSEMEM_VMEMMAP:
   the subsection_map is the kernel's DECLARE_BITMAP(subsection_map, SUBSECTIONS_PER_SECTION), kept
   and handed out as one int of all its bits (64 on x86_64 and arm64 4K/16K, 256 on arm64 64K);
 - ``struct page`` as a record of what the model needs (``PAGE_DTYPE``): the kernel accounts
-  sizeof(struct page) bytes per page while the model stores 24;
+  sizeof(struct page) bytes per page while the model stores 24 -- or fewer: a section's struct
+  pages are held by chunk of ``1 << chunk_shift`` pages (at least a MAX_ORDER - 1 buddy block),
+  each chunk either private or a reference to an interned pattern (one record repeated, or a
+  buddy head and its tails, ...), copied on the first write that breaks it and shared again
+  where the kernel's state becomes regular (memmap_init_range, free of whole blocks, offline).
+  No reader can tell the forms apart; ``struct_page_storage="flat"`` keeps every section
+  materialised in one array (the differential tests' reference);
 - mm/page_alloc.c:memmap_init_range / __init_single_page for the hotplug context.
 """
 import errno
 import operator
+import os
 
 import numpy as np
 
@@ -48,6 +55,29 @@ def _einval(msg):
     return HotplugError(errno.EINVAL, msg)
 
 
+def _storage_is_flat(struct_page_storage):
+    """``struct_page_storage``: "pattern" (default) or "flat" (every section materialised);
+    None reads $HOTMEM_STRUCT_PAGE_STORAGE."""
+    if struct_page_storage is None:
+        struct_page_storage = os.environ.get("HOTMEM_STRUCT_PAGE_STORAGE") or "pattern"
+    if struct_page_storage not in ("pattern", "flat"):
+        raise _einval(f"struct_page_storage {struct_page_storage!r}: 'pattern' or 'flat'")
+    return struct_page_storage == "flat"
+
+
+def _min_period(a):
+    """The smallest power-of-two period of the record array ``a`` (len(a) when none shorter)."""
+    n, p = len(a), 1
+    while p < n:
+        if (a.reshape(n // p, p) == a[:p]).all():
+            return p
+        p <<= 1
+    return n
+
+
+_PATTERN_BUF = 64   # longest pattern a range update rewrites in place
+
+
 class MemSections:
     """The SPARSEMEM_EXTREME ``mem_section`` table with its struct page arrays (Linux 6.1).
 
@@ -56,7 +86,8 @@ class MemSections:
     """
 
     def __init__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
-                 nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9):
+                 nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9,
+                 chunk_shift=None, struct_page_storage=None):
         if pageblock_order > pfn_section_shift or sections_per_root <= 0 or nr_section_roots <= 0:
             raise _einval(f"bad mem_section geometry: roots={nr_section_roots} "
                           f"per_root={sections_per_root} pageblock_order={pageblock_order}")
@@ -73,10 +104,23 @@ class MemSections:
         self.pages_per_section = 1 << self.pfn_section_shift
         self.pageblocks_per_section = 1 << (self.pfn_section_shift - self.pageblock_order)
         self.nr_mem_sections = self.nr_section_roots * self.sections_per_root
+        if chunk_shift is None:
+            chunk_shift = pfn_section_shift
+        if not pageblock_order <= chunk_shift <= pfn_section_shift:
+            raise _einval(f"struct page chunk shift {chunk_shift} outside "
+                          f"[{pageblock_order}, {pfn_section_shift}]")
+        self.chunk_shift = int(chunk_shift)
+        self.chunk_pages = 1 << self.chunk_shift
+        self.chunks_per_section = 1 << (self.pfn_section_shift - self.chunk_shift)
+        self.flat = _storage_is_flat(struct_page_storage)
+        # key (a chunk's shortest period, as bytes) -> [read-only chunk array, references, key]
+        self._interned = {}
         # root_nr -> [section_mem_map u64[], subsection_map (list of ints: the whole bitmap),
         #             has_usage u8[], usemap u8[][]]
         self._roots = {}
-        self._memmap = {}  # section_nr -> np.ndarray(PAGE_DTYPE)
+        # section_nr -> np.ndarray(PAGE_DTYPE) of the whole section (flat form), or a list with
+        # an item per chunk: a private np.ndarray, or the bytes key of an interned chunk
+        self._memmap = {}
 
     # -- sections --------------------------------------------------------------------------
     def _check_nr(self, nr):
@@ -143,6 +187,113 @@ class MemSections:
             return False
         return self.pfn_section_valid(pfn) and nr in self._memmap
 
+    # -- pattern storage -----------------------------------------------------------------------
+    def _share(self, recs):
+        """Intern the chunk repeating the records ``recs`` (a power-of-two count dividing
+        chunk_pages); one more reference to it. Returns its key."""
+        recs = recs[:_min_period(recs)]
+        key = recs.tobytes()
+        ent = self._interned.get(key)
+        if ent is None:
+            arr = np.tile(recs, self.chunk_pages // len(recs))
+            arr.flags.writeable = False
+            ent = self._interned[key] = [arr, 0, key]
+        ent[1] += 1
+        return ent[2]            # the interned key object: sections share it, not copies
+
+    def _unshare(self, key):
+        ent = self._interned[key]
+        ent[1] -= 1
+        if not ent[1]:
+            del self._interned[key]
+
+    def _set_chunk(self, nr, ci, recs):
+        """Chunk ci of section nr := ``recs`` repeated: shared, or written in the flat form."""
+        item = self._memmap[nr]
+        if not isinstance(item, list):
+            c = self.chunk_pages
+            item[ci * c:(ci + 1) * c] = np.tile(recs, c // len(recs))
+            return
+        key = self._share(recs)
+        if isinstance(item[ci], bytes):
+            self._unshare(item[ci])
+        item[ci] = key
+
+    def _chunk_of(self, item, ci):
+        c = self.chunk_pages
+        if not isinstance(item, list):
+            return item[ci * c:(ci + 1) * c]
+        x = item[ci]
+        return self._interned[x][0] if isinstance(x, bytes) else x
+
+    def _chunk(self, pfn):
+        """The struct pages of ``pfn``'s chunk, for READING (maybe a shared, read-only
+        pattern), or None without a memmap; index it with pfn & (chunk_pages - 1)."""
+        item = self._memmap.get(pfn >> self.pfn_section_shift) if pfn >= 0 else None
+        if item is None:
+            return None
+        return self._chunk_of(item, (pfn & (self.pages_per_section - 1)) >> self.chunk_shift)
+
+    def _chunk_w(self, pfn):
+        """The struct pages of ``pfn``'s chunk for WRITING (copied from its pattern first)."""
+        nr = pfn >> self.pfn_section_shift
+        item = self._memmap.get(nr) if pfn >= 0 else None
+        if item is None:
+            return None
+        ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+        if isinstance(item, list) and isinstance(item[ci], bytes):
+            key = item[ci]
+            item[ci] = self._interned[key][0].copy()
+            self._unshare(key)
+        return self._chunk_of(item, ci)
+
+    def fold_range(self, start_pfn, nr_pages):
+        """Share again the private chunks wholly inside the range (storage only: nothing a
+        reader can see changes)."""
+        self._check_range(start_pfn, nr_pages)
+        if self.flat:
+            return
+        c = self.chunk_pages
+        pfn = (start_pfn + c - 1) & ~(c - 1)
+        while pfn + c <= start_pfn + nr_pages:
+            nr = pfn >> self.pfn_section_shift
+            item = self._memmap[nr]
+            ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+            if isinstance(item, list) and not isinstance(item[ci], bytes):
+                self._set_chunk(nr, ci, item[ci])
+            pfn += c
+
+    def section_set_pattern(self, nr, records):
+        """Every struct page of section nr := ``records`` (PAGE_DTYPE, a power of two <=
+        chunk_pages of them) repeated, without a copy of the section."""
+        recs = np.ascontiguousarray(records, dtype=PAGE_DTYPE)
+        p = len(recs)
+        if p < 1 or p > self.chunk_pages or p & (p - 1):
+            raise _einval(f"pattern period {p} is not a power of two <= {self.chunk_pages}")
+        self._root(nr)
+        if nr not in self._memmap:
+            raise _einval(f"section {nr} has no memmap")
+        recs = recs.copy()
+        if not self.flat and not isinstance(self._memmap[nr], list):
+            self._memmap[nr] = [None] * self.chunks_per_section     # leave the flat form
+        for ci in range(self.chunks_per_section):
+            self._set_chunk(nr, ci, recs)
+
+    def section_is_pattern(self, nr):
+        self._check_nr(nr)
+        item = self._memmap.get(nr)
+        return isinstance(item, list) and all(isinstance(x, bytes) for x in item)
+
+    def struct_page_bytes(self):
+        """Bytes the model holds for struct pages: private arrays and interned patterns."""
+        n = 0
+        for item in self._memmap.values():
+            if isinstance(item, list):
+                n += sum(x.nbytes for x in item if not isinstance(x, bytes))
+            else:
+                n += item.nbytes
+        return n + sum(e[0].nbytes + len(e[2]) for e in self._interned.values())
+
     def present_sections(self):
         """Section numbers with SECTION_MARKED_PRESENT, ascending."""
         out = []
@@ -201,21 +352,53 @@ class MemSections:
 
     def alloc_memmap(self, nr):
         """Give section ``nr`` its struct page array (zero-filled, as the model's stand-in for
-        the uninitialised pages populate_section_memmap maps)."""
+        the uninitialised pages populate_section_memmap maps): the all-zero pattern."""
         self._root(nr)
         if nr in self._memmap:
             raise HotplugError(errno.EEXIST, f"section {nr} already has a memmap")
-        self._memmap[nr] = np.zeros(self.pages_per_section, PAGE_DTYPE)
+        if self.flat:
+            self._memmap[nr] = np.zeros(self.pages_per_section, PAGE_DTYPE)
+            return
+        self._memmap[nr] = [None] * self.chunks_per_section
+        zero = np.zeros(1, PAGE_DTYPE)
+        for ci in range(self.chunks_per_section):
+            self._set_chunk(nr, ci, zero)
 
     def free_memmap(self, nr):
         self._check_nr(nr)
         if nr not in self._memmap:
             raise _einval(f"section {nr} has no memmap to free")
-        del self._memmap[nr]
+        item = self._memmap.pop(nr)
+        if isinstance(item, list):
+            for x in item:
+                if isinstance(x, bytes):
+                    self._unshare(x)
+
+    def _expand(self, item):
+        return np.concatenate([self._chunk_of(item, ci) for ci in range(self.chunks_per_section)])
 
     def memmap(self, nr):
-        """The struct pages of section ``nr`` (a live numpy view), or None."""
-        return self._memmap.get(nr)
+        """The struct pages of section ``nr`` for reading (None without a memmap): the live
+        array of a materialised section, else a read-only expansion of its patterns."""
+        item = self._memmap.get(nr)
+        if item is None or not isinstance(item, list):
+            return item
+        arr = self._expand(item)
+        arr.flags.writeable = False
+        return arr
+
+    def memmap_w(self, nr):
+        """The struct pages of section ``nr`` as a live, writable numpy array (the section is
+        materialised: flat form until a whole-section pattern replaces it), or None."""
+        item = self._memmap.get(nr)
+        if item is None or not isinstance(item, list):
+            return item
+        arr = self._expand(item)
+        for x in item:
+            if isinstance(x, bytes):
+                self._unshare(x)
+        self._memmap[nr] = arr
+        return arr
 
     def memmap_sections(self):
         return sorted(self._memmap)
@@ -224,12 +407,12 @@ class MemSections:
     def pfn_valid(self, pfn):
         return pfn >= 0 and (pfn >> self.pfn_section_shift) in self._memmap
 
-    def _page_array(self, pfn):
-        arr = self._memmap.get(pfn >> self.pfn_section_shift) if pfn >= 0 else None
+    def _page_array(self, pfn, write=False):
+        arr = self._chunk_w(pfn) if write else self._chunk(pfn)
         if arr is None:
             raise _einval(f"pfn {pfn:#x} has no struct page (section {pfn >> self.pfn_section_shift} "
                           "has no memmap)")
-        return arr, pfn & (self.pages_per_section - 1)
+        return arr, pfn & (self.chunk_pages - 1)
 
     def _check_range(self, start_pfn, nr_pages):
         if nr_pages < 0 or start_pfn < 0:
@@ -242,12 +425,12 @@ class MemSections:
                               f"section {nr} has no memmap")
 
     def _chunks(self, start_pfn, nr_pages):
+        """(chunk array for reading, offset, count, pfn) over the range, chunk by chunk."""
         pfn, end = start_pfn, start_pfn + nr_pages
         while pfn < end:
-            nr = pfn >> self.pfn_section_shift
-            off = pfn & (self.pages_per_section - 1)
-            n = min(end - pfn, self.pages_per_section - off)
-            yield self._memmap[nr], off, n, pfn
+            off = pfn & (self.chunk_pages - 1)
+            n = min(end - pfn, self.chunk_pages - off)
+            yield self._chunk(pfn), off, n, pfn
             pfn += n
 
     def page(self, pfn):
@@ -261,7 +444,7 @@ class MemSections:
         return int(arr[field][i])
 
     def _set(self, pfn, field, value):
-        arr, i = self._page_array(pfn)
+        arr, i = self._page_array(pfn, write=True)
         arr[field][i] = value
 
     def page_flags(self, pfn):
@@ -300,24 +483,46 @@ class MemSections:
         """include/linux/mm.h:page_zone_id: node and zone bits as one number."""
         return self.page_flags(pfn) >> self.zones_pgshift
 
+    def _update_range(self, start_pfn, nr_pages, update):
+        """``update(records)`` in place on every page of the range; a shared chunk wholly
+        inside it gets the updated pattern."""
+        for arr, off, n, pfn in self._chunks(start_pfn, nr_pages):
+            nr = pfn >> self.pfn_section_shift
+            item = self._memmap[nr]
+            ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+            if n == self.chunk_pages and isinstance(item, list) and isinstance(item[ci], bytes):
+                p = _min_period(arr)
+                if p <= _PATTERN_BUF:
+                    recs = arr[:p].copy()
+                    update(recs)
+                    self._set_chunk(nr, ci, recs)
+                    continue
+            update(self._chunk_w(pfn)[off:off + n])
+
     def set_page_flag_range(self, start_pfn, nr_pages, bit):
         """__SetPageX on every page of [start_pfn, start_pfn + nr_pages)."""
         self._check_range(start_pfn, nr_pages)
         m = np.uint64(1 << bit)
-        for arr, off, n, _ in self._chunks(start_pfn, nr_pages):
-            arr["flags"][off:off + n] |= m
+
+        def update(seg):
+            seg["flags"] |= m
+        self._update_range(start_pfn, nr_pages, update)
 
     def clear_page_flag_range(self, start_pfn, nr_pages, bit):
         """__ClearPageX on every page of [start_pfn, start_pfn + nr_pages)."""
         self._check_range(start_pfn, nr_pages)
         m = ~np.uint64(1 << bit)
-        for arr, off, n, _ in self._chunks(start_pfn, nr_pages):
-            arr["flags"][off:off + n] &= m
+
+        def update(seg):
+            seg["flags"] &= m
+        self._update_range(start_pfn, nr_pages, update)
 
     def set_page_refcount_range(self, start_pfn, nr_pages, value):
         self._check_range(start_pfn, nr_pages)
-        for arr, off, n, _ in self._chunks(start_pfn, nr_pages):
-            arr["_refcount"][off:off + n] = value
+
+        def update(seg):
+            seg["_refcount"] = value
+        self._update_range(start_pfn, nr_pages, update)
 
     # -- pageblock flags (usemap) --------------------------------------------------------------
     def _usemap(self, pfn):
@@ -360,14 +565,24 @@ class MemSections:
         first = (start_pfn + pb_mask) & ~pb_mask
         for pfn in range(first, start_pfn + nr_pages, 1 << self.pageblock_order):
             self._usemap(pfn)  # every aligned pageblock needs its usage map
-        flags = np.uint64((nid << self.nodes_pgshift) | (zone << self.zones_pgshift)
-                          | (1 << PG_reserved))
-        for arr, off, n, _ in self._chunks(start_pfn, nr_pages):
-            seg = arr[off:off + n]
-            seg["flags"] = flags
-            seg["private"] = 0
-            seg["_refcount"] = 1
-            seg["page_type"] = PAGE_MAPCOUNT_RESET
+        rec = np.zeros(1, PAGE_DTYPE)
+        rec["flags"] = (nid << self.nodes_pgshift) | (zone << self.zones_pgshift) | (1 << PG_reserved)
+        rec["_refcount"] = 1
+        rec["page_type"] = PAGE_MAPCOUNT_RESET
+        pfn, end = start_pfn, start_pfn + nr_pages
+        while pfn < end:
+            nr = pfn >> self.pfn_section_shift
+            if not pfn & (self.pages_per_section - 1) and end - pfn >= self.pages_per_section:
+                self.section_set_pattern(nr, rec)             # a whole section: one pattern
+                pfn += self.pages_per_section
+                continue
+            off = pfn & (self.chunk_pages - 1)
+            n = min(end - pfn, self.chunk_pages - off)
+            if n == self.chunk_pages:
+                self._set_chunk(nr, (pfn & (self.pages_per_section - 1)) >> self.chunk_shift, rec)
+            else:
+                self._chunk_w(pfn)[off:off + n] = rec[0]
+            pfn += n
         for pfn in range(first, start_pfn + nr_pages, 1 << self.pageblock_order):
             self.set_pageblock_migratetype(pfn, migratetype)
 
@@ -381,5 +596,5 @@ class MemSections:
                 if flags[i] or subsec[i] or usage[i]:
                     sections[r * self.sections_per_root + i] = (
                         int(flags[i]), int(subsec[i]), int(usage[i]), bytes(usemap[i]))
-        memmaps = {nr: self._memmap[nr].tobytes() for nr in sorted(self._memmap)}
+        memmaps = {nr: self.memmap(nr).tobytes() for nr in sorted(self._memmap)}
         return {"roots": sorted(self._roots), "sections": sections, "memmaps": memmaps}

@@ -1,0 +1,132 @@
+"""Struct pages held by pattern (hotmem/_cy/memmap.pxi, twin hotmem/_py/memmap.py) against the
+same Machine forced to materialise every section (``struct_page_storage="flat"``): random hotplug
+programs must give identical snapshots, kpageflags/kpagecount of every pfn with a struct page and
+/proc text after every step, on both backends."""
+import os
+import random
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from hotmem.testing import Driver, MachineConfig
+from hotmem.testing.driver import ONLINE_WORDS
+
+PROC = ("/proc/meminfo", "/proc/zoneinfo", "/proc/vmstat", "/proc/buddyinfo", "/proc/iomem")
+
+
+@dataclass(frozen=True)
+class StorageConfig(MachineConfig):
+    """Boots ``backend`` given as "<backend>/<struct_page_storage>"."""
+
+    def boot(self, backend=None):
+        backend, storage = backend.split("/")
+        old = os.environ.get("HOTMEM_STRUCT_PAGE_STORAGE")
+        os.environ["HOTMEM_STRUCT_PAGE_STORAGE"] = storage
+        try:
+            m = super().boot(backend)
+        finally:
+            if old is None:
+                del os.environ["HOTMEM_STRUCT_PAGE_STORAGE"]
+            else:
+                os.environ["HOTMEM_STRUCT_PAGE_STORAGE"] = old
+        assert m.ms.flat == (storage == "flat")
+        return m
+
+
+class StorageDriver(Driver):
+    """Driver whose Machines (same backend, pattern and flat storage) must also agree on
+    kpageflags/kpagecount of every pfn with a struct page and on /proc text."""
+
+    def _after(self, text, results):
+        super()._after(text, results)
+        a, b = self.machines
+        secs = a.ms.memmap_sections()
+        if secs != b.ms.memmap_sections():
+            self._fail(f"after {text}: sections with a memmap differ")
+        n = a.arch.PAGES_PER_SECTION
+        # the pure-Python twin reads /proc/kpage* a pfn at a time: there, every pfn of each
+        # section whose struct pages or section flags changed in the step (the snapshots,
+        # equal above, show the others unchanged on both Machines)
+        seen = getattr(self, "_seen", {})
+        for nr in secs:
+            key = (zlib.crc32(a.ms.memmap(nr)), a.ms.section_mem_map(nr), a.ms.subsection_map(nr))
+            if a.core.__name__ != "hotmem._core" and seen.get(nr) == key:
+                continue
+            seen[nr] = key
+            for f in ("kpageflags", "kpagecount"):
+                x, y = (getattr(m.procfs, f)(nr * n, n) for m in (a, b))
+                if not np.array_equal(x, y):
+                    self._fail(f"after {text}: /proc/{f} differs in section {nr}")
+        self._seen = seen
+        for path in PROC:
+            if a.procfs.read(path) != b.procfs.read(path):
+                self._fail(f"after {text}: {path} differs")
+        assert b.ms.struct_page_bytes() == len(secs) * n * 24
+
+
+def _program(d, rng, steps):
+    """A random hotplug program: add, online (any zone), offline, remove, fragment, inject."""
+    m = d.m
+    bs = m.memory_block_size_bytes
+    from hotmem.arch.x86_e820 import qemu_pc_device_memory_base
+    base = qemu_pc_device_memory_base(sum(m.boot_memory.values()))
+    for _ in range(steps):
+        hot = sorted(b for b in m.memory.blocks if b not in d.boot_blocks)
+        op = rng.choice(["add", "add", "online", "online", "offline", "remove", "fragment",
+                         "release", "unmovable", "free_unmovable"])
+        if op == "add" or not hot or len(d.unmovable[0]) > 3 and op == "unmovable":
+            d.add_memory(0, base + rng.randrange(6) * bs, bs * rng.choice([1, 1, 2]))
+        elif op == "online":
+            d.write(rng.choice(hot), "state", rng.choice(ONLINE_WORDS))
+        elif op == "offline":
+            d.write(rng.choice(hot + sorted(d.boot_blocks)), "state", "offline")
+        elif op == "remove":
+            b = rng.choice(hot)
+            d.remove_memory(b * bs, bs)
+        elif op == "fragment":
+            d.fragment(0, rng.choice(["Normal", "Movable"]), rng.randrange(1, m.max_order))
+        elif op == "release":
+            d.release_holds()
+        elif op == "unmovable":
+            d.inject_unmovable((rng.choice(hot) * bs >> m.arch.page_shift) + rng.randrange(bs >> 12))
+        elif d.unmovable[0]:
+            d.free_unmovable(rng.randrange(len(d.unmovable[0])))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pattern_and_flat_storage_agree(seed):
+    backend = os.environ.get("HOTMEM_BACKEND") or "compiled"
+    steps = 6 if backend == "python" else 40
+    boot = "256M" if backend == "python" else "512M"
+    d = StorageDriver(StorageConfig(boot_memory=boot), (f"{backend}/pattern", f"{backend}/flat"))
+    _program(d, random.Random(seed), steps)
+    d.teardown()
+
+
+def test_online_sections_are_patterns():
+    """After hot-add + online_movable of 1 GiB, its sections are held as shared patterns (no
+    private chunk), where flat storage holds 24 bytes per page; one write copies one chunk."""
+    from hotmem import Machine
+    from hotmem.mm.memory_hotplug import MMOP_ONLINE_MOVABLE
+    size = {}
+    # x86_64: a chunk is a MAX_ORDER - 1 block of 1024 pages
+    for storage in ("pattern", "flat"):
+        m = Machine(boot_memory="512M", maxmem="8G",
+                    struct_page_storage=storage)
+        before = m.ms.struct_page_bytes()
+        m.add_memory(0, 4 << 30, 1 << 30)
+        m.memory.online_range(4 << 30, 1 << 30, MMOP_ONLINE_MOVABLE)
+        size[storage] = m.ms.struct_page_bytes() - before
+        secs = range((4 << 30) >> 27, (5 << 30) >> 27)
+        assert all(m.ms.section_is_pattern(nr) == (storage == "pattern") for nr in secs)
+        if storage == "pattern":
+            pfn = (4 << 30 >> 12) + 12345
+            flags = m.ms.page_flags(pfn)
+            b = m.ms.struct_page_bytes()
+            m.ms.set_page_flags(pfn, flags)
+            assert m.ms.struct_page_bytes() - b == m.ms.chunk_pages * 24
+            assert not m.ms.section_is_pattern(pfn >> 15)
+    assert size["flat"] == (1 << 30 >> 12) * 24
+    assert size["pattern"] <= 8 * 1024 * 24      # a few interned chunks, whatever the size
