@@ -1215,8 +1215,8 @@ cdef class PageAllocator:
     def online_pages_range(self, int64_t start_pfn, int64_t nr_pages):
         """mm/memory_hotplug.c:online_pages_range (6.1) without online_mem_sections: the range in
         MAX_ORDER - 1 capped, naturally aligned chunks, ascending, to generic_online_page's
-        __free_pages_core (as free_pages_core). Every chunk is checked before any is freed.
-        Returns the pages handed over (the caller's totalram_pages_add)."""
+        __free_pages_core (as free_pages_core: a chunk it would refuse raises, the chunks before
+        it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
         if start_pfn < 0 or nr_pages <= 0:
             raise _pa_err(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
         cdef int64_t end_pfn = start_pfn + nr_pages, pfn = start_pfn, total = 0
@@ -1224,10 +1224,6 @@ cdef class PageAllocator:
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
             self._check_free_pages_core(pfn, order)
-            pfn += (<int64_t> 1) << order
-        pfn = start_pfn
-        while pfn < end_pfn:
-            order = self._online_chunk_order(pfn)
             self._free_pages_core(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order

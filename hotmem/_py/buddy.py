@@ -851,21 +851,18 @@ class PageAllocator:
     def online_pages_range(self, start_pfn, nr_pages):
         """mm/memory_hotplug.c:online_pages_range (6.1) without online_mem_sections: the range in
         MAX_ORDER - 1 capped, naturally aligned chunks, ascending, to generic_online_page's
-        __free_pages_core (as free_pages_core). Every chunk is checked before any is freed.
-        Returns the pages handed over (the caller's totalram_pages_add)."""
+        __free_pages_core (as free_pages_core: a chunk it would refuse raises, the chunks before
+        it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
         if start_pfn < 0 or nr_pages <= 0:
             raise _err(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
         end_pfn = start_pfn + nr_pages
-        chunks = []
+        total = 0
         pfn = start_pfn
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
             self._check_free_pages_core(pfn, order)
-            chunks.append((pfn, order))
-            pfn += 1 << order
-        total = 0
-        for pfn, order in chunks:
             self._free_pages_core(pfn, order)
+            pfn += 1 << order
             total += 1 << order
         return total
 
