@@ -937,6 +937,11 @@ cdef class PageAllocator:
     def free_pages_core(self, int64_t pfn, int64_t order):
         """mm/page_alloc.c:__free_pages_core (6.1): clear PG_reserved and the refcount of every
         page, managed_pages += 2^order, __free_pages_ok(FPI_TO_TAIL) bypassing the pcp lists."""
+        self._check_free_pages_core(pfn, order)
+        self._free_pages_core(pfn, <int> order)
+
+    cdef int _check_free_pages_core(self, int64_t pfn, int64_t order) except -1:
+        """free_pages_core's refusals: an aligned block of reserved pages of one zone."""
         self._check_block(pfn, order)
         cdef int64_t n = (<int64_t> 1) << order, j
         cdef page_t* p = self._page(pfn)
@@ -946,14 +951,21 @@ cdef class PageAllocator:
                 raise _pa_err(_errno.EINVAL, f"pfn range {pfn:#x}+{n} spans zones")
             if not (p[j].flags & _PA_RESERVED) or p[j].page_type != _PA_MAPCOUNT_RESET:
                 raise _pa_err(_errno.EINVAL, f"pfn {pfn + j:#x} is not a reserved page")
-        cdef _PAZone z = self._zone(zoneid, True)
-        p = self._page_w(pfn)
+        self._zone(zoneid, True)
+        return 0
+
+    cdef int _free_pages_core(self, int64_t pfn, int order) except -1:
+        """free_pages_core's work on a checked block."""
+        cdef int64_t n = (<int64_t> 1) << order, j
+        cdef page_t* p = self._page_w(pfn)
+        cdef _PAZone z = self._zones[self._zoneid_of(p)]
         for j in range(n):
             p[j].flags &= ~_PA_RESERVED
             p[j]._refcount = 0
         z.managed += n
-        self._free_pages_ok(z, pfn, <int> order, D.FPI_TO_TAIL)
+        self._free_pages_ok(z, pfn, order, D.FPI_TO_TAIL)
         self.ms.c_fold_range(pfn, n)        # a whole chunk of free blocks: a pattern again
+        return 0
 
     def free_reserved_page(self, int64_t pfn, int64_t cpu):
         """include/linux/mm.h:free_reserved_page (6.1): ClearPageReserved, init_page_count,
@@ -1057,15 +1069,21 @@ cdef class PageAllocator:
         """mm/page_isolation.c:set_migratetype_isolate (6.1) for pfn's pageblock, without
         has_unmovable_pages: EBUSY if already isolated; free pages leave NR_FREE_PAGES."""
         self._check_pageblock(pfn)
-        cdef int64_t start = pfn & ~(self.pageblock_nr_pages - 1), nr_pages
+        cdef int64_t start = pfn & ~(self.pageblock_nr_pages - 1)
         cdef int mt = self._mt(start)
         if mt == D.MIGRATE_ISOLATE:
             raise _pa_err(_errno.EBUSY, f"pageblock {start:#x} already isolated")
+        self._set_isolate(start)
+
+    cdef int _set_isolate(self, int64_t start) except -1:
+        """set_migratetype_isolate's work on a checked, not yet isolated pageblock."""
+        cdef int64_t nr_pages
         cdef _PAZone z = self._zone(self._zoneid_of(self._page(start)), True)
         self.ms.c_set_pageblock_migratetype(start, D.MIGRATE_ISOLATE)
         z.nr_isolate_pageblock += 1
         self._move_freepages_block(z, start, D.MIGRATE_ISOLATE, &nr_pages, NULL)
         z.nr_free_pages -= nr_pages
+        return 0
 
     def unset_migratetype_isolate(self, int64_t pfn, int64_t migratetype):
         """mm/page_isolation.c:unset_migratetype_isolate (6.1) for pfn's pageblock; a no-op
@@ -1073,15 +1091,19 @@ cdef class PageAllocator:
         self._check_pageblock(pfn)
         if not 0 <= migratetype < D.MIGRATE_PCPTYPES:
             raise _pa_err(_errno.EINVAL, f"migratetype {migratetype} out of range")
-        cdef int64_t start = pfn & ~(self.pageblock_nr_pages - 1), nr_pages, buddy, k, q
+        return self._unset_isolate(pfn & ~(self.pageblock_nr_pages - 1), <int> migratetype) == 1
+
+    cdef int _unset_isolate(self, int64_t start, int mt) except -1:
+        """unset_migratetype_isolate's work on a checked pageblock: 1 done, 0 not isolated."""
+        cdef int64_t nr_pages, buddy, k, q
         if self._mt(start) != D.MIGRATE_ISOLATE:
-            return False
+            return 0
         cdef _PAZone z = self._zone(self._zoneid_of(self._page(start)), True)
         if z.nr_isolate_pageblock < 1:
             raise _pa_err(_errno.EINVAL, f"zone {z.zoneid}: isolated pageblock {start:#x} not "
                           "counted in nr_isolate_pageblock")
         cdef bint isolated_page = False
-        cdef int order = 0, mt = <int> migratetype
+        cdef int order = 0
         cdef page_t* p = self._page(start)
         if self._page_buddy(p) and (_pa_hm_get(&self._freeh, start, -1) >> 7) == z.zoneid:
             order = <int> p.private
@@ -1102,7 +1124,7 @@ cdef class PageAllocator:
         if isolated_page:
             self._free_one_page_locked(z, start, order, mt, D.FPI_TO_TAIL)
         z.nr_isolate_pageblock -= 1
-        return True
+        return 1
 
     cdef bint _online_page(self, int64_t pfn) noexcept:
         return self._page(pfn) != NULL and self.ms.c_section_online(pfn >> self._shift)
@@ -1186,6 +1208,122 @@ cdef class PageAllocator:
             pfn += (<int64_t> 1) << order
         self.ms.c_fold_range(start_pfn, end_pfn - start_pfn)
         return removed
+
+    # -- range operations: one call per range ------------------------------------------------------
+    cdef inline int _online_chunk_order(self, int64_t pfn) noexcept nogil:
+        """online_pages_range's chunk: min(MAX_ORDER - 1, __ffs(pfn)) (pfn 0: MAX_ORDER - 1)."""
+        cdef int order = 0
+        if pfn == 0:
+            return self.max_order - 1
+        while order < self.max_order - 1 and not (pfn >> order) & 1:
+            order += 1
+        return order
+
+    def online_pages_range(self, int64_t start_pfn, int64_t nr_pages):
+        """mm/memory_hotplug.c:online_pages_range (6.1) without online_mem_sections: the range in
+        MAX_ORDER - 1 capped, naturally aligned chunks, ascending, to generic_online_page's
+        __free_pages_core (as free_pages_core: a chunk it would refuse raises, the chunks before
+        it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
+        if start_pfn < 0 or nr_pages <= 0:
+            raise _pa_err(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
+        cdef int64_t end_pfn = start_pfn + nr_pages, pfn = start_pfn, total = 0
+        cdef int order
+        while pfn < end_pfn:
+            order = self._online_chunk_order(pfn)
+            self._check_free_pages_core(pfn, order)
+            self._free_pages_core(pfn, order)
+            pfn += (<int64_t> 1) << order
+            total += (<int64_t> 1) << order
+        return total
+
+    cdef int _check_isolate_range(self, int64_t start_pfn, int64_t end_pfn,
+                                  int64_t migratetype) except -1:
+        cdef int64_t pfn
+        if start_pfn < 0 or end_pfn <= start_pfn:
+            raise _pa_err(_errno.EINVAL, f"bad pfn range {start_pfn:#x}-{end_pfn:#x}")
+        if not 0 <= migratetype < D.MIGRATE_PCPTYPES:
+            raise _pa_err(_errno.EINVAL, f"migratetype {migratetype} out of range")
+        pfn = start_pfn & ~(self.pageblock_nr_pages - 1)
+        while pfn < end_pfn:
+            self._check_pageblock(pfn)
+            pfn += self.pageblock_nr_pages
+        return 0
+
+    cdef int64_t _try_isolate(self, int64_t pb, int64_t start_pfn, int64_t end_pfn, int flags,
+                              int zone_movable) except -2:
+        """set_migratetype_isolate with its has_unmovable_pages check on the pageblock at ``pb``
+        (the part inside [start_pfn, end_pfn)): -1 when isolated, else the refusing pfn (the
+        pageblock's own pfn when it was isolated already)."""
+        cdef int64_t bad
+        if self._mt(pb) == D.MIGRATE_ISOLATE:
+            return pb
+        bad = _pageblock_has_unmovable(self.ms, max(pb, start_pfn),
+                                       min(pb + self.pageblock_nr_pages, end_pfn), flags,
+                                       zone_movable)
+        if bad >= 0:
+            return bad
+        self._set_isolate(pb)
+        return -1
+
+    def start_isolate_page_range(self, int64_t start_pfn, int64_t end_pfn, int64_t migratetype,
+                                 int flags, int zone_movable, bint ends_first=False):
+        """mm/page_isolation.c:start_isolate_page_range (6.1) over the pageblocks of
+        [start_pfn, end_pfn): set_migratetype_isolate with has_unmovable_pages (``flags``:
+        MEMORY_OFFLINE / REPORT_FAILURE; ``zone_movable``: ZONE_MOVABLE's index) on each; at the
+        first that refuses, the ones isolated are undone (unset to ``migratetype``). Returns -1,
+        or the refusing pfn: the unmovable page the kernel dumps, or the pageblock's pfn when it
+        was isolated already (the kernel's bare -EBUSY).
+
+        Order: ascending, the ones done undone from the last down (the model's order until now);
+        ``ends_first``: 5.19+'s order (isolate_single_pageblock on the first, then the last
+        pageblock, then the middle ascending; a middle refusal undoes [first, pfn) ascending,
+        then the last)."""
+        self._check_isolate_range(start_pfn, end_pfn, migratetype)
+        cdef int64_t pb = self.pageblock_nr_pages, mt = migratetype
+        cdef int64_t first = start_pfn & ~(pb - 1), last = ((end_pfn + pb - 1) & ~(pb - 1)) - pb
+        cdef int64_t p, q, bad
+        if not ends_first:
+            p = first
+            while p <= last:
+                bad = self._try_isolate(p, start_pfn, end_pfn, flags, zone_movable)
+                if bad >= 0:
+                    q = p - pb
+                    while q >= first:
+                        self._unset_isolate(q, <int> mt)
+                        q -= pb
+                    return bad
+                p += pb
+            return -1
+        bad = self._try_isolate(first, start_pfn, end_pfn, flags, zone_movable)
+        if bad >= 0:
+            return bad
+        if last != first:
+            bad = self._try_isolate(last, start_pfn, end_pfn, flags, zone_movable)
+            if bad >= 0:
+                self._unset_isolate(first, <int> mt)
+                return bad
+        p = first + pb
+        while p < last:
+            bad = self._try_isolate(p, start_pfn, end_pfn, flags, zone_movable)
+            if bad >= 0:
+                q = first
+                while q < p:
+                    self._unset_isolate(q, <int> mt)
+                    q += pb
+                self._unset_isolate(last, <int> mt)
+                return bad
+            p += pb
+        return -1
+
+    def undo_isolate_page_range(self, int64_t start_pfn, int64_t end_pfn, int64_t migratetype):
+        """mm/page_isolation.c:undo_isolate_page_range (6.1): unset_migratetype_isolate on every
+        isolated pageblock of [start_pfn, end_pfn), ascending. Returns how many were isolated."""
+        self._check_isolate_range(start_pfn, end_pfn, migratetype)
+        cdef int64_t pb = self.pageblock_nr_pages, p = start_pfn & ~(pb - 1), n = 0
+        while p < end_pfn:
+            n += self._unset_isolate(p, <int> migratetype)
+            p += pb
+        return n
 
     # -- test helper -----------------------------------------------------------------------------
     def fragment(self, int64_t zoneid, int64_t order, int64_t cpu):

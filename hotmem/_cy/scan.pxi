@@ -175,3 +175,33 @@ def count_page_flag(MemSections ms not None, int64_t start_pfn, int64_t nr_pages
         for pfn in range(start_pfn, start_pfn + nr_pages):
             n += (ms.pfn_to_page(pfn).flags >> bit) & 1
     return n
+
+
+# -- range operations: one call per range ----------------------------------------------------------
+
+cdef int64_t _pageblock_has_unmovable(MemSections ms, int64_t start_pfn, int64_t end_pfn,
+                                      int flags, int zone_movable) noexcept nogil:
+    """has_unmovable_pages on [start_pfn, end_pfn), inside one pageblock with a memmap."""
+    cdef page_t* page = ms.pfn_to_page(start_pfn)
+    cdef bint zone_is_movable = ((page.flags >> ms.zones_pgshift)
+                                 & ((1 << ms.zones_width) - 1)) == zone_movable
+    return _has_unmovable(ms, start_pfn, end_pfn, flags, zone_is_movable)
+
+
+def has_unmovable_pages_range(MemSections ms not None, int64_t start_pfn, int64_t end_pfn,
+                              int migratetype, int flags, int zone_movable):
+    """mm/page_isolation.c:has_unmovable_pages (6.1) on each pageblock's part of
+    [start_pfn, end_pfn) in ascending order, as set_migratetype_isolate asks it: the first
+    unmovable pfn, or -1."""
+    if start_pfn < 0 or end_pfn <= start_pfn:
+        raise HotplugError(_errno.EINVAL, f"bad pfn range {start_pfn:#x}-{end_pfn:#x}")
+    ms._check_range(start_pfn, end_pfn - start_pfn)
+    cdef int64_t pb = 1 << ms.pageblock_order, pfn = start_pfn, nxt, r = -1
+    with nogil:
+        while pfn < end_pfn:
+            nxt = min((pfn | (pb - 1)) + 1, end_pfn)
+            r = _pageblock_has_unmovable(ms, pfn, nxt, flags, zone_movable)
+            if r >= 0:
+                break
+            pfn = nxt
+    return r

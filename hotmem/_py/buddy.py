@@ -47,6 +47,7 @@ from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
     PG_offline, PG_reserved,
 )
 from hotmem.errors import HotplugError
+from hotmem._py.scan import _pageblock_has_unmovable
 
 __all__ = [
     "PageAllocator",
@@ -668,6 +669,11 @@ class PageAllocator:
     def free_pages_core(self, pfn, order):
         """mm/page_alloc.c:__free_pages_core (6.1): clear PG_reserved and the refcount of every
         page, managed_pages += 2^order, __free_pages_ok(FPI_TO_TAIL) bypassing the pcp lists."""
+        self._check_free_pages_core(pfn, order)
+        self._free_pages_core(pfn, order)
+
+    def _check_free_pages_core(self, pfn, order):
+        """free_pages_core's refusals: an aligned block of reserved pages of one zone."""
         self._check_block(pfn, order)
         n = 1 << order
         a, i = self._arr(pfn), pfn & self._mask
@@ -680,8 +686,14 @@ class PageAllocator:
         if bad.any():
             raise _err(errno.EINVAL, f"pfn {pfn + int(np.flatnonzero(bad)[0]):#x} is not a "
                                      "reserved page")
-        z = self._zone(zoneid, create=True)
-        seg = self._arr_w(pfn)[i:i + n]
+        self._zone(zoneid, create=True)
+
+    def _free_pages_core(self, pfn, order):
+        """free_pages_core's work on a checked block."""
+        n = 1 << order
+        a, i = self._arr_w(pfn), pfn & self._mask
+        seg = a[i:i + n]
+        z = self._zone(int(seg["flags"][0]) >> self._zshift)
         seg["flags"] &= _NOT_RESERVED
         seg["_refcount"] = 0
         z.managed += n
@@ -786,12 +798,15 @@ class PageAllocator:
         mt = self._mt(start)
         if mt == MIGRATE_ISOLATE:
             raise _err(errno.EBUSY, f"pageblock {start:#x} already isolated")
+        self._set_isolate(start)
+
+    def _set_isolate(self, start):
+        """set_migratetype_isolate's work on a checked, not yet isolated pageblock."""
         z = self._zone(self._zoneid_of(start), create=True)
         self.ms.set_pageblock_migratetype(start, MIGRATE_ISOLATE)
         z.nr_isolate_pageblock += 1
         nr_pages, _ = self._move_freepages_block(z, start, MIGRATE_ISOLATE)
-        if mt != MIGRATE_ISOLATE:
-            z.nr_free_pages -= nr_pages
+        z.nr_free_pages -= nr_pages
 
     def unset_migratetype_isolate(self, pfn, migratetype):
         """mm/page_isolation.c:unset_migratetype_isolate (6.1) for pfn's pageblock; a no-op
@@ -799,7 +814,11 @@ class PageAllocator:
         self._check_pageblock(pfn)
         if not 0 <= migratetype < MIGRATE_PCPTYPES:
             raise _err(errno.EINVAL, f"migratetype {migratetype} out of range")
-        start = pfn & ~(self.pageblock_nr_pages - 1)
+        return self._unset_isolate(pfn & ~(self.pageblock_nr_pages - 1), migratetype)
+
+    def _unset_isolate(self, start, migratetype):
+        """unset_migratetype_isolate's work on a checked pageblock: True done, False not
+        isolated."""
         if self._mt(start) != MIGRATE_ISOLATE:
             return False
         z = self._zone(self._zoneid_of(start), create=True)
@@ -828,6 +847,103 @@ class PageAllocator:
             self._free_one_page_locked(z, start, order, migratetype, FPI_TO_TAIL)
         z.nr_isolate_pageblock -= 1
         return True
+
+    # -- range operations: one call per range ------------------------------------------------------
+    def _online_chunk_order(self, pfn):
+        """online_pages_range's chunk: min(MAX_ORDER - 1, __ffs(pfn)) (pfn 0: MAX_ORDER - 1)."""
+        if pfn == 0:
+            return self.max_order - 1
+        return min(self.max_order - 1, (pfn & -pfn).bit_length() - 1)
+
+    def online_pages_range(self, start_pfn, nr_pages):
+        """mm/memory_hotplug.c:online_pages_range (6.1) without online_mem_sections: the range in
+        MAX_ORDER - 1 capped, naturally aligned chunks, ascending, to generic_online_page's
+        __free_pages_core (as free_pages_core: a chunk it would refuse raises, the chunks before
+        it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
+        if start_pfn < 0 or nr_pages <= 0:
+            raise _err(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
+        end_pfn = start_pfn + nr_pages
+        total = 0
+        pfn = start_pfn
+        while pfn < end_pfn:
+            order = self._online_chunk_order(pfn)
+            self._check_free_pages_core(pfn, order)
+            self._free_pages_core(pfn, order)
+            pfn += 1 << order
+            total += 1 << order
+        return total
+
+    def _check_isolate_range(self, start_pfn, end_pfn, migratetype):
+        if start_pfn < 0 or end_pfn <= start_pfn:
+            raise _err(errno.EINVAL, f"bad pfn range {start_pfn:#x}-{end_pfn:#x}")
+        if not 0 <= migratetype < MIGRATE_PCPTYPES:
+            raise _err(errno.EINVAL, f"migratetype {migratetype} out of range")
+        for pfn in range(start_pfn & ~(self.pageblock_nr_pages - 1), end_pfn,
+                         self.pageblock_nr_pages):
+            self._check_pageblock(pfn)
+
+    def _try_isolate(self, pb, start_pfn, end_pfn, flags, zone_movable):
+        """set_migratetype_isolate with its has_unmovable_pages check on the pageblock at ``pb``
+        (the part inside [start_pfn, end_pfn)): -1 when isolated, else the refusing pfn (the
+        pageblock's own pfn when it was isolated already)."""
+        if self._mt(pb) == MIGRATE_ISOLATE:
+            return pb
+        bad = _pageblock_has_unmovable(self.ms, max(pb, start_pfn),
+                                       min(pb + self.pageblock_nr_pages, end_pfn), flags,
+                                       zone_movable)
+        if bad >= 0:
+            return bad
+        self._set_isolate(pb)
+        return -1
+
+    def start_isolate_page_range(self, start_pfn, end_pfn, migratetype, flags, zone_movable,
+                                 ends_first=False):
+        """mm/page_isolation.c:start_isolate_page_range (6.1) over the pageblocks of
+        [start_pfn, end_pfn): set_migratetype_isolate with has_unmovable_pages (``flags``:
+        MEMORY_OFFLINE / REPORT_FAILURE; ``zone_movable``: ZONE_MOVABLE's index) on each; at the
+        first that refuses, the ones isolated are undone (unset to ``migratetype``). Returns -1,
+        or the refusing pfn: the unmovable page the kernel dumps, or the pageblock's pfn when it
+        was isolated already (the kernel's bare -EBUSY).
+
+        Order: ascending, the ones done undone from the last down (the model's order until now);
+        ``ends_first``: 5.19+'s order (isolate_single_pageblock on the first, then the last
+        pageblock, then the middle ascending; a middle refusal undoes [first, pfn) ascending,
+        then the last)."""
+        self._check_isolate_range(start_pfn, end_pfn, migratetype)
+        pb = self.pageblock_nr_pages
+        first, last = start_pfn & ~(pb - 1), ((end_pfn + pb - 1) & ~(pb - 1)) - pb
+        if not ends_first:
+            for p in range(first, last + 1, pb):
+                bad = self._try_isolate(p, start_pfn, end_pfn, flags, zone_movable)
+                if bad >= 0:
+                    for q in range(p - pb, first - 1, -pb):
+                        self._unset_isolate(q, migratetype)
+                    return bad
+            return -1
+        bad = self._try_isolate(first, start_pfn, end_pfn, flags, zone_movable)
+        if bad >= 0:
+            return bad
+        if last != first:
+            bad = self._try_isolate(last, start_pfn, end_pfn, flags, zone_movable)
+            if bad >= 0:
+                self._unset_isolate(first, migratetype)
+                return bad
+        for p in range(first + pb, last, pb):
+            bad = self._try_isolate(p, start_pfn, end_pfn, flags, zone_movable)
+            if bad >= 0:
+                for q in range(first, p, pb):
+                    self._unset_isolate(q, migratetype)
+                self._unset_isolate(last, migratetype)
+                return bad
+        return -1
+
+    def undo_isolate_page_range(self, start_pfn, end_pfn, migratetype):
+        """mm/page_isolation.c:undo_isolate_page_range (6.1): unset_migratetype_isolate on every
+        isolated pageblock of [start_pfn, end_pfn), ascending. Returns how many were isolated."""
+        self._check_isolate_range(start_pfn, end_pfn, migratetype)
+        pb = self.pageblock_nr_pages
+        return sum(1 for p in range(start_pfn & ~(pb - 1), end_pfn, pb)
+                   if self._unset_isolate(p, migratetype))
 
     def _online_page(self, pfn):
         a = self._arr(pfn)

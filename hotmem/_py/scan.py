@@ -173,3 +173,50 @@ def count_page_flag(ms, start_pfn, nr_pages, bit):
     for arr, off, cnt, _ in ms._chunks(start_pfn, nr_pages):
         n += int(np.count_nonzero(arr["flags"][off:off + cnt] >> np.uint64(bit) & np.uint64(1)))
     return n
+
+
+# -- range operations: one call per range ----------------------------------------------------------
+
+__all__ += ["has_unmovable_pages_range"]
+
+
+def _pageblock_has_unmovable(ms, start_pfn, end_pfn, flags, zone_movable):
+    """has_unmovable_pages on [start_pfn, end_pfn), inside one pageblock with a memmap."""
+    zone_is_movable = ms.page_zonenum(start_pfn) == zone_movable
+    pfn = start_pfn
+    while pfn < end_pfn:
+        k, private, refcount, ptype = ms.page(pfn)
+        if k >> PG_reserved & 1:
+            return pfn
+        if zone_is_movable:
+            pfn += 1
+            continue
+        if refcount == 0:
+            pfn += 1 << private if _page_type_is(ptype, PG_buddy) else 1
+            continue
+        if flags & MEMORY_OFFLINE and (k >> PG_hwpoison & 1 or _page_type_is(ptype, PG_offline)):
+            pfn += 1
+            continue
+        if k >> PG_lru & 1:
+            pfn += 1
+            continue
+        return pfn
+    return -1
+
+
+def has_unmovable_pages_range(ms, start_pfn, end_pfn, migratetype, flags, zone_movable):
+    """mm/page_isolation.c:has_unmovable_pages (6.1) on each pageblock's part of
+    [start_pfn, end_pfn) in ascending order, as set_migratetype_isolate asks it: the first
+    unmovable pfn, or -1."""
+    if start_pfn < 0 or end_pfn <= start_pfn:
+        raise HotplugError(errno.EINVAL, f"bad pfn range {start_pfn:#x}-{end_pfn:#x}")
+    ms._check_range(start_pfn, end_pfn - start_pfn)
+    pb = 1 << ms.pageblock_order
+    pfn = start_pfn
+    while pfn < end_pfn:
+        nxt = min((pfn | (pb - 1)) + 1, end_pfn)
+        r = _pageblock_has_unmovable(ms, pfn, nxt, flags, zone_movable)
+        if r >= 0:
+            return r
+        pfn = nxt
+    return -1

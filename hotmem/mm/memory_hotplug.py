@@ -22,7 +22,7 @@ from hotmem.errors import Unwind, fail
 from hotmem.mm import page_alloc, page_isolation, sparse, watermark
 from hotmem.mm.page_isolation import MEMORY_OFFLINE, MIGRATE_ISOLATE, REPORT_FAILURE  # noqa: F401
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
-from hotmem.mm.page_alloc import adjust_managed_page_count, generic_online_page, page_zone
+from hotmem.mm.page_alloc import adjust_managed_page_count, page_zone
 from hotmem.resource import IORESOURCE_SYSTEM_RAM
 
 # include/linux/memory_hotplug.h (6.1)
@@ -453,15 +453,10 @@ def __add_memory(m, nid: int, start: int, size: int, mhp_flags: int, group=None,
 
 def online_pages_range(m, start_pfn: int, nr_pages: int) -> None:
     """mm/memory_hotplug.c:online_pages_range (6.1): the range in MAX_ORDER−1-capped, naturally
-    aligned chunks to generic_online_page; then the touched sections online."""
-    end_pfn = start_pfn + nr_pages
-    max_chunk = m.max_order - 1
-    pfn = start_pfn
-    while pfn < end_pfn:
-        order = min(max_chunk, (pfn & -pfn).bit_length() - 1 if pfn else max_chunk)
-        generic_online_page(m, pfn, order)
-        pfn += 1 << order
-    sparse.online_mem_sections(m, start_pfn, end_pfn)
+    aligned chunks to generic_online_page (__free_pages_core + totalram_pages_add: one core
+    call, PageAllocator.online_pages_range); then the touched sections online."""
+    m.totalram_pages += m.allocator.online_pages_range(start_pfn, nr_pages)
+    sparse.online_mem_sections(m, start_pfn, start_pfn + nr_pages)
 
 
 def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int = 0) -> int:
@@ -507,9 +502,7 @@ def online_pages(m, pfn: int, nr_pages: int, zone, group, nr_vmemmap_pages: int 
         pgdat.has_normal_memory = True
     if status_change_nid >= 0:
         pgdat.has_memory = True
-    # undo_isolate_page_range(buddy range, MIGRATE_MOVABLE)
-    for p in range(buddy_start, pfn + nr_pages, a.pageblock_nr_pages):
-        m.allocator.unset_migratetype_isolate(p, MIGRATE_MOVABLE)
+    page_isolation.undo_isolate_page_range(m, buddy_start, pfn + nr_pages)
     page_alloc.init_per_zone_wmark_min(m)
     pgdat.kswapd = pgdat.kcompactd = True
     memory_dev.memory_notify(m, "MEM_ONLINE", pfn, nr_pages, status_change_nid)

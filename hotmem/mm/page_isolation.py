@@ -13,27 +13,17 @@ def start_isolate_page_range(m, start_pfn: int, end_pfn: int) -> int:
     MEMORY_OFFLINE | REPORT_FAILURE): isolate every pageblock of the range; at the first that
     cannot be (already isolated: set_migratetype_isolate's -EBUSY, or holding unmovable pages)
     the ones done are undone. Returns -1, or the pfn that refused (the kernel returns -EBUSY
-    and dumps that page)."""
-    a, alloc = m.arch, m.allocator
-    isolated = []
-    for p in range(start_pfn, end_pfn, a.pageblock_nr_pages):
-        if m.ms.get_pageblock_migratetype(p) == MIGRATE_ISOLATE:
-            bad = p
-        else:
-            bad = m.core.has_unmovable_pages(m.ms, p, p + a.pageblock_nr_pages, MIGRATE_MOVABLE,
-                                             MEMORY_OFFLINE | REPORT_FAILURE, ZONE_MOVABLE)
-        if bad >= 0:
-            for q in reversed(isolated):
-                alloc.unset_migratetype_isolate(q, MIGRATE_MOVABLE)
-            m.log(f"page:{bad:#x} has unmovable pages")
-            return bad
-        alloc.set_migratetype_isolate(p)
-        isolated.append(p)
-    return -1
+    and dumps that page). One core call (PageAllocator.start_isolate_page_range), in the
+    model's ascending order. (5.19+ tries the first and the last pageblock before the middle
+    ones -- the core's ``ends_first`` -- which changes the reported pfn only when the last
+    pageblock and an earlier middle one both refuse.)"""
+    bad = m.allocator.start_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE,
+                                               MEMORY_OFFLINE | REPORT_FAILURE, ZONE_MOVABLE)
+    if bad >= 0:
+        m.log(f"page:{bad:#x} has unmovable pages")
+    return bad
 
 
 def undo_isolate_page_range(m, start_pfn: int, end_pfn: int) -> None:
-    """mm/page_isolation.c:undo_isolate_page_range (6.1, MIGRATE_MOVABLE). (The model goes from
-    the last pageblock down; the result is the same.)"""
-    for q in reversed(range(start_pfn, end_pfn, m.arch.pageblock_nr_pages)):
-        m.allocator.unset_migratetype_isolate(q, MIGRATE_MOVABLE)
+    """mm/page_isolation.c:undo_isolate_page_range (6.1, MIGRATE_MOVABLE): one core call."""
+    m.allocator.undo_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE)
