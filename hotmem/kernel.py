@@ -135,6 +135,10 @@ class KernelPolicy:
     warn_altmap_not_freed: bool = False
     #: mem_section_usage carries a leading rcu_head (6.1.76+ stable backport): 56 vs 40 bytes
     usage_has_rcu_head: bool = True
+    #: mm/page_isolation.c:start_isolate_page_range isolates the first pageblock, then the last,
+    #: then the middle ones ascending (isolate_single_pageblock, 5.19+), not all ascending (v2,
+    #: 5.13): which unmovable page offlining reports when more than one pageblock refuses
+    isolate_ends_first: bool = True
     #: nr_memmap_pages / nr_memmap_boot_pages in /proc/vmstat (6.11: mm/vmstat.c
     #: memmap_pages_add / memmap_boot_pages_add, system-wide, after nr_dirty_background_threshold)
     memmap_stats: bool = False
@@ -164,7 +168,8 @@ LINUX_6_1 = KernelPolicy(name="6.1", source="unifreq/linux-6.1.y at 6.1.166")
 #: (6.0) and with the NULL altmap on the create_memory_block_devices error path.
 LINUX_5_13 = replace(LINUX_6_1, name="5.13", source="lsk-legends/linux-5.14 (5.14-rc5)",
                      release=(5, 13), vmemmap_self_hosted_flag=False,
-                     add_rollback_passes_altmap=False, usage_has_rcu_head=False)
+                     add_rollback_passes_altmap=False, usage_has_rcu_head=False,
+                     isolate_ends_first=False)
 
 #: The seed: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 25 Nov 2020,
 #: on 5.10-rc (§15.1).

@@ -99,6 +99,28 @@ def test_unmovable_page_blocks_offlining(backend):
     m.sysfs.write(STATE.format(32), "offline")
 
 
+@pytest.mark.parametrize("kernel, reported", [("6.1", "last"), ("5.13", "middle")])
+def test_isolation_order_decides_the_reported_page(backend, kernel, reported):
+    """mm/page_isolation.c:start_isolate_page_range: 5.19+ (isolate_single_pageblock) isolates
+    the first pageblock, then the last, then the middle ones; 5.13 goes in ascending order. With
+    an unmovable page in pageblock 9 and one in the last pageblock (63 of a 128 MiB block of
+    512-page pageblocks), 6.1 reports the last one and 5.13 the middle one; both undo all."""
+    m = hotmem.Machine(kernel=kernel, backend=backend)
+    m.add_memory(0, DIMM, 128 * MiB)
+    m.sysfs.write(STATE.format(32), "online")
+    middle, last = PFN + 9 * 512 + 392, PFN + 63 * 512 + 501
+    m.inject("unmovable", pfn=middle)
+    m.inject("unmovable", pfn=last)
+    before = m.snapshot()
+    with pytest.raises(hotmem.HotplugError) as e:
+        m.sysfs.write(STATE.format(32), "offline")
+    assert e.value.errno == errno.EBUSY
+    pfn = last if reported == "last" else middle
+    assert f"page:{pfn:#x} has unmovable pages" in m.log_lines
+    assert f"page:{middle + last - pfn:#x} has unmovable pages" not in m.log_lines
+    assert m.snapshot() == before
+
+
 def test_bad_injections(backend):
     m = machine(backend, 0)
     for kw in (dict(kind="frobnicate"), dict(kind="notifier", event="MEM_ONLINE"),
