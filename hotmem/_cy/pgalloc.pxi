@@ -22,7 +22,8 @@ cdef class PgtableAllocator:
     """The allocations of one page-table walk, without a Python call per page (see the twin)."""
     cdef PageAllocator _pa
     cdef VmemAltmap _altmap
-    cdef list _pz                   # the _PAZone of each zonelist entry
+    cdef object _zonelist_fn        # () -> (zonelist, nofragment), called once, when needed
+    cdef list _pz                   # the _PAZone of each zonelist entry (None: not read yet)
     cdef pga_zone_t* _z
     cdef int _nz, _mt
     cdef bint _nofrag, _high, _harder
@@ -33,24 +34,18 @@ cdef class PgtableAllocator:
     cdef int64_t _nrec, _cap
     cdef readonly object table, buddy, altmap
 
-    def __init__(self, PageAllocator allocator not None, nid, zonelist, nofragment, migratetype,
+    def __init__(self, PageAllocator allocator not None, nid, zonelist_fn, migratetype,
                  alloc_high, alloc_harder, injections, VmemAltmap altmap=None):
         cdef int k
+        if not callable(zonelist_fn):
+            raise TypeError("PgtableAllocator: zonelist_fn must be callable")
         self._pa = allocator
         self._nid = nid
-        self._nz = len(zonelist)
-        self._z = <pga_zone_t*> calloc(self._nz + 1, sizeof(pga_zone_t))
+        self._zonelist_fn = zonelist_fn
         self._ninj = len(injections)
         self._inj = <pga_inj_t*> calloc(self._ninj + 1, sizeof(pga_inj_t))
-        if self._z == NULL or self._inj == NULL:
+        if self._inj == NULL:
             raise MemoryError()
-        self._pz = []
-        for k, (zoneid, node, low, min_, reserve) in enumerate(zonelist):
-            self._pz.append(allocator._zone(zoneid))
-            self._z[k].node = node
-            self._z[k].low = low
-            self._z[k].min = min_
-            self._z[k].reserve = reserve
         for k, (kind, order, node, nth, times, seen, failed) in enumerate(injections):
             self._inj[k].kind = 0 if kind == "page_alloc" else 1 if kind == "altmap" else -1
             self._inj[k].any_order = order is None
@@ -61,7 +56,6 @@ cdef class PgtableAllocator:
             self._inj[k].times = times
             self._inj[k].seen = seen
             self._inj[k].failed = failed
-        self._nofrag = bool(nofragment)
         self._mt = migratetype
         self._high = bool(alloc_high)
         self._harder = bool(alloc_harder)
@@ -74,6 +68,25 @@ cdef class PgtableAllocator:
         free(self._z)
         free(self._inj)
         free(self._rec)
+
+    cdef int _read_zonelist(self) except -1:
+        """The zonelist and ALLOC_NOFRAGMENT, from Python once, at the first buddy request."""
+        cdef int k
+        zonelist, nofragment = self._zonelist_fn()
+        self._z = <pga_zone_t*> calloc(len(zonelist) + 1, sizeof(pga_zone_t))
+        if self._z == NULL:
+            raise MemoryError()
+        pz = []
+        for k, (zoneid, node, low, min_, reserve) in enumerate(zonelist):
+            pz.append(self._pa._zone(zoneid))
+            self._z[k].node = node
+            self._z[k].low = low
+            self._z[k].min = min_
+            self._z[k].reserve = reserve
+        self._nz = len(zonelist)
+        self._nofrag = bool(nofragment)
+        self._pz = pz
+        return 0
 
     cdef bint _should_fail(self, int64_t kind, int64_t order) noexcept:
         """lib/fault-inject.c:should_fail over the armed injections (see the twin)."""
@@ -167,7 +180,11 @@ cdef class PgtableAllocator:
         order = 0
         while ((<int64_t> 1) << order) < nr:
             order += 1
-        if self._should_fail(0, order) or self._nz == 0:
+        if self._should_fail(0, order):
+            return -1
+        if self._pz is None:
+            self._read_zonelist()
+        if self._nz == 0:
             return -1
         pfn = self._alloc_pages(order)
         if pfn >= 0:

@@ -4,11 +4,12 @@ A walk of ``PageTables`` (vmemmap populate, the x86 direct map, the arm64 linear
 page per new page table and for memmap per 2 MiB block or base page. On the hot-plug paths those
 requests go to a ``PgtableAllocator`` instead of Python callables: it takes pages from the core
 page allocator and the vmem_altmap itself, so the compiled walk makes no Python call per page.
-What needs Python policy is fixed before the walk (hotmem.mm.sparse_vmemmap.pgtable_allocator):
-the node kernel_alloc_pages would use, alloc_pages_node's zonelist with each zone's low and min
-watermarks and lowmem_reserve (nothing is onlined or offlined during a walk, so neither changes),
-ALLOC_NOFRAGMENT and the gfp mask's migratetype and ALLOC_HIGH/ALLOC_HARDER, and a copy of the
-armed fail_page_alloc / altmap injections. What needs Python bookkeeping is done after it: the
+What needs Python policy is fixed once per walk (hotmem.mm.sparse_vmemmap.pgtable_allocator):
+the node kernel_alloc_pages would use, the gfp mask's migratetype and ALLOC_HIGH/ALLOC_HARDER, a
+copy of the armed fail_page_alloc / altmap injections, and -- read through ``zonelist_fn`` at the
+first buddy request, since most walks of a hot-add take nothing from the buddy -- alloc_pages_node's
+zonelist with each zone's low and min watermarks and lowmem_reserve, and ALLOC_NOFRAGMENT (nothing
+is onlined or offlined during a walk, so none of these changes). What needs Python bookkeeping is done after it: the
 allocator records each allocation (kind, pfn, order or nr_pages, level) in order, and the caller
 replays the records into the owner ledger and the injections' counters back into them.
 
@@ -33,21 +34,22 @@ _TABLE, _BUDDY, _ALTMAP = "table", "buddy", "altmap"
 class PgtableAllocator:
     """The allocations of one page-table walk, without a Python call per page.
 
-    ``zonelist``: ((zoneid, node, low watermark, min watermark, lowmem_reserve), ...) in
-    alloc_pages_node's order; ``injections``: ((kind, order, node, nth, times, seen, failed), ...)
-    as in hotmem.fault_inject (order/node None: any)."""
+    ``zonelist_fn() -> (zonelist, nofragment)``: ((zoneid, node, low watermark, min watermark,
+    lowmem_reserve), ...) in alloc_pages_node's order and ALLOC_NOFRAGMENT, called once, at the
+    first buddy request; ``injections``: ((kind, order, node, nth, times, seen, failed), ...) as
+    in hotmem.fault_inject (order/node None: any)."""
 
-    def __init__(self, allocator, nid, zonelist, nofragment, migratetype, alloc_high, alloc_harder,
+    def __init__(self, allocator, nid, zonelist_fn, migratetype, alloc_high, alloc_harder,
                  injections, altmap=None):
         if allocator is None:
             raise TypeError("PgtableAllocator: allocator must not be None")
+        if not callable(zonelist_fn):
+            raise TypeError("PgtableAllocator: zonelist_fn must be callable")
         self._pa = allocator
         self._nid = nid
-        self._z = [tuple(z) for z in zonelist]
-        for z in self._z:
-            allocator.nr_free_pages(z[0])               # an unknown zone raises, as compiled
+        self._zonelist_fn = zonelist_fn
+        self._z = None
         self._inj = [list(i) for i in injections]
-        self._nofrag = bool(nofragment)
         self._mt = migratetype
         self._high = bool(alloc_high)
         self._harder = bool(alloc_harder)
@@ -56,6 +58,14 @@ class PgtableAllocator:
         self.table = PgtableAllocSource(self, _TABLE)
         self.buddy = PgtableAllocSource(self, _BUDDY)
         self.altmap = None if altmap is None else PgtableAllocSource(self, _ALTMAP)
+
+    def _read_zonelist(self):
+        zonelist, nofragment = self._zonelist_fn()
+        z = [tuple(zl) for zl in zonelist]
+        for zl in z:
+            self._pa.nr_free_pages(zl[0])               # an unknown zone raises, as compiled
+        self._nofrag = bool(nofragment)
+        self._z = z
 
     def _should_fail(self, kind, order):
         """lib/fault-inject.c:should_fail as hotmem.fault_inject.should_fail does it: every
@@ -125,7 +135,11 @@ class PgtableAllocator:
                 self._rec.append((_ALTMAP, pfn, nr, None))
             return pfn
         order = (nr - 1).bit_length()
-        if self._should_fail("page_alloc", order) or not self._z:
+        if self._should_fail("page_alloc", order):
+            return -1
+        if self._z is None:
+            self._read_zonelist()
+        if not self._z:
             return -1
         pfn = self._alloc_pages(order)
         if pfn >= 0:
