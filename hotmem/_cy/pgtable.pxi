@@ -47,12 +47,12 @@ cdef inline bint _pgt_callable_or_none(f):
     return f is None or callable(f)
 
 
-cdef inline object _pgt_take(f, int lid, int64_t nr, node):
+cdef inline object _pgt_take(f, int lid, object nr, node):
     """One allocation of a walk: in C for a PgtableAllocSource (the hot-plug paths), else the
     caller's Python callable (boot's memblock, tests): ``f(level_name, node)`` for a table of
     level ``lid`` >= 0, ``f(nr, node)`` for ``nr`` pages of data."""
     if type(f) is PgtableAllocSource:
-        return (<PgtableAllocSource> f)._take(lid, nr)
+        return (<PgtableAllocSource> f)._take(lid, <int64_t> nr)
     if lid >= 0:
         return _pgt_operator.index(f(PGTABLE_LEVEL_NAMES[lid], node))
     return _pgt_operator.index(f(nr, node))
