@@ -10,6 +10,7 @@ by setup.py).
 include "_cy/common.pxi"
 include "_cy/altmap.pxi"
 include "_cy/memmap.pxi"
-include "_cy/pgtable.pxi"
 include "_cy/buddy.pxi"
+include "_cy/pgalloc.pxi"
+include "_cy/pgtable.pxi"
 include "_cy/scan.pxi"

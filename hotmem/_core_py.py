@@ -5,6 +5,7 @@ checked against, and the fallback when the extension is not built (``HOTMEM_BACK
 """
 from hotmem._py.altmap import *  # noqa: F401,F403
 from hotmem._py.memmap import *  # noqa: F401,F403
+from hotmem._py.pgalloc import *  # noqa: F401,F403
 from hotmem._py.pgtable import *  # noqa: F401,F403
 from hotmem._py.buddy import *  # noqa: F401,F403
 from hotmem._py.scan import *  # noqa: F401,F403

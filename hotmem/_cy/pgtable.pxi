@@ -47,6 +47,17 @@ cdef inline bint _pgt_callable_or_none(f):
     return f is None or callable(f)
 
 
+cdef inline object _pgt_take(f, int lid, object nr, node):
+    """One allocation of a walk: in C for a PgtableAllocSource (the hot-plug paths), else the
+    caller's Python callable (boot's memblock, tests): ``f(level_name, node)`` for a table of
+    level ``lid`` >= 0, ``f(nr, node)`` for ``nr`` pages of data."""
+    if type(f) is PgtableAllocSource:
+        return (<PgtableAllocSource> f)._take(lid, <int64_t> nr)
+    if lid >= 0:
+        return _pgt_operator.index(f(PGTABLE_LEVEL_NAMES[lid], node))
+    return _pgt_operator.index(f(nr, node))
+
+
 cdef inline bint _pgt_range_aligned(uint64_t start, uint64_t end, uint64_t floor,
                                     uint64_t ceiling, uint64_t mask) noexcept nogil:
     """arch/arm64/mm/mmu.c:pgtable_range_aligned (6.1)."""
@@ -195,7 +206,7 @@ cdef class PageTables:
 
     cdef int64_t _alloc_low_page(self, int lid, node, alloc_table) except -1:
         """arch/x86/mm/init.c:alloc_low_page after boot (GFP_ATOMIC | __GFP_ZERO)."""
-        pfn = _pgt_operator.index(alloc_table(PGTABLE_LEVEL_NAMES[lid], node))
+        pfn = _pgt_take(alloc_table, lid, 1, node)
         if pfn < 0:
             # 6.1 does not check: the phys_*_init below it dereferences NULL (oops).
             raise HotplugError(_errno.ENOMEM, f"alloc_low_page for a {PGTABLE_LEVEL_NAMES[lid]} "
@@ -338,8 +349,7 @@ cdef class PageTables:
             e = self._ent[slot, i]
             none = (e == 0) if (d == 0 and x86_l5) else _pgt_none(e)
             if none:
-                pfn = _pgt_operator.index(
-                    alloc_table(PGTABLE_LEVEL_NAMES[self._lids[d + 1]], node))
+                pfn = _pgt_take(alloc_table, self._lids[d + 1], 1, node)
                 if pfn < 0:
                     return -1
                 c = self._new_table(pfn, self._lids[d + 1])
@@ -361,7 +371,7 @@ cdef class PageTables:
                 return -_errno.ENOMEM
             i = (addr >> ps) & mask
             if _pgt_none(self._ent[t, i]):
-                pfn = _pgt_operator.index(alloc_page(1, node))
+                pfn = _pgt_take(alloc_page, -1, 1, node)
                 if pfn < 0:
                     return -_errno.ENOMEM
                 if pfn >= self._max_pfn:
@@ -415,7 +425,7 @@ cdef class PageTables:
             i = (addr >> 21) & 511
             e = self._ent[t, i]
             if _pgt_none(e):
-                pfn = _pgt_operator.index(alloc_block(512, node))
+                pfn = _pgt_take(alloc_block, -1, 512, node)
                 if pfn >= 0:
                     if pfn >= <int64_t> D.PGT_MAX_PFN or pfn & 511:
                         raise RuntimeError(f"block allocator returned pfn {pfn:#x}")
@@ -875,7 +885,7 @@ cdef class PageTables:
                 return -_errno.ENOMEM
             i = (addr >> sh) & mask
             if _pgt_none(self._ent[t, i]):
-                pfn = _pgt_operator.index(alloc_block(nr, node))
+                pfn = _pgt_take(alloc_block, -1, nr, node)
                 if pfn < 0:
                     if self._populate_basepages(addr, nxt, node, alloc_block, alloc_table):
                         return -_errno.ENOMEM
@@ -975,11 +985,10 @@ cdef class PageTables:
             else:
                 if _pgt_none(e):
                     lid = self._lids[d + 1]
-                    pfn = _pgt_operator.index(alloc_table(PGTABLE_LEVEL_NAMES[lid], node))
+                    pfn = _pgt_take(alloc_table, lid, 1, node)
                     if pfn < 0:
-                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc for a "
-                                           f"{PGTABLE_LEVEL_NAMES[lid]} table failed: 6.1 "
-                                           "would BUG")
+                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc: no page for a "
+                                           f"{PGTABLE_LEVEL_NAMES[lid]} table (the kernel BUGs)")
                     c = self._new_table(pfn, lid)
                     ent = self._ent                       # the arrays may have grown
                     self._link(slot, i, c)                                  # __p?d_populate

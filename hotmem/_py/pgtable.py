@@ -114,6 +114,8 @@ class PageTables:
     ``alloc_block(nr_pages, node) -> first pfn | -1`` (vmemmap_alloc_block_buf; 512 for an x86 PMD
     leaf, 1 for a base page), ``free_table(pfn, level_name)`` (free_pagetable of a table page),
     ``free_data(pfn, nr_pages)`` (free_pagetable / free_hugepage_table of mapped data).
+    The hot-plug paths pass the sources of a :class:`PgtableAllocator` (hotmem/_py/pgalloc.py) as
+    the allocators, which the compiled walks call in C; boot passes Python callables (memblock).
     """
 
     def __init__(self, levels, pgd_pfn, geometry=None):
@@ -922,9 +924,9 @@ class PageTables:
                 if _entry_none(e):
                     pfn = operator.index(alloc_table(PGTABLE_LEVEL_NAMES[self._lids[d + 1]], node))
                     if pfn < 0:
-                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc for a "
+                        raise HotplugError(_errno.ENOMEM, "__pgd_pgtable_alloc: no page for a "
                                            f"{PGTABLE_LEVEL_NAMES[self._lids[d + 1]]} table "
-                                           "failed: 6.1 would BUG")
+                                           "(the kernel BUGs)")
                     c = self._new_table(pfn, self._lids[d + 1])
                     self._link(slot, i, c)                                  # __p?d_populate
                 else:

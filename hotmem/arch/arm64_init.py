@@ -4,9 +4,11 @@ QEMU ``virt`` machine: RAM from 1 GiB, DIMMs in the device-memory region after i
 The page-table walks are the core's ``arm64_*`` methods (hotmem/arch/arm64_mmu.py builds their
 geometry and flags); this module decides who pays: linear-map tables come from
 ``__pgd_pgtable_alloc`` (a zeroed GFP_KERNEL page on the running CPU's node), vmemmap tables from
-``vmemmap_alloc_block_zero``, memmap data from the altmap or the buddy; freed pages go back through
-``free_hotplug_page_range``. What the model does not know of an arm64 boot (the kernel image,
-firmware reservations) is zero unless ``boot_reserved_pages=`` says otherwise.
+``vmemmap_alloc_block_zero``, memmap data from the altmap or the buddy -- through the core's
+allocator (hotmem.mm.sparse_vmemmap.pgtable_allocator) after boot, from memblock callables at
+boot; freed pages go back through ``free_hotplug_page_range``. What the model does not know of an
+arm64 boot (the kernel image, firmware reservations) is zero unless ``boot_reserved_pages=`` says
+otherwise.
 """
 from __future__ import annotations
 
@@ -19,10 +21,9 @@ from hotmem.arch.arm64 import (QEMU_VIRT_RAM_BASE, VMALLOC_TOTAL, arch_get_mappa
 from hotmem.arch.base import board_ram_layout
 from hotmem.arch.geometry import geometry_from_profile
 from hotmem.arch.ops import ArchOps
-from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages, kernel_free_pages, numa_node_id
-from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
+from hotmem.mm.page_alloc import kernel_free_pages, numa_node_id
+from hotmem.mm.sparse_vmemmap import pgtable_allocator
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 
 GiB = 1 << 30
@@ -112,15 +113,6 @@ def memory_notifier(m, event: str, start_pfn: int, nr_pages: int) -> int:
     return 0
 
 
-def _pgd_pgtable_alloc(m, level: str, node: int) -> int:
-    """__pgd_pgtable_alloc: a zeroed page from the running CPU's node (no nid)."""
-    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_KERNEL, 0, f"direct map {level} table")
-    if pfn < 0:
-        raise HotplugError(errno.ENOMEM, f"__pgd_pgtable_alloc: no page for a {level} table "
-                           "(the kernel BUGs)")
-    return pfn
-
-
 def free_hotplug_page_range(m, pfn: int, nr_pages: int, altmap) -> None:
     """arch/arm64/mm/mmu.c:free_hotplug_page_range (6.1): the altmap gets its pages back by
     count; otherwise free_pages (a boot, PageReserved page WARNs and is kept: its free would be
@@ -137,10 +129,10 @@ def free_hotplug_page_range(m, pfn: int, nr_pages: int, altmap) -> None:
 
 def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:
     """arch/arm64/mm/mmu.c:vmemmap_populate (6.1). 0 or -ENOMEM."""
-    return m.pgtables.arm64_vmemmap_populate(
-        start, end, node, lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap),
-        lambda level, n: vmemmap_alloc_table(m, level, n),
-        m.arch.memmap_size(1 << m.arch.section_size_bits))
+    with pgtable_allocator(m, node, altmap) as a:
+        return m.pgtables.arm64_vmemmap_populate(
+            start, end, node, a.buddy if altmap is None else a.altmap, a.table,
+            m.arch.memmap_size(1 << m.arch.section_size_bits))
 
 
 def vmemmap_free(m, start: int, end: int, altmap) -> None:
@@ -156,9 +148,11 @@ def arch_add_memory(m, nid: int, start: int, size: int, altmap) -> int:
     can_set_direct_map()), __add_pages, and on failure the linear map removed again; max_pfn is
     set to the end of this range (even if lower than before, as 6.1 does)."""
     a = m.arch
-    arm64_mmu.create_linear_mapping(m.pgtables, a, start, size,
-                                    lambda level, node: _pgd_pgtable_alloc(m, level, node),
-                                    numa_node_id(m), can_set_direct_map_=_can_set_direct_map(m))
+    node = numa_node_id(m)
+    # __pgd_pgtable_alloc: a zeroed GFP_KERNEL page on the running CPU's node; 6.1 BUGs on NULL
+    with pgtable_allocator(m, node, tables="direct map") as pa:
+        arm64_mmu.create_linear_mapping(m.pgtables, a, start, size, pa.table, node,
+                                        can_set_direct_map_=_can_set_direct_map(m))
     rc = mh.__add_pages(m, nid, start >> a.page_shift, size >> a.page_shift, altmap)
     if rc:
         arm64_mmu.remove_linear_mapping(m.pgtables, a, start, size,

@@ -4,7 +4,9 @@ vmemmap_populate, vmemmap_free, kernel_physical_mapping_remove.
 The page-table work is done by the core's ``PageTables``; this module decides who pays for each
 page: direct-map tables come from ``alloc_low_page`` (GFP_ATOMIC | __GFP_ZERO, order 0, the
 allocating CPU's node), vmemmap tables from ``vmemmap_alloc_block_zero`` on the target node, memmap
-data from the altmap or the buddy. Freed table pages go back through ``free_pagetable``.
+data from the altmap or the buddy -- on the hot-plug paths through the core's allocator
+(hotmem.mm.sparse_vmemmap.pgtable_allocator), at boot from memblock callables. Freed table pages
+go back through ``free_pagetable``.
 """
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
 from hotmem.errors import HotplugError
 from hotmem.mm import memory_hotplug as mh
-from hotmem.mm.page_alloc import (GFP_ATOMIC, free_reserved_page, kernel_alloc_pages,
-                                  kernel_free_pages, numa_node_id)
-from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block_buf, vmemmap_alloc_table
+from hotmem.mm.page_alloc import GFP_ATOMIC, free_reserved_page, kernel_free_pages, numa_node_id
+from hotmem.mm.sparse_vmemmap import pgtable_allocator
 from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
 from hotmem.units import iec
 
@@ -95,17 +96,13 @@ def boot_resources(m) -> None:
 
 # -- hotplug ----------------------------------------------------------------------------------
 
-def alloc_low_page(m, level: str, node: int) -> int:
-    """arch/x86/mm/init.c:alloc_low_page after boot: one zeroed GFP_ATOMIC page, -1 on failure."""
-    pfn, _ = kernel_alloc_pages(m, numa_node_id(m), GFP_ATOMIC, 0, f"direct map {level} table")
-    return pfn
-
-
 def init_memory_mapping(m, start: int, end: int) -> None:
-    """arch/x86/mm/init.c:init_memory_mapping (6.1) for a hot-added range."""
-    _init_memory_mapping(m.pgtables, start, end, pse=m.has_pse, gbpages=m.direct_gbpages,
-                         alloc_table=lambda level, node: alloc_low_page(m, level, node),
-                         node=numa_node_id(m))
+    """arch/x86/mm/init.c:init_memory_mapping (6.1) for a hot-added range; its tables from
+    alloc_low_page after boot: one zeroed GFP_ATOMIC page on the running CPU's node."""
+    node = numa_node_id(m)
+    with pgtable_allocator(m, node, gfp=GFP_ATOMIC, tables="direct map") as a:
+        _init_memory_mapping(m.pgtables, start, end, pse=m.has_pse, gbpages=m.direct_gbpages,
+                             alloc_table=a.table, node=node)
 
 
 def free_pagetable(m, pfn: int, order: int) -> None:
@@ -121,32 +118,27 @@ def free_pagetable(m, pfn: int, order: int) -> None:
 def vmemmap_populate(m, start: int, end: int, node: int, altmap) -> int:
     """arch/x86/mm/init_64.c:vmemmap_populate (6.1). 0 or -ENOMEM."""
     pt = m.pgtables
-    table = lambda level, n: vmemmap_alloc_table(m, level, n)
     if end - start < (1 << m.arch.pmd_shift):
         # < one section's memmap: base pages, the altmap ignored
-        page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, None)
-        rc = pt.vmemmap_populate_basepages(start, end, node, page, table)
-    elif m.has_pse:
-        block = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap)
-        buddy_page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, None)
-        if altmap is not None and m.policy.basepage_fallback_uses_altmap:
+        with pgtable_allocator(m, node) as a:
+            return pt.vmemmap_populate_basepages(start, end, node, a.buddy, a.table)
+    if not m.has_pse:
+        if altmap is not None:
+            m.warn("vmemmap_populate: no cpu support for altmap allocations")
+            return -errno.ENOMEM
+        with pgtable_allocator(m, node) as a:
+            return pt.vmemmap_populate_basepages(start, end, node, a.buddy, a.table)
+    with pgtable_allocator(m, node, altmap) as a:
+        if altmap is None:
+            return pt.vmemmap_populate_hugepages(start, end, node, a.buddy, a.table, a.buddy)
+        if m.policy.basepage_fallback_uses_altmap:
             # 6.6+ generic vmemmap_populate_hugepages: a failed altmap block is still -ENOMEM,
             # but a PMD that is already a PTE table gets its base pages from the altmap
-            altmap_page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, altmap)
-            rc = pt.vmemmap_populate_hugepages(start, end, node, block, table, None, altmap_page)
-        elif altmap is not None:
-            # 6.1: a failed altmap block is -ENOMEM; a PMD that is already a PTE table still
-            # gets its base pages from the buddy (vmemmap_populate_basepages(.., NULL))
-            rc = pt.vmemmap_populate_hugepages(start, end, node, block, table, None, buddy_page)
-        else:
-            rc = pt.vmemmap_populate_hugepages(start, end, node, block, table, buddy_page)
-    elif altmap is not None:
-        m.warn("vmemmap_populate: no cpu support for altmap allocations")
-        return -errno.ENOMEM
-    else:
-        page = lambda nr, n: vmemmap_alloc_block_buf(m, nr, n, None)
-        rc = pt.vmemmap_populate_basepages(start, end, node, page, table)
-    return rc
+            return pt.vmemmap_populate_hugepages(start, end, node, a.altmap, a.table, None,
+                                                 a.altmap)
+        # 6.1: a failed altmap block is -ENOMEM; a PMD that is already a PTE table still gets
+        # its base pages from the buddy (vmemmap_populate_basepages(.., NULL))
+        return pt.vmemmap_populate_hugepages(start, end, node, a.altmap, a.table, None, a.buddy)
 
 
 def vmemmap_free(m, start: int, end: int, altmap) -> None:

@@ -3,11 +3,16 @@
 Who pays for a page of the vmemmap: ``vmemmap_alloc_block_buf`` takes memmap data from the altmap
 when there is one, else from the buddy on the node's zonelist (after boot) or from memblock (at
 boot); page-table pages always come from ``vmemmap_alloc_block_zero`` — never from the altmap.
+
+The compiled page-table walks (x86 and arm64) take their pages from a ``pgtable_allocator``, which
+makes the same allocations in the core; the Python functions below serve the other arches' walks.
 """
 from __future__ import annotations
 
 from hotmem.fault_inject import should_fail_altmap
-from hotmem.mm.page_alloc import GFP_KERNEL, kernel_alloc_pages
+from hotmem.mm.mmzone import WMARK_LOW, WMARK_MIN
+from hotmem.mm.page_alloc import (GFP_KERNEL, alloc_flags_nofragment, kernel_alloc_pages,
+                                  numa_node_id)
 from hotmem.mm.vmstat import memmap_pages_add, memmap_pages_of
 
 
@@ -32,9 +37,57 @@ def vmemmap_alloc_block_buf(m, nr_pages: int, node: int, altmap) -> int:
     return vmemmap_alloc_block(m, nr_pages, node, "memmap")
 
 
-def vmemmap_alloc_table(m, level: str, node: int) -> int:
-    """vmemmap_alloc_block_zero(PAGE_SIZE, node) for a new vmemmap page table."""
-    return vmemmap_alloc_block(m, 1, node, f"vmemmap {level} table")
+def pgtable_allocator(m, nid: int, altmap=None, gfp=GFP_KERNEL, tables: str = "vmemmap"):
+    """``with pgtable_allocator(...) as a:`` the core's ``PgtableAllocator`` for one hot-plug
+    page-table walk. Its ``table`` source is kernel_alloc_pages(nid, gfp, 0, "<tables> <level>
+    table") (vmemmap_alloc_block_zero, x86 alloc_low_page, arm64 __pgd_pgtable_alloc), its
+    ``buddy`` / ``altmap`` sources are vmemmap_alloc_block_buf without / with ``altmap``: the same
+    pfns, in the same order, with the same fail_page_alloc and altmap injection points, but made
+    in C. alloc_pages_node's zonelist, watermarks and ALLOC_NOFRAGMENT are read once, at the
+    first buddy request (nothing is onlined or offlined during a walk). On leaving (also when the
+    walk raises), the allocations are replayed in order into the owner ledger and the injections'
+    counters written back. Boot keeps Python callables (memblock, once per boot)."""
+    if nid not in m.pgdats:
+        nid = numa_node_id(m)
+    hz = gfp.highest_zoneidx
+
+    def zonelist_fn():
+        zones = m.zonelists.zonelist(nid, hz)
+        return (tuple((z.zoneid, z.node, z.wmark_pages(WMARK_LOW), z.wmark_pages(WMARK_MIN),
+                       z.lowmem_reserve[hz]) for z in zones),
+                bool(zones) and alloc_flags_nofragment(m, zones[0]))
+
+    injections = [(i["kind"], i["order"], i["node"], i["nth"], i["times"], i["seen"],
+                   i["failed"]) for i in m.injections]
+    return _PgtableAllocs(m, m.core.PgtableAllocator(m.allocator, nid, zonelist_fn,
+                                                     gfp.migratetype, gfp.alloc_high,
+                                                     gfp.alloc_harder, injections, altmap),
+                          nid, tables)
+
+
+class _PgtableAllocs:
+    """pgtable_allocator's context: the allocator in, its records replayed out."""
+
+    __slots__ = ("m", "a", "nid", "tables")
+
+    def __init__(self, m, a, nid, tables):
+        self.m, self.a, self.nid, self.tables = m, a, nid, tables
+
+    def __enter__(self):
+        return self.a
+
+    def __exit__(self, *exc):
+        m = self.m
+        if m.injections:
+            for inj, (seen, times, failed) in zip(m.injections, self.a.injections()):
+                inj["seen"], inj["times"], inj["failed"] = seen, times, failed
+        for kind, pfn, n, level in self.a.records():
+            if kind == "altmap":
+                m.owners.note_altmap(pfn, n)
+            else:
+                m.owners.note_buddy(pfn, n, self.nid, "memmap" if kind == "buddy"
+                                    else f"{self.tables} {level} table")
+        return False
 
 
 def populate_section_memmap(m, pfn: int, nr_pages: int, nid: int, altmap) -> int:
