@@ -183,13 +183,14 @@ cdef class _BuddyZones:
         self._push(z, pfn, order, mt)
         return 0
 
-    cdef void _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) noexcept:
+    cdef int _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) except -1:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
         cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
         z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
-        cdef page_t* p = self._page_w(pfn)
-        p.page_type |= D.PG_buddy
-        p.private = 0
+        cdef page_t rec = self._page(pfn)[0]
+        rec.page_type |= D.PG_buddy
+        rec.private = 0
+        self.ms.c_write_page(pfn, &rec)
 
     cdef int64_t _get_page_from_free_area(self, _PAZone z, int order, int mt) noexcept:
         """mm/page_alloc.c:get_page_from_free_area, lowest pfn instead of the list head."""

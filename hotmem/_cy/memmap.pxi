@@ -97,6 +97,7 @@ cdef class MemSections:
     # a list with an item per chunk: a private ndarray, or the bytes key of an interned chunk
     cdef dict _memmap
     cdef dict _interned      # key (the chunk's shortest period, as bytes) -> [ndarray, refs, key]
+    cdef dict _edits         # (key, index in chunk, new record) -> key of the edited pattern
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
                   nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9,
@@ -130,6 +131,7 @@ cdef class MemSections:
         self.chunks_per_section = 1 << (pfn_section_shift - chunk_shift)
         self.flat = _storage_is_flat(struct_page_storage)
         self._interned = {}
+        self._edits = {}
         self._roots = <mem_section_t**> calloc(self.nr_section_roots, sizeof(mem_section_t*))
         self._usemaps = <uint8_t**> calloc(self.nr_section_roots, sizeof(uint8_t*))
         self._subsec_hi = <uint64_t**> calloc(self.nr_section_roots, sizeof(uint64_t*))
@@ -246,6 +248,40 @@ cdef class MemSections:
         ms.chunks[ci] = <page_t*> cnp.PyArray_DATA(arr)
         ms.chunk_priv[ci] = 1
         self._unshare(key)
+        return 0
+
+    cdef int c_write_page(self, int64_t pfn, page_t* rec) except -1:
+        """struct page of ``pfn`` := *rec. A shared chunk is not copied for it: the edited
+        pattern is interned, and the edit remembered, so the same edit of the same pattern (one
+        per chunk when a block of chunks changes alike: a buddy head taken off its free list)
+        is a dict lookup. Private chunks and flat storage are written in place."""
+        cdef int64_t nr = pfn >> self.pfn_section_shift
+        cdef mem_section_t* ms = self.__nr_to_section(nr) if pfn >= 0 else NULL
+        if ms == NULL or ms.chunks == NULL:
+            raise _einval(f"pfn {pfn:#x} has no struct page")
+        cdef int64_t off = pfn & (self.pages_per_section - 1)
+        cdef int64_t ci = off >> self.chunk_shift, i = off & (self.chunk_pages - 1)
+        if self.flat or ms.chunk_priv[ci]:
+            ms.chunks[ci][i] = rec[0]
+            return 0
+        cdef list chunks = self._memmap[nr]
+        cdef object key = chunks[ci]
+        cdef tuple edit = (key, i, (<char*> rec)[:sizeof(page_t)])
+        cdef object new = self._edits.get(edit)
+        cdef cnp.ndarray buf
+        if new is not None and new in self._interned:
+            self._interned[new][1] += 1
+            chunks[ci] = self._interned[new][2]
+            ms.chunks[ci] = self._shared_data(new)
+            self._unshare(key)
+            return 0
+        buf = np.empty(self.chunk_pages, PAGE_DTYPE)
+        memcpy(cnp.PyArray_DATA(buf), ms.chunks[ci], self.chunk_pages * sizeof(page_t))
+        (<page_t*> cnp.PyArray_DATA(buf))[i] = rec[0]
+        self._set_chunk(nr, ms, ci, <page_t*> cnp.PyArray_DATA(buf), self.chunk_pages)
+        if len(self._edits) >= 4096:
+            self._edits.clear()
+        self._edits[edit] = chunks[ci]
         return 0
 
     cdef int c_fold_range(self, int64_t start_pfn, int64_t nr_pages) except -1:
