@@ -9,6 +9,7 @@ by setup.py).
 """
 include "_cy/common.pxi"
 include "_cy/altmap.pxi"
+include "_cy/pattern.pxi"
 include "_cy/memmap.pxi"
 include "_cy/scan.pxi"
 include "_cy/pa_containers.pxi"
