@@ -81,6 +81,7 @@ cdef class _BuddyZones:
     cdef int _shift, _zshift
     cdef int64_t _mask
     cdef dict _zones
+    cdef dict _fpc_memo           # chunk pattern -> (its pattern after _free_pages_core, zoneid)
     cdef pa_hmap_t _freeh         # free block head pfn -> zoneid << 7 | order << 3 | mt
     cdef pa_hmap_t _alloc         # pfn -> order handed out by alloc_pages
 
@@ -106,6 +107,7 @@ cdef class _BuddyZones:
         self._mask = ((<int64_t> 1) << self._shift) - 1
         self._zshift = ms.zones_pgshift
         self._zones = {}
+        self._fpc_memo = {}
 
     def __dealloc__(self):
         free(self._freeh.keys)
@@ -472,6 +474,39 @@ cdef class _BuddyZones:
         page, managed_pages += 2^order, __free_pages_ok(FPI_TO_TAIL) bypassing the pcp lists."""
         self._check_free_pages_core(pfn, order)
         self._free_pages_core(pfn, <int> order)
+
+    cdef int _free_pages_core_chunk(self, int64_t pfn, int order) except -1:
+        """free_pages_core on an aligned block, O(1) for a whole MAX_ORDER - 1 block that is a
+        shared chunk whose pattern was freed before: at MAX_ORDER - 1 __free_one_page merges
+        nothing, so the freed records are a function of the reserved ones alone -- the chunk
+        takes the remembered pattern and the block goes to the tail of its pageblock's list."""
+        cdef object key = None, hit
+        cdef _PAZone z
+        cdef int mt
+        cdef int64_t n = (<int64_t> 1) << order
+        if order == self.max_order - 1 and order == self.ms.chunk_shift:
+            key = self.ms.c_chunk_key(pfn)
+            if key is not None:
+                hit = self._fpc_memo.get(key)
+                if hit is not None:
+                    self._check_block(pfn, order)
+                    z = self._zone(hit[1], True)
+                    if self.ms.c_chunk_share(pfn, hit[0]):
+                        z.managed += n
+                        mt = self._mt(pfn)                  # __free_pages_ok, free_one_page
+                        if mt != D.MIGRATE_ISOLATE:
+                            z.nr_free_pages += n            # __mod_zone_freepage_state
+                        self._add_to_free_list(z, pfn, order, mt)
+                        return 0
+        self._check_free_pages_core(pfn, order)
+        self._free_pages_core(pfn, order)
+        if key is not None:
+            hit = self.ms.c_chunk_key(pfn)
+            if hit is not None:
+                if len(self._fpc_memo) >= 64:
+                    self._fpc_memo.clear()
+                self._fpc_memo[key] = (hit, self._zoneid_of(self._page(pfn)))
+        return 0
 
     cdef int _check_free_pages_core(self, int64_t pfn, int64_t order) except -1:
         """free_pages_core's refusals: an aligned block of reserved pages of one zone."""

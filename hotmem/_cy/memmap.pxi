@@ -256,6 +256,38 @@ cdef class MemSections:
             pfn += c
         return 0
 
+    cdef object c_chunk_key(self, int64_t pfn):
+        """The interned pattern (its key) that pfn's chunk shares, or None (a private chunk, flat
+        storage, no memmap)."""
+        if self.flat or pfn < 0:
+            return None
+        cdef int64_t nr = pfn >> self.pfn_section_shift
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        if ms == NULL or ms.chunks == NULL:
+            return None
+        cdef int64_t ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+        cdef object item = self._memmap[nr]
+        if ms.chunk_priv[ci] or type(item) is not list:
+            return None
+        return (<list> item)[ci]
+
+    cdef bint c_chunk_share(self, int64_t pfn, object key) except -1:
+        """pfn's chunk, shared now (c_chunk_key not None), := the interned pattern ``key``, O(1).
+        False, nothing changed, when ``key`` is no longer interned."""
+        cdef list ent = self._interned.get(key)
+        if ent is None:
+            return False
+        cdef int64_t nr = pfn >> self.pfn_section_shift
+        cdef mem_section_t* ms = self.__nr_to_section(nr)
+        cdef int64_t ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+        cdef list chunks = self._memmap[nr]
+        ent[1] += 1
+        self._unshare(chunks[ci])
+        chunks[ci] = ent[2]
+        ms.chunks[ci] = self._shared_data(ent[2])
+        ms.chunk_priv[ci] = 0
+        return True
+
     cdef int c_section_set_pattern(self, int64_t nr, page_t* recs, int64_t period) except -1:
         """Every struct page of section nr := recs[0:period] repeated (period a power of two
         <= chunk_pages), O(chunks) without a copy of the section. Flat storage writes it out."""

@@ -218,8 +218,7 @@ cdef class PageAllocator(_PcpLists):
         cdef int order
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
-            self._check_free_pages_core(pfn, order)
-            self._free_pages_core(pfn, order)
+            self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order
         return total

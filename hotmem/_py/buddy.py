@@ -128,6 +128,7 @@ class _BuddyZones:
         self._mask = ms.chunk_pages - 1      # index into the arrays _arr / _arr_w return
         self._zshift = ms.zones_pgshift
         self._zones = {}
+        self._fpc_memo = {}   # chunk pattern -> (its pattern after _free_pages_core, zoneid)
         self._freeh = {}      # free block head pfn -> (zoneid << 7) | (order << 3) | mt
         self._alloc = {}      # pfn -> order, handed out by alloc_pages
 
@@ -455,6 +456,36 @@ class _BuddyZones:
         page, managed_pages += 2^order, __free_pages_ok(FPI_TO_TAIL) bypassing the pcp lists."""
         self._check_free_pages_core(pfn, order)
         self._free_pages_core(pfn, order)
+
+    def _free_pages_core_chunk(self, pfn, order):
+        """free_pages_core on an aligned block, O(1) for a whole MAX_ORDER - 1 block that is a
+        shared chunk whose pattern was freed before: at MAX_ORDER - 1 __free_one_page merges
+        nothing, so the freed records are a function of the reserved ones alone -- the chunk
+        takes the remembered pattern and the block goes to the tail of its pageblock's list."""
+        key = None
+        n = 1 << order
+        if order == self.max_order - 1 and order == self.ms.chunk_shift:
+            key = self.ms._chunk_key(pfn)
+            if key is not None:
+                hit = self._fpc_memo.get(key)
+                if hit is not None:
+                    self._check_block(pfn, order)
+                    z = self._zone(hit[1], create=True)
+                    if self.ms._chunk_share(pfn, hit[0]):
+                        z.managed += n
+                        mt = self._mt(pfn)                  # __free_pages_ok, free_one_page
+                        if mt != MIGRATE_ISOLATE:
+                            z.nr_free_pages += n            # __mod_zone_freepage_state
+                        self._add_to_free_list(z, pfn, order, mt)
+                        return
+        self._check_free_pages_core(pfn, order)
+        self._free_pages_core(pfn, order)
+        if key is not None:
+            new = self.ms._chunk_key(pfn)
+            if new is not None:
+                if len(self._fpc_memo) >= 64:
+                    self._fpc_memo.clear()
+                self._fpc_memo[key] = (new, int(self._arr(pfn)["flags"][0]) >> self._zshift)
 
     def _check_free_pages_core(self, pfn, order):
         """free_pages_core's refusals: an aligned block of reserved pages of one zone."""

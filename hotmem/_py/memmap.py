@@ -247,6 +247,30 @@ class MemSections:
             self._unshare(key)
         return self._chunk_of(item, ci)
 
+    def _chunk_key(self, pfn):
+        """The interned pattern (its key) that pfn's chunk shares, or None (a private chunk, flat
+        storage, no memmap)."""
+        if self.flat or pfn < 0:
+            return None
+        item = self._memmap.get(pfn >> self.pfn_section_shift)
+        if not isinstance(item, list):
+            return None
+        x = item[(pfn & (self.pages_per_section - 1)) >> self.chunk_shift]
+        return x if isinstance(x, bytes) else None
+
+    def _chunk_share(self, pfn, key):
+        """pfn's chunk, shared now (_chunk_key not None), := the interned pattern ``key``, O(1).
+        False, nothing changed, when ``key`` is no longer interned."""
+        ent = self._interned.get(key)
+        if ent is None:
+            return False
+        item = self._memmap[pfn >> self.pfn_section_shift]
+        ci = (pfn & (self.pages_per_section - 1)) >> self.chunk_shift
+        ent[1] += 1
+        self._unshare(item[ci])
+        item[ci] = ent[2]
+        return True
+
     def fold_range(self, start_pfn, nr_pages):
         """Share again the private chunks wholly inside the range (storage only: nothing a
         reader can see changes)."""

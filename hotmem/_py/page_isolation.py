@@ -101,8 +101,7 @@ class PageAllocator(_PcpLists):
         pfn = start_pfn
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
-            self._check_free_pages_core(pfn, order)
-            self._free_pages_core(pfn, order)
+            self._free_pages_core_chunk(pfn, order)
             pfn += 1 << order
             total += 1 << order
         return total
