@@ -105,16 +105,8 @@ def kpagecount(ms, start_pfn, count):
     return out
 
 
-def has_unmovable_pages(ms, start_pfn, end_pfn, migratetype, flags, zone_movable):
-    """mm/page_isolation.c:has_unmovable_pages (6.1, no CMA, no compound pages in the model).
-
-    [start_pfn, end_pfn) must lie in one pageblock; ``zone_movable`` is ZONE_MOVABLE's index.
-    Returns the first unmovable pfn, or -1."""
-    pb = 1 << ms.pageblock_order
-    if end_pfn <= start_pfn or start_pfn // pb != (end_pfn - 1) // pb:
-        raise HotplugError(errno.EINVAL, f"pfn range {start_pfn:#x}-{end_pfn:#x} is not within "
-                           "one pageblock")
-    ms._check_range(start_pfn, end_pfn - start_pfn)
+def _pageblock_has_unmovable(ms, start_pfn, end_pfn, flags, zone_movable):
+    """has_unmovable_pages on [start_pfn, end_pfn), inside one pageblock with a memmap."""
     zone_is_movable = ms.page_zonenum(start_pfn) == zone_movable
     pfn = start_pfn
     while pfn < end_pfn:
@@ -125,10 +117,7 @@ def has_unmovable_pages(ms, start_pfn, end_pfn, migratetype, flags, zone_movable
             pfn += 1
             continue
         if refcount == 0:
-            if _page_type_is(ptype, PG_buddy):
-                pfn += 1 << private
-                continue
-            pfn += 1
+            pfn += 1 << private if _page_type_is(ptype, PG_buddy) else 1
             continue
         if flags & MEMORY_OFFLINE and (k >> PG_hwpoison & 1 or _page_type_is(ptype, PG_offline)):
             pfn += 1
@@ -138,6 +127,19 @@ def has_unmovable_pages(ms, start_pfn, end_pfn, migratetype, flags, zone_movable
             continue
         return pfn
     return -1
+
+
+def has_unmovable_pages(ms, start_pfn, end_pfn, migratetype, flags, zone_movable):
+    """mm/page_isolation.c:has_unmovable_pages (6.1, no CMA, no compound pages in the model).
+
+    [start_pfn, end_pfn) must lie in one pageblock; ``zone_movable`` is ZONE_MOVABLE's index.
+    Returns the first unmovable pfn, or -1."""
+    pb = 1 << ms.pageblock_order
+    if end_pfn <= start_pfn or start_pfn // pb != (end_pfn - 1) // pb:
+        raise HotplugError(errno.EINVAL, f"pfn range {start_pfn:#x}-{end_pfn:#x} is not within "
+                           "one pageblock")
+    ms._check_range(start_pfn, end_pfn - start_pfn)
+    return _pageblock_has_unmovable(ms, start_pfn, end_pfn, flags, zone_movable)
 
 
 def _matches(ms, pfn, nid, zoneid):
@@ -178,30 +180,6 @@ def count_page_flag(ms, start_pfn, nr_pages, bit):
 # -- range operations: one call per range ----------------------------------------------------------
 
 __all__ += ["has_unmovable_pages_range"]
-
-
-def _pageblock_has_unmovable(ms, start_pfn, end_pfn, flags, zone_movable):
-    """has_unmovable_pages on [start_pfn, end_pfn), inside one pageblock with a memmap."""
-    zone_is_movable = ms.page_zonenum(start_pfn) == zone_movable
-    pfn = start_pfn
-    while pfn < end_pfn:
-        k, private, refcount, ptype = ms.page(pfn)
-        if k >> PG_reserved & 1:
-            return pfn
-        if zone_is_movable:
-            pfn += 1
-            continue
-        if refcount == 0:
-            pfn += 1 << private if _page_type_is(ptype, PG_buddy) else 1
-            continue
-        if flags & MEMORY_OFFLINE and (k >> PG_hwpoison & 1 or _page_type_is(ptype, PG_offline)):
-            pfn += 1
-            continue
-        if k >> PG_lru & 1:
-            pfn += 1
-            continue
-        return pfn
-    return -1
 
 
 def has_unmovable_pages_range(ms, start_pfn, end_pfn, migratetype, flags, zone_movable):
