@@ -177,26 +177,11 @@ def meminfo_extra(m) -> dict:
             "Hugepagesize": (1 << m.arch.pmd_shift) >> 10}
 
 
-class Arm64Ops(ArchOps):
+class Arm64Ops(ArchOps, hooks_from=globals()):
     """arm64 on QEMU virt: hotplug hooks of arch/arm64/mm/mmu.c (no arch state of its own)."""
 
     name = "arm64"
     board = "QEMU virt"
     hotplug_method = "acpi-dimm"
-
-    boot_layout = staticmethod(boot_layout)
-    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
-    zone_dma_limits = staticmethod(zone_dma_limits)
-    new_page_tables = staticmethod(new_page_tables)
-    boot_map_memory = staticmethod(boot_map_memory)
-    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
-    boot_resources = staticmethod(boot_resources)
-    arch_add_memory = staticmethod(arch_add_memory)
-    arch_remove_memory = staticmethod(arch_remove_memory)
-    vmemmap_populate = staticmethod(vmemmap_populate)
-    vmemmap_free = staticmethod(vmemmap_free)
-    mhp_range_allowed = staticmethod(mhp_range_allowed)
-    memory_notifier = staticmethod(memory_notifier)
-    meminfo_extra = staticmethod(meminfo_extra)
-    device_memory_base = staticmethod(device_memory_base)
     arch_support_memmap_on_memory = staticmethod(arch_support_memmap_on_memory)
+

@@ -24,8 +24,30 @@ GiB = 1 << 30
 HOTPLUG_METHODS = ("acpi-dimm", "dlpar-lmb", "standby")
 
 
+#: the hooks an arch module writes as plain functions of its own (the Machine first), bound to
+#: its ArchOps class by ``class X(ArchOps, hooks_from=globals())``
+MODULE_HOOKS = ("boot_layout", "memory_block_size_bytes", "zone_dma_limits", "new_page_tables",
+                "boot_map_memory", "boot_vmemmap_populate", "boot_resources", "arch_add_memory",
+                "arch_remove_memory", "vmemmap_populate", "vmemmap_free", "mhp_range_allowed",
+                "arch_get_memory_phys_device", "memory_notifier", "meminfo_extra",
+                "arch_report_meminfo", "device_memory_base", "first_hotplug_address",
+                "arch_support_memmap_on_memory")
+
+
 class ArchOps(abc.ABC):
     """The hooks of one architecture and the platform it runs on (see the module docstring)."""
+
+    def __init_subclass__(cls, hooks_from=None, **kwargs):
+        """Bind every MODULE_HOOKS function the arch module defines itself (not one it imports)
+        that the class body does not define, as a static method."""
+        super().__init_subclass__(**kwargs)
+        if hooks_from is None:
+            return
+        for name in MODULE_HOOKS:
+            fn = hooks_from.get(name)
+            if (name not in cls.__dict__ and callable(fn)
+                    and getattr(fn, "__module__", None) == hooks_from["__name__"]):
+                setattr(cls, name, staticmethod(fn))
 
     #: the architecture's name, as hotmem.arch.ARCHES spells it
     name: str = ""

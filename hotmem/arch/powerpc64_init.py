@@ -466,7 +466,7 @@ def dlpar_remove_lmb(m, base_addr: int) -> None:
     m.remove_memory(base_addr, bs)
 
 
-class PowerPC64Ops(ArchOps):
+class PowerPC64Ops(ArchOps, hooks_from=globals()):
     """powerpc64 (book3s) on QEMU pseries: hotplug hooks of arch/powerpc/mm/mem.c and init_64.c;
     owns the radix table allocator (``table_env``) and init_64.c's ``vmemmap_list``."""
 
@@ -482,23 +482,12 @@ class PowerPC64Ops(ArchOps):
         #: init_64.c's vmemmap_list (set by new_page_tables)
         self.vmemmap_list = None
 
-    boot_layout = staticmethod(boot_layout)
-    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
-    zone_dma_limits = staticmethod(zone_dma_limits)
 
     def new_page_tables(self, m, pgd_pfn: int):
         pt = new_page_tables(m, pgd_pfn)
         self.vmemmap_list = pt.vmemmap_list
         return pt
 
-    boot_map_memory = staticmethod(boot_map_memory)
-    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
-    boot_resources = staticmethod(boot_resources)
-    arch_add_memory = staticmethod(arch_add_memory)
-    arch_remove_memory = staticmethod(arch_remove_memory)
-    vmemmap_populate = staticmethod(vmemmap_populate)
-    vmemmap_free = staticmethod(vmemmap_free)
-    device_memory_base = staticmethod(device_memory_base)
     arch_support_memmap_on_memory = staticmethod(ppc.arch_support_memmap_on_memory)
     arch_supports_memmap_on_memory = staticmethod(ppc.arch_supports_memmap_on_memory)
     #: mmu_vmemmap_psize: the page size the vmemmap is mapped with

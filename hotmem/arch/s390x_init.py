@@ -458,7 +458,7 @@ S390_LEVELS = {"PTE": "page", "PMD": "segment", "PUD": "region3", "P4D": "region
                "PGD": "region1"}
 
 
-class S390xOps(ArchOps):
+class S390xOps(ArchOps, hooks_from=globals()):
     """s390x (LPAR or z/VM) with SCLP standby storage: hooks of arch/s390/mm/{init,vmem}.c; owns
     the standby size, the storage increment size (rzm) and the SCLP increment list."""
 
@@ -485,23 +485,6 @@ class S390xOps(ArchOps):
         names = {3: "region-third, segment, page", 4: "region-second, region-third, segment, page"}
         return f"{levels}-level DAT tables ({names.get(levels, '?')})"
 
-    boot_layout = staticmethod(boot_layout)
-    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
-    zone_dma_limits = staticmethod(zone_dma_limits)
-    new_page_tables = staticmethod(new_page_tables)
-    boot_map_memory = staticmethod(boot_map_memory)
-    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
-    boot_resources = staticmethod(boot_resources)
-    arch_add_memory = staticmethod(arch_add_memory)
-    arch_remove_memory = staticmethod(arch_remove_memory)
-    vmemmap_populate = staticmethod(vmemmap_populate)
-    vmemmap_free = staticmethod(vmemmap_free)
-    mhp_range_allowed = staticmethod(mhp_range_allowed)
-    arch_get_memory_phys_device = staticmethod(arch_get_memory_phys_device)
-    memory_notifier = staticmethod(memory_notifier)
-    meminfo_extra = staticmethod(meminfo_extra)
-    device_memory_base = staticmethod(device_memory_base)
-    first_hotplug_address = staticmethod(first_hotplug_address)
 
     def arch_state(self) -> dict:
         return {} if self.sclp is None else {"sclp": self.sclp}

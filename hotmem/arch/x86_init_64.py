@@ -215,7 +215,7 @@ def first_hotplug_address(m) -> int:
     return -(-end // align) * align
 
 
-class X86_64Ops(ArchOps):
+class X86_64Ops(ArchOps, hooks_from=globals()):
     """x86-64 on QEMU pc: hotplug hooks of arch/x86/mm/init_64.c, boot from the e820 table."""
 
     name = "x86_64"
@@ -227,20 +227,6 @@ class X86_64Ops(ArchOps):
         #: the boot memory map (arch/x86/kernel/e820.c: e820_table), set by boot_layout
         self.e820 = None
 
-    boot_layout = staticmethod(boot_layout)
-    memory_block_size_bytes = staticmethod(memory_block_size_bytes)
-    zone_dma_limits = staticmethod(zone_dma_limits)
-    new_page_tables = staticmethod(new_page_tables)
-    boot_map_memory = staticmethod(boot_map_memory)
-    boot_vmemmap_populate = staticmethod(boot_vmemmap_populate)
-    boot_resources = staticmethod(boot_resources)
-    arch_add_memory = staticmethod(arch_add_memory)
-    arch_remove_memory = staticmethod(arch_remove_memory)
-    vmemmap_populate = staticmethod(vmemmap_populate)
-    vmemmap_free = staticmethod(vmemmap_free)
-    arch_report_meminfo = staticmethod(arch_report_meminfo)
-    device_memory_base = staticmethod(device_memory_base)
-    first_hotplug_address = staticmethod(first_hotplug_address)
 
     @staticmethod
     def boot_memory_for_block_size(block_size: int, boot_total: int) -> int:
