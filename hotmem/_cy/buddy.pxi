@@ -601,3 +601,27 @@ cdef class _BuddyZones:
         items = [(self._alloc.keys[i], self._alloc.vals[i]) for i in range(self._alloc.cap)
                  if self._alloc.keys[i] >= 0]
         return dict(sorted(items))
+
+    # -- boot: memblock's hand-over by range -----------------------------------------------------
+    def free_pages_memory(self, int64_t start_pfn, int64_t end_pfn):
+        """mm/memblock.c:__free_pages_memory (6.1): [start_pfn, end_pfn) to the buddy in
+        naturally aligned chunks of at most MAX_ORDER - 1, ascending, each through
+        memblock_free_pages → __free_pages_core (a chunk it would refuse raises, the chunks
+        before it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
+        if start_pfn < 0 or end_pfn < start_pfn:
+            raise _pa_err(_errno.EINVAL, f"bad pfn range [{start_pfn:#x}, {end_pfn:#x})")
+        cdef int64_t pfn = start_pfn, total = 0
+        cdef int order
+        while pfn < end_pfn:
+            order = 0
+            if pfn == 0:
+                order = self.max_order - 1
+            else:
+                while order < self.max_order - 1 and not (pfn >> order) & 1:
+                    order += 1
+            while pfn + ((<int64_t> 1) << order) > end_pfn:
+                order -= 1
+            self._free_pages_core_chunk(pfn, order)
+            pfn += (<int64_t> 1) << order
+            total += (<int64_t> 1) << order
+        return total

@@ -567,6 +567,24 @@ class _BuddyZones:
         """{pfn: order} of the blocks alloc_pages handed out and free_pages has not taken back."""
         return dict(sorted(self._alloc.items()))
 
+    # -- boot: memblock's hand-over by range -------------------------------------------------------
+    def free_pages_memory(self, start_pfn, end_pfn):
+        """mm/memblock.c:__free_pages_memory (6.1): [start_pfn, end_pfn) to the buddy in
+        naturally aligned chunks of at most MAX_ORDER - 1, ascending, each through
+        memblock_free_pages → __free_pages_core (a chunk it would refuse raises, the chunks
+        before it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
+        if start_pfn < 0 or end_pfn < start_pfn:
+            raise _err(errno.EINVAL, f"bad pfn range [{start_pfn:#x}, {end_pfn:#x})")
+        pfn, total, top = start_pfn, 0, self.max_order - 1
+        while pfn < end_pfn:
+            order = min(top, (pfn & -pfn).bit_length() - 1) if pfn else top
+            while pfn + (1 << order) > end_pfn:
+                order -= 1
+            self._free_pages_core_chunk(pfn, order)
+            pfn += 1 << order
+            total += 1 << order
+        return total
+
 
 def __getattr__(name):
     """PageAllocator, the last class of the chain, from hotmem/_py/page_isolation.py (imported
@@ -575,3 +593,4 @@ def __getattr__(name):
         from hotmem._py.page_isolation import PageAllocator
         return PageAllocator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -7,6 +7,7 @@ HotplugError (the kernel panics).
 """
 from __future__ import annotations
 
+import bisect
 import errno
 from dataclasses import dataclass, field
 
@@ -38,12 +39,35 @@ def _subtract(ranges, cut_base, cut_end):
     return out
 
 
+def _base(r) -> int:
+    return r.base
+
+
+def _busy_add(busy, s: int, e: int) -> None:
+    """[s, e) into the coalesced reservations (touching and overlapping pairs merged)."""
+    starts, ends = busy
+    i = bisect.bisect_left(starts, s)
+    if i and ends[i - 1] >= s:
+        i -= 1
+        s = starts[i]
+    j = i
+    while j < len(starts) and starts[j] <= e:
+        e = max(e, ends[j])
+        j += 1
+    starts[i:j] = [s]
+    ends[i:j] = [e]
+
+
 @dataclass
 class Memblock:
     """struct memblock: ``memory`` and ``reserved`` region lists (byte granular, as the kernel)."""
 
     memory: list = field(default_factory=list)
     reserved: list = field(default_factory=list)
+    # the model's index of ``reserved`` for alloc_top_down (not kernel state)
+    _busy_of: object = field(default=None, repr=False, compare=False)
+    _busy_len: int = field(default=-1, repr=False, compare=False)
+    _busy: object = field(default=None, repr=False, compare=False)
 
     def add_node(self, base: int, size: int, nid: int) -> None:
         """memblock_add_node."""
@@ -52,8 +76,29 @@ class Memblock:
 
     def reserve(self, base: int, size: int, name: str = "") -> None:
         """memblock_reserve."""
-        self.reserved.append(Region(base, size, -1, name))
-        self.reserved.sort(key=lambda r: r.base)
+        busy = self._busy_index()
+        bisect.insort_right(self.reserved, Region(base, size, -1, name), key=_base)
+        if busy is not None and size > 0:
+            _busy_add(busy, base, base + size)
+            self._busy_len = len(self.reserved)
+
+    def _busy_index(self):
+        """The reserved bytes as sorted, disjoint, coalesced [start, end) pairs (two parallel
+        lists), rebuilt when ``reserved`` was replaced or changed behind reserve(); None while a
+        zero-size reservation splits a free range (alloc_top_down then takes free_ranges)."""
+        if self._busy_of is not self.reserved or self._busy_len != len(self.reserved):
+            self._busy_of, self._busy_len = self.reserved, len(self.reserved)
+            self._busy = None
+            if all(r.size > 0 for r in self.reserved):
+                busy = ([], [])
+                for r in sorted(self.reserved, key=_base):
+                    if busy[0] and r.base <= busy[1][-1]:
+                        busy[1][-1] = max(busy[1][-1], r.end)
+                    else:
+                        busy[0].append(r.base)
+                        busy[1].append(r.end)
+                self._busy = busy
+        return self._busy
 
     def mem_pfn_ranges(self, page_shift: int = 12):
         """for_each_mem_pfn_range: (start_pfn, end_pfn, nid) of each region, PFN_UP/PFN_DOWN."""
@@ -66,13 +111,19 @@ class Memblock:
     def free_ranges(self, nid: int | None = None):
         """Byte ranges of memory not reserved (for_each_free_mem_range), ascending."""
         out = []
+        cuts = sorted(((q.base, q.end) for q in self.reserved), key=lambda c: c[0])
         for r in self.memory:
             if nid is not None and r.nid != nid:
                 continue
-            pieces = [(r.base, r.end)]
-            for q in self.reserved:
-                pieces = _subtract(pieces, q.base, q.end)
-            out.extend((b, e, r.nid) for b, e in pieces)
+            cur, e = r.base, r.end
+            for cb, ce in cuts:
+                if cb >= e:
+                    break
+                if cb > cur:
+                    out.append((cur, cb, r.nid))
+                cur = max(cur, ce)
+            if cur < e:
+                out.append((cur, e, r.nid))
         return sorted(out)
 
     def alloc_top_down(self, size: int, align: int, nid: int, name: str,
@@ -82,7 +133,7 @@ class Memblock:
         if none fits; only ``nid`` with ``exact_nid``, as memblock_alloc_exact_nid_raw), reserved
         under ``name``. Returns the physical address."""
         for want_nid in ((nid,) if exact_nid else (nid, None)):
-            for b, e, _ in reversed(self.free_ranges(want_nid)):
+            for b, e in self._free_ranges_desc(want_nid):
                 top = e if max_addr is None else min(e, max_addr)
                 base = (top - size) // align * align
                 if base >= max(b, min_addr):
@@ -90,6 +141,28 @@ class Memblock:
                     return base
         raise HotplugError(errno.ENOMEM, f"memblock: no {size:#x} bytes free on node {nid} "
                            f"for {name}")
+
+    def _free_ranges_desc(self, nid):
+        """free_ranges(nid) highest first, from the coalesced reservations (O(log n) to the top
+        range) where they apply; the free ranges as free_ranges gives them otherwise."""
+        busy = self._busy_index()
+        regions = sorted((r for r in self.memory if nid is None or r.nid == nid), key=_base,
+                         reverse=True)
+        if busy is None or any(lo.end > hi.base for hi, lo in zip(regions, regions[1:])):
+            for b, e, _ in reversed(self.free_ranges(nid)):
+                yield b, e
+            return
+        starts, ends = busy
+        for r in regions:
+            lo, hi = r.base, r.end
+            i = bisect.bisect_left(starts, hi) - 1
+            while i >= 0 and ends[i] > lo and hi > lo:
+                if ends[i] < hi:
+                    yield ends[i], hi
+                hi = starts[i]
+                i -= 1
+            if hi > lo:
+                yield lo, hi
 
     def unreserve(self, base: int, size: int) -> None:
         """memblock_free / memblock_phys_free of [base, base + size): the reservations covering
@@ -137,13 +210,7 @@ def memblock_free_all(m) -> None:
     """mm/memblock.c:memblock_free_all → __free_pages_memory (6.1): every free range to the
     buddy in naturally aligned chunks of at most MAX_ORDER − 1."""
     a = m.arch
-    max_chunk = m.max_order - 1
     for b, e, _ in m.memblock.free_ranges():
         start, end = (b + a.PAGE_SIZE - 1) >> a.page_shift, e >> a.page_shift
-        while start < end:
-            order = min(max_chunk, (start & -start).bit_length() - 1) if start else max_chunk
-            while start + (1 << order) > end:
-                order -= 1
-            m.allocator.free_pages_core(start, order)
-            m.totalram_pages += 1 << order
-            start += 1 << order
+        if start < end:
+            m.totalram_pages += m.allocator.free_pages_memory(start, end)
