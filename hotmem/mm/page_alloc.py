@@ -257,16 +257,27 @@ def memmap_init(m, ranges) -> None:
             if zs < ze:
                 m.ms.memmap_init_range(zs, ze - zs, nid, z.idx, m.core.MIGRATE_MOVABLE)
                 done.add((zs, ze))
-    for nr in m.ms.present_sections():
-        base = a.section_nr_to_pfn(nr)
-        covered = sorted((max(s, base), min(e, base + a.PAGES_PER_SECTION)) for s, e in done
-                         if s < base + a.PAGES_PER_SECTION and e > base)
-        cur = base
-        for s, e in covered + [(base + a.PAGES_PER_SECTION, base + a.PAGES_PER_SECTION)]:
-            if cur < s:
-                nid, zidx = _hole_zone(m, cur)
-                init_unavailable_range(m, cur, s, nid, zidx)
-            cur = max(cur, e)
+    # the holes: present sections' pfns outside every range above, section by section in
+    # ascending order (only the sections a gap between the ranges reaches are visited)
+    present = m.ms.present_sections()
+    if not present:
+        return
+    pps = a.PAGES_PER_SECTION
+    is_present = set(present)
+    gaps, cur = [], 0
+    for s, e in sorted(done):
+        if cur < s:
+            gaps.append((cur, s))
+        cur = max(cur, e)
+    if cur < a.section_nr_to_pfn(present[-1]) + pps:
+        gaps.append((cur, a.section_nr_to_pfn(present[-1]) + pps))
+    for gs, ge in gaps:
+        for nr in range(a.pfn_to_section_nr(gs), a.pfn_to_section_nr(ge - 1) + 1):
+            if nr in is_present:
+                base = a.section_nr_to_pfn(nr)
+                hs, he = max(gs, base), min(ge, base + pps)
+                nid, zidx = _hole_zone(m, hs)
+                init_unavailable_range(m, hs, he, nid, zidx)
 
 
 def _hole_zone(m, pfn: int):

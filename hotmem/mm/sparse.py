@@ -213,21 +213,29 @@ def sparse_init(m) -> None:
     """mm/sparse.c:sparse_init (6.1): memblocks_present, subsection_map_init, and per node one
     memblock buffer of PMD-aligned memmaps mapped by vmemmap_populate."""
     a, ms, core = m.arch, m.ms, m.core
+    shift = a.PFN_SECTION_SHIFT
+    pps = 1 << shift
+    ranges = list(m.memblock.mem_pfn_ranges(a.page_shift))
     present: dict[int, int] = {}
-    for s, e, nid in m.memblock.mem_pfn_ranges(a.page_shift):
-        for nr in range(a.pfn_to_section_nr(s), a.pfn_to_section_nr(e - 1) + 1):
-            present.setdefault(nr, nid)
-    for nr, nid in sorted(present.items()):
+    for s, e, nid in ranges:
+        for nr in range(s >> shift, ((e - 1) >> shift) + 1):
+            if nr not in present:
+                present[nr] = nid
+    set_flags = ms.set_section_flags
+    flags = core.SECTION_MARKED_PRESENT | core.SECTION_IS_ONLINE
+    for nr in sorted(present):
         ms.sparse_index_init(nr)
         ms.alloc_usage(nr)
-        ms.set_section_flags(nr, core.SECTION_MARKED_PRESENT | core.SECTION_IS_ONLINE)
+        set_flags(nr, flags)
         m.highest_present_section_nr = max(m.highest_present_section_nr, nr)
-    for s, e, nid in m.memblock.mem_pfn_ranges(a.page_shift):
+    full = subsection_mask(m, 0, pps)
+    for s, e, nid in ranges:
         pfn = s
         while pfn < e:
-            nr = a.pfn_to_section_nr(pfn)
-            n = min(e - pfn, a.PAGES_PER_SECTION - (pfn & (a.PAGES_PER_SECTION - 1)))
-            ms.set_subsection_map(nr, ms.subsection_map(nr) | subsection_mask(m, pfn, n))
+            nr = pfn >> shift
+            n = min(e - pfn, pps - (pfn & (pps - 1)))
+            ms.set_subsection_map(nr, ms.subsection_map(nr) | (
+                full if n == pps else subsection_mask(m, pfn, n)))
             pfn += n
     by_node: dict[int, list[int]] = {}
     for nr, nid in sorted(present.items()):
@@ -238,17 +246,19 @@ def sparse_init(m) -> None:
     pmd = 1 << a.pmd_shift
     section_map_size = -(-a.memmap_size(1 << a.section_size_bits) // pmd) * pmd
     table = functools.partial(_boot_vmemmap_table, m)
+    populate, pfn_to_page = m.arch_ops.boot_vmemmap_populate, a.pfn_to_page
+    # 6.11 __populate_section_memmap while SYSTEM_BOOTING: a whole section's memmap
+    boot_pages = memmap_pages_of(m, pps)
+    early = core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY
     for nid, sections in by_node.items():
         sbuf = SparseBuffer(m, nid, len(sections) * section_map_size, section_map_size)
+        alloc = sbuf.alloc
         for nr in sections:
             ms.alloc_memmap(nr)
-            pfn = a.section_nr_to_pfn(nr)
-            rc = m.arch_ops.boot_vmemmap_populate(
-                m, a.pfn_to_page(pfn), a.pfn_to_page(pfn + a.PAGES_PER_SECTION), nid, sbuf.alloc,
-                table)
+            pfn = nr << shift
+            rc = populate(m, pfn_to_page(pfn), pfn_to_page(pfn + pps), nid, alloc, table)
             if rc:
                 raise HotplugError(-rc, f"boot vmemmap population of section {nr} failed")
-            # 6.11 __populate_section_memmap while SYSTEM_BOOTING: a whole section's memmap
-            memmap_boot_pages_add(m, memmap_pages_of(m, a.PAGES_PER_SECTION))
-            ms.set_section_flags(nr, core.SECTION_HAS_MEM_MAP | core.SECTION_IS_EARLY)
+            memmap_boot_pages_add(m, boot_pages)
+            set_flags(nr, early)
         sbuf.fini()
