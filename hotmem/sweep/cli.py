@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="result table, .parquet or .csv "
                    "(default: the spec's [sweep] output, else SPEC.parquet)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on a Dask cluster")
+    p.add_argument("--connect-timeout", type=float, default=10, metavar="S",
+                   help="seconds to wait for the scheduler (default: %(default)s)")
     p.add_argument("-j", "--workers", type=int, help="local worker processes (default: all "
                    "cores)")
     p.add_argument("--timeout", type=float, metavar="S", help="stop a point after S seconds")
@@ -26,12 +28,12 @@ def main(args) -> int:
 
     import hotmem.sweep as hs
     from hotmem.sweep.plot import plot, render_search
-    from hotmem.sweep.spec import load, parse
+    from hotmem.sweep.spec import parse
     sp = parse(args.spec, yes=args.yes)
     out = args.output or sp.output or os.path.splitext(args.spec)[0] + ".parquet"
     df = hs.run_sweep(args.spec, output=out, scheduler=args.scheduler, workers=args.workers,
                       timeout=args.timeout, resume=not args.no_resume, progress=args.progress,
-                      yes=args.yes)
+                      yes=args.yes, connect_timeout=args.connect_timeout)
     if sp.mode == "search":
         sys.stdout.write(render_search(df))
     else:
@@ -42,5 +44,4 @@ def main(args) -> int:
     if args.plot:
         plot(df, args.plot, sp.mode)
         print(f"hotmem: plot written to {args.plot}", file=sys.stderr)
-    del load
     return 0 if (df.status != "crash").all() else 1

@@ -20,6 +20,14 @@ class Engine:
         pass
 
 
+class SerialEngine(Engine):
+    """This process, one batch after the other (``workers=0``: no pool to start)."""
+
+    def map(self, fn, batches, *args):
+        for b in batches:
+            yield fn(b, *args)
+
+
 class LocalEngine(Engine):
     """Local worker processes (concurrent.futures.ProcessPoolExecutor); ``workers`` defaults to
     the cores this process may run on."""
@@ -83,10 +91,12 @@ class DaskEngine(Engine):
             self.client.close()
 
 
-def engine_for(engine=None, *, client=None, scheduler=None, workers=None) -> Engine:
-    """The engine of a sweep: one given, a Dask client or address, else local processes."""
+def engine_for(engine=None, *, client=None, scheduler=None, workers=None,
+               connect_timeout: float = 10) -> Engine:
+    """The engine of a sweep: one given, a Dask client or address, else local processes
+    (``workers=0``: this process)."""
     if isinstance(engine, Engine):
         return engine
     if client is not None or scheduler:
-        return DaskEngine(client, scheduler)
-    return LocalEngine(workers)
+        return DaskEngine(client, scheduler, connect_timeout)
+    return SerialEngine() if workers == 0 else LocalEngine(workers)

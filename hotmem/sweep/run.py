@@ -19,12 +19,12 @@ def _batches(todo: list, workers: int, batch: int | None) -> list:
 def sweep(spec, *, output: str | None = None, engine=None, client=None,
           scheduler: str | None = None, workers: int | None = None,
           timeout: float | None = None, resume: bool = True, progress: bool | None = None,
-          yes: bool = False, batch: int | None = None):
+          yes: bool = False, batch: int | None = None, connect_timeout: float = 10):
     """Run a sweep; returns a pandas.DataFrame, one row per point (configuration columns, then
     the record). ``spec``: a TOML path or a dict. ``output`` (or the spec's [sweep] output):
     .parquet or .csv, written complete or not at all; rows done so far are resumed from it and
     from its ``.partial.jsonl`` log unless ``resume=False``. Engines: local processes
-    (``workers``, default all cores), or Dask (``client`` or ``scheduler="tcp://HOST:PORT"``)."""
+    (``workers``, default all cores; 0: this process), or Dask (``client`` or ``scheduler="tcp://HOST:PORT"``)."""
     sp = parse(spec, yes=yes)
     output = output or sp.output
     timeout = timeout if timeout is not None else sp.timeout
@@ -39,13 +39,15 @@ def sweep(spec, *, output: str | None = None, engine=None, client=None,
         if k in done:
             rows.append(dict(done[k], index=i, key=k, **cfg))
     todo = [(i, k, cfg) for i, k, cfg in keyed if k not in done]
+    eng = log = None
+    if todo:
+        eng = engine_for(engine, client=client, scheduler=scheduler,
+                         workers=sp.workers if workers is None else workers,
+                         connect_timeout=connect_timeout)
+        log = PartialLog(output)
     bar = Progress(len(keyed), len(rows), enabled=progress)
-    log = PartialLog(output) if todo else None
-    eng = None
     try:
         if todo:
-            eng = engine_for(engine, client=client, scheduler=scheduler,
-                             workers=workers or sp.workers)
             for result in eng.map(run_batch, _batches(todo, eng.workers, batch or sp.batch),
                                   sp.mode, sp.search, timeout):
                 for i, k, row in result:

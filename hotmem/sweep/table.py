@@ -25,7 +25,9 @@ def read_done(out: str | None, keys: set) -> dict:
     if os.path.exists(out):
         for row in read_table(out).to_dict("records"):
             if row.get("key") in keys:
-                done[row["key"]] = {k: _clean(v) for k, v in row.items()}
+                row = {k: _clean(v) for k, v in row.items()}
+                row.update({c: row.get(c) or "" for c in STATUS if c != "time_s"})
+                done[row["key"]] = row
     p = partial_path(out)
     if os.path.exists(p):
         with open(p) as f:
