@@ -55,7 +55,15 @@ def render_search(df) -> str:
            f"{'refused at':>11}  refused with"
     out = [head]
     for r in df.itertuples():
-        why = f"{r.errno}: {r.error}" if r.errno else ""
+        d = r._asdict()
+        if d["status"] not in ("ok", "none"):
+            out.append(f"{r.arch:8} {r.kernel:6} {r.memmap_on_memory:5} {r.boot_memory:6} "
+                       f"{'-':>11} {'-':>11}  {d['status']}: {r.errno} {r.error}")
+            continue
+        why = f"{r.errno}: {r.error}" if r.errno else "(none refused up to the search's max)"
+        best = gib(d["largest_ok"])
+        if d["smallest_refused"] != d["smallest_refused"] and d["largest_ok"] == d["search_max"]:
+            best = ">=" + best
         out.append(f"{r.arch:8} {r.kernel:6} {r.memmap_on_memory:5} {r.boot_memory:6} "
-                   f"{gib(r.largest_ok):>11} {gib(r.smallest_refused):>11}  {why}")
+                   f"{best:>11} {gib(d['smallest_refused']):>11}  {why}")
     return "\n".join(out) + "\n"

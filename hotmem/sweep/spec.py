@@ -1,6 +1,8 @@
-"""A sweep spec: a TOML file (or a dict) with a ``[grid]`` of axes, optional ``[[points]]`` lists,
-``[sweep]`` settings and, for search mode, ``[search]``; expanded into point configurations,
-each keyed by a hash of itself and hotmem's version."""
+"""A sweep spec: a TOML file (or a dict) with a ``[grid]`` of axes (every combination), optional
+``[[variants]]`` (tables of axis values crossed with the grid: e.g. arch with its page size),
+optional ``[[points]]`` (single points added after the grid), ``[sweep]`` settings and, for
+search mode, ``[search]``; expanded into point configurations, each keyed by a hash of itself
+and hotmem's version. Axes left out take `hotmem compare`'s defaults."""
 from __future__ import annotations
 
 import errno
@@ -19,7 +21,7 @@ AXES = {
 }
 SWEEP_KEYS = {"mode", "output", "timeout", "workers", "batch"}
 SEARCH_KEYS = {"axis", "dimm", "min", "max", "step"}
-TOP_KEYS = {"sweep", "grid", "points", "search"}
+TOP_KEYS = {"sweep", "grid", "variants", "points", "search"}
 MAX_POINTS = 10 ** 7
 MOM_VALUES = ("0", "1", "force")
 
@@ -123,6 +125,14 @@ def parse(spec, *, yes: bool = False) -> Spec:
         raise _err("points must be an array of tables ([[points]])")
     for i, p in enumerate(lists):
         _unknown(p, AXES, f"[[points]] #{i + 1}")
+    variants = d.get("variants", [{}])
+    if not isinstance(variants, list) or not variants:
+        raise _err("variants must be a non-empty array of tables ([[variants]])")
+    for i, v in enumerate(variants):
+        _unknown(v, AXES, f"[[variants]] #{i + 1}")
+        both = sorted(set(v) & set(axes))
+        if both:
+            raise _err(f"{both[0]!r} is in both [grid] and [[variants]] #{i + 1}")
     search = {}
     if mode == "search":
         search = dict(d.get("search", {}))
@@ -135,17 +145,19 @@ def parse(spec, *, yes: bool = False) -> Spec:
             raise _err("search mode picks the DIMMs itself: no dimms in [grid]")
     elif "search" in d:
         raise _err("[search] needs mode = \"search\"")
-    n = (count_grid(axes) if grid or not lists else 0) + len(lists)
+    with_grid = bool(grid or "variants" in d or not lists)
+    n = (count_grid(axes) * len(variants) if with_grid else 0) + len(lists)
     if n == 0:
         raise _err("the sweep has no points")
     if n > MAX_POINTS and not yes:
         raise HotplugError(errno.E2BIG, f"sweep spec: {n} points is over {MAX_POINTS}; "
                            "pass --yes (yes=True) to run it")
     points = []
-    if grid or not lists:
+    if with_grid:
         names = list(axes)
         for combo in itertools.product(*(axes[a] for a in names)):
-            points.append(_config(dict(zip(names, combo))))
+            for v in variants:
+                points.append(_config(dict(zip(names, combo), **v)))
     points += [_config(p) for p in lists]
     timeout = settings.get("timeout")
     return Spec(points=points, mode=mode, search=search, output=settings.get("output"),
