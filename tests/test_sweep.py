@@ -132,11 +132,17 @@ def test_hand_computed_row(local_table):
     assert row.online_memtotal_kb == 2 * (128 << 10) - 2 * 2048
 
 
-def test_a_point_run_twice_in_one_worker_gives_the_same_row():
-    cfg = _cfg(kernel="6.11", dimms="1G,128M", nodes="0,1", boot_memory="1G,1G")
+@pytest.mark.parametrize("dimms", ["1G,128M", None])
+def test_a_point_run_twice_in_one_worker_gives_the_same_row(dimms):
+    """The second run reuses this worker's boot-key cache (the probed block size for the
+    default DIMMs): the same row as the fresh first run."""
+    from hotmem.sweep import point
+    point._BLOCK_SIZES.clear()
+    cfg = _cfg(kernel="6.11", dimms=dimms, nodes="0,1", boot_memory="1G,1G")
     (_, _, a), (_, _, b) = run_batch([(0, "k", cfg), (1, "k", cfg)], "grid", {}, None)
+    assert len(point._BLOCK_SIZES) == (dimms is None)
     a.pop("time_s"), b.pop("time_s")
-    assert a == b
+    assert a == b and a["status"] == "ok"
 
 
 class _Counting(Engine):

@@ -22,6 +22,22 @@ class PointTimeout(Exception):
     """Raised in a point's thread when it runs past the sweep's timeout."""
 
 
+#: the memory block size a boot probes, by boot key (this worker's cache: an int, never a
+#: Machine — a Machine holds module references and cannot be copied or pickled)
+_BLOCK_SIZES: dict = {}
+BOOT_KEYS = ("arch", "page_size", "mmu", "paging_levels", "kernel", "boot_memory", "block_size",
+             "nodes")
+
+
+def probed_block_size(plan, cfg: dict) -> int:
+    """memory_block_size_bytes of the plan's machine with memmap on memory, booted once per
+    boot key in this process (what `hotmem compare` boots to pick its default DIMMs)."""
+    key = tuple(cfg[k] for k in BOOT_KEYS) + (cfg["memmap_on_memory"],)
+    if key not in _BLOCK_SIZES:
+        _BLOCK_SIZES[key] = plan.machine(True).memory_block_size_bytes
+    return _BLOCK_SIZES[key]
+
+
 def make_plan(cfg: dict, dimms: tuple | None = None):
     """The point's Plan, built as ``hotmem compare`` builds it from the same options (cli._plan):
     no fragmented runs, no "what N costs" sizes; without DIMMs, four of one memory block each."""
@@ -44,7 +60,7 @@ def make_plan(cfg: dict, dimms: tuple | None = None):
                 page_size=cfg["page_size"], mmu=cfg["mmu"], start=cfg["start"],
                 fragment=False, costs_for=())
     if dimms is None and cfg["dimms"] is None:
-        bs = plan.machine(True).memory_block_size_bytes
+        bs = probed_block_size(plan, cfg)
         plan.dimms = (f"{bs >> 30}G" if bs % (1 << 30) == 0 else f"{bs >> 20}M",) * 4
     return plan
 
@@ -193,7 +209,7 @@ def search_point(cfg: dict, search: dict, timeout: float | None = None) -> dict:
             axis = search["axis"]
             if axis == "dimm_size":
                 step = parse_size(search["step"]) if "step" in search else \
-                    make_plan(cfg, ("0",)).machine(True).memory_block_size_bytes
+                    probed_block_size(make_plan(cfg, ("0",)), cfg)
                 lo = max(1, parse_size(search.get("min", str(step))) // step)
                 hi = parse_size(search.get("max", "1T")) // step
                 dimms = lambda n: (str(n * step),)
