@@ -235,6 +235,16 @@ def test_cli_writes_the_table(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text("[grid]\nkernel = ['6.1', '6.6']\n")
     out = tmp_path / "o.csv"
-    assert main(["sweep", str(spec), "-o", str(out), "-j", "1"]) == 0
+    plot = ["--plot", str(tmp_path / "o.png")] if _has_matplotlib() else []
+    assert main(["sweep", str(spec), "-o", str(out), "-j", "1"] + plot) == 0
     assert capsys.readouterr().out == "hotmem sweep: 2 points: 2 ok\n"
     assert list(pd.read_csv(out).kernel.astype(str)) == ["6.1", "6.6"]
+    assert not plot or (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+        return True
+    except ImportError:
+        return False

@@ -28,13 +28,16 @@ def main(args) -> int:
 
     import hotmem.sweep as hs
     from hotmem.sweep.plot import plot, render_search
-    from hotmem.sweep.spec import parse
-    sp = parse(args.spec, yes=args.yes)
-    out = args.output or sp.output or os.path.splitext(args.spec)[0] + ".parquet"
+    from hotmem.sweep.spec import load
+    d, _ = load(args.spec)
+    settings = d.get("sweep") if isinstance(d, dict) else None
+    settings = settings if isinstance(settings, dict) else {}
+    mode = settings.get("mode", "search" if "search" in d else "grid")
+    out = args.output or settings.get("output") or os.path.splitext(args.spec)[0] + ".parquet"
     df = hs.run_sweep(args.spec, output=out, scheduler=args.scheduler, workers=args.workers,
                       timeout=args.timeout, resume=not args.no_resume, progress=args.progress,
                       yes=args.yes, connect_timeout=args.connect_timeout)
-    if sp.mode == "search":
+    if mode == "search":
         sys.stdout.write(render_search(df))
     else:
         counts = df.status.value_counts().to_dict()
@@ -42,6 +45,6 @@ def main(args) -> int:
                          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n")
     print(f"hotmem: table written to {out}", file=sys.stderr)
     if args.plot:
-        plot(df, args.plot, sp.mode)
+        plot(df, args.plot, mode)
         print(f"hotmem: plot written to {args.plot}", file=sys.stderr)
     return 0 if (df.status != "crash").all() else 1

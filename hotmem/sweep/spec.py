@@ -108,6 +108,9 @@ def parse(spec, *, yes: bool = False) -> Spec:
         raise _err("not a table")
     _unknown(d, TOP_KEYS, "the spec")
     settings = d.get("sweep", {})
+    for name in ("sweep", "grid", "search"):
+        if not isinstance(d.get(name, {}), dict):
+            raise _err(f"{name} must be a table ([{name}])")
     _unknown(settings, SWEEP_KEYS, "[sweep]")
     mode = settings.get("mode", "search" if "search" in d else "grid")
     if mode not in ("grid", "search"):
