@@ -133,27 +133,38 @@ def _failure(row: dict, exc: BaseException) -> None:
 
 class _Deadline:
     """Raise PointTimeout in this thread after ``seconds`` (asynchronously, between bytecodes:
-    works in pool processes and in Dask worker threads alike)."""
+    works in pool processes and in Dask worker threads alike). Raised again every 50 ms until
+    the block ends — code that swallows exceptions (a gc callback, a __del__) may eat one — and
+    a block that ran past the deadline ends in PointTimeout even if every one was eaten."""
 
     def __init__(self, seconds: float | None):
-        self.seconds, self.timer = seconds, None
+        self.seconds, self.thread = seconds, None
+        self.done, self.fired = threading.Event(), False
+
+    def _fire(self, tid: int):
+        if self.done.wait(self.seconds):
+            return
+        while not self.done.is_set():
+            self.fired = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid),
+                                                       ctypes.py_object(PointTimeout))
+            self.done.wait(0.05)
 
     def __enter__(self):
         if self.seconds:
-            tid = threading.get_ident()
-
-            def fire():
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid),
-                                                           ctypes.py_object(PointTimeout))
-            self.timer = threading.Timer(self.seconds, fire)
-            self.timer.daemon = True
-            self.timer.start()
+            self.tid = threading.get_ident()
+            self.thread = threading.Thread(target=self._fire, args=(self.tid,), daemon=True)
+            self.thread.start()
         return self
 
-    def __exit__(self, *exc):
-        if self.timer:
-            self.timer.cancel()
-            self.timer.join()
+    def __exit__(self, exc_type, exc, tb):
+        if self.thread:
+            self.done.set()
+            self.thread.join()
+            # drop an exception raised after the block ended and not delivered yet
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.tid), None)
+            if self.fired and exc_type is None:
+                raise PointTimeout
         return False
 
 
