@@ -19,7 +19,7 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate")
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "sweep")
 
 
 def iec(n: int) -> str:
@@ -265,6 +265,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="print /proc files and node meminfo in full")
     simulate.add_argument("--json", metavar="FILE",
                           help="also write the readings as JSON (the --record format)")
+    from hotmem.sweep.cli import add_parser as add_sweep_parser
+    add_sweep_parser(sub)
     return parser
 
 
@@ -333,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         elif args.command == "simulate":
             return _simulate(args)
+        elif args.command == "sweep":
+            from hotmem.sweep.cli import main as sweep_main
+            return sweep_main(args)
     except HotplugError as exc:
         print(f"hotmem: {exc}", file=sys.stderr)
         return 1
