@@ -168,3 +168,46 @@ def test_online_fast_path_matches_flat(mhp_flags):
                        range(start >> 27, (start + size) >> 27))
         seen[storage] = steps
     assert seen["pattern"] == seen["flat"]
+
+
+def test_same_run_counts_equal_records_on_every_storage_and_backend():
+    """MemSections.same_run(pfn, limit) -- the step move_freepages and has_unmovable_pages take
+    over equal struct pages -- is the length of the run of records equal to pfn's (capped by
+    limit and pfn's chunk), counted here record by record: compiled and twin, pattern and flat
+    storage, on shared chunks (a free block's head and tails), private chunks, the vmemmap."""
+    from hotmem import MHP_MEMMAP_ON_MEMORY, Machine
+    start, size = 4 << 30, 256 << 20
+    got = {}
+    for backend in ("compiled", "python"):
+        for storage in ("pattern", "flat"):
+            m = Machine(boot_memory="512M", maxmem="8G", backend=backend,
+                        struct_page_storage=storage,
+                        cmdline="memory_hotplug.memmap_on_memory=1")
+            bs = m.memory_block_size_bytes
+            for s in range(start, start + size, bs):
+                m.add_memory(0, s, bs, MHP_MEMMAP_ON_MEMORY)
+                m.sysfs.write(f"/sys/devices/system/memory/memory{s // bs}/state",
+                              "online_movable")
+            p0 = start >> 12
+            m.ms.set_page_flags(p0 + 5000, m.ms.page_flags(p0 + 5000))   # a private chunk
+            m.ms.set_page_refcount(p0 + 5003, 7)
+            c = m.ms.chunk_pages
+            pfns = [p0, p0 + 1, p0 + 511, p0 + 512, p0 + 4999, p0 + 5001, p0 + 5003,
+                    p0 + 5004, p0 + 8191, p0 + 8192, p0 + 9000, p0 + c - 1, (start >> 12) - 1]
+            pfns += random.Random(3).sample(range(p0, p0 + (size >> 12)), 40)
+            rows = []
+            for pfn in pfns:
+                for limit in (1, 2, 100, 600, 1 << 20):
+                    run = m.ms.same_run(pfn, limit)
+                    if m.ms.pfn_valid(pfn):
+                        rec = m.ms.page(pfn)
+                        want = 1
+                        while (want < limit and (pfn + want) % c
+                               and m.ms.page(pfn + want) == rec):
+                            want += 1
+                    else:
+                        want = 1
+                    assert run == want, (backend, storage, hex(pfn), limit)
+                    rows.append(run)
+            got[backend, storage] = rows
+    assert len(set(map(tuple, got.values()))) == 1

@@ -312,7 +312,7 @@ cdef class _BuddyZones:
                              int64_t* pages_moved, int64_t* movable) except -1:
         """mm/page_alloc.c:move_freepages: every free block headed in [start, end] goes to the
         ``mt`` list; counts the pages moved and the non-free pages with PG_lru."""
-        cdef int64_t pfn = start_pfn
+        cdef int64_t pfn = start_pfn, n
         cdef page_t* p
         cdef int order
         pages_moved[0] = 0
@@ -320,9 +320,19 @@ cdef class _BuddyZones:
             movable[0] = 0
         while pfn <= end_pfn:
             p = self._page(pfn)
-            if p == NULL or not self._page_buddy(p) or \
-                    (_pa_hm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
-                if movable != NULL and p != NULL and (p.flags & _PA_LRU):
+            if p == NULL:
+                pfn += 1
+                continue
+            if not self._page_buddy(p):
+                # the kernel steps pfn++ over them; a run of equal records (a free block's
+                # tails) is stepped over at once
+                n = self.ms.c_same_run(pfn, end_pfn - pfn + 1)
+                if movable != NULL and (p.flags & _PA_LRU):
+                    movable[0] += n
+                pfn += n
+                continue
+            if (_pa_hm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
+                if movable != NULL and (p.flags & _PA_LRU):
                     movable[0] += 1
                 pfn += 1
                 continue

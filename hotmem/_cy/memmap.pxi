@@ -52,10 +52,19 @@ cdef class MemSections:
     cdef dict _memmap
     cdef dict _interned      # key (the chunk's shortest period, as bytes) -> [ndarray, refs, key]
     cdef dict _edits         # (key, index in chunk, new record) -> key of the edited pattern
+    # interned chunk data -> start of its tail run (the records equal to its last one), a small
+    # cache for c_same_run; an entry is dropped when its chunk is no longer interned
+    cdef page_t* _tail_ptr[_TAIL_CACHE]
+    cdef int64_t _tail_start[_TAIL_CACHE]
+    cdef int _tail_next
 
     def __cinit__(self, nr_section_roots, sections_per_root, pfn_section_shift, pageblock_order,
                   nodes_pgshift, zones_pgshift, zones_width, pfn_subsection_shift=9,
                   chunk_shift=None, struct_page_storage=None):
+        cdef int t
+        for t in range(_TAIL_CACHE):
+            self._tail_ptr[t] = NULL
+        self._tail_next = 0
         self._roots = NULL
         self._usemaps = NULL
         self._subsec_hi = NULL
@@ -167,9 +176,56 @@ cdef class MemSections:
 
     cdef void _unshare(self, object key):
         cdef list ent = self._interned[key]
+        cdef page_t* data
+        cdef int t
         ent[1] -= 1
         if ent[1] == 0:
+            data = <page_t*> cnp.PyArray_DATA(ent[0])
+            for t in range(_TAIL_CACHE):
+                if self._tail_ptr[t] == data:
+                    self._tail_ptr[t] = NULL
             del self._interned[key]
+
+    cdef int64_t _chunk_tail(self, page_t* a) noexcept nogil:
+        """Where the tail run of the interned chunk at ``a`` starts: a[k] == a[chunk_pages - 1]
+        for every k from there on (cached)."""
+        cdef int t
+        cdef int64_t c = self.chunk_pages, k
+        for t in range(_TAIL_CACHE):
+            if self._tail_ptr[t] == a:
+                return self._tail_start[t]
+        k = c - 1
+        while k > 0 and memcmp(&a[k - 1], &a[c - 1], sizeof(page_t)) == 0:
+            k -= 1
+        t = self._tail_next
+        self._tail_next = (t + 1) % _TAIL_CACHE
+        self._tail_ptr[t] = a
+        self._tail_start[t] = k
+        return k
+
+    cdef int64_t c_same_run(self, int64_t pfn, int64_t limit) noexcept nogil:
+        """How many struct pages from ``pfn`` on (1 to ``limit``, within pfn's chunk) hold the
+        same record as pfn's: O(1) in the tail run of a shared chunk (a free MAX_ORDER - 1
+        block's tails), else a compare of the records. 1 without a memmap."""
+        cdef mem_section_t* ms = self.__nr_to_section(pfn >> self.pfn_section_shift) \
+            if pfn >= 0 else NULL
+        if ms == NULL or ms.chunks == NULL or limit <= 1:
+            return 1
+        cdef int64_t c = self.chunk_pages, off = pfn & (self.pages_per_section - 1)
+        cdef int64_t ci = off >> self.chunk_shift, i = off & (c - 1), n = c - i, k = 1
+        cdef page_t* a = ms.chunks[ci]
+        if n > limit:
+            n = limit
+        if not ms.chunk_priv[ci] and i >= self._chunk_tail(a):
+            return n
+        while k < n and memcmp(&a[i + k], &a[i], sizeof(page_t)) == 0:
+            k += 1
+        return k
+
+    def same_run(self, int64_t pfn, int64_t limit):
+        """c_same_run: the struct pages from ``pfn`` on (at most ``limit``, within its chunk of
+        1 << chunk_shift pages) with the same record as pfn's."""
+        return self.c_same_run(pfn, limit)
 
     cdef inline page_t* _shared_data(self, object key):
         return <page_t*> cnp.PyArray_DATA(self._interned[key][0])

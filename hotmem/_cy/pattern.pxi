@@ -15,6 +15,7 @@ def _storage_is_flat(struct_page_storage):
 
 cdef enum:
     _PATTERN_BUF = 64   # longest pattern a range update rewrites in place
+    _TAIL_CACHE = 4     # interned chunks whose tail run MemSections.c_same_run remembers
 
 
 cdef bint _periodic(page_t* a, int64_t n, int64_t p) noexcept nogil:

@@ -109,26 +109,27 @@ def has_unmovable_pages(MemSections ms not None, int64_t start_pfn, int64_t end_
 
 cdef int64_t _has_unmovable(MemSections ms, int64_t pfn, int64_t end_pfn, int flags,
                             bint zone_is_movable) noexcept nogil:
+    # the kernel steps pfn++ over a movable page; a run of equal records is stepped at once
     cdef page_t* page
     while pfn < end_pfn:
         page = ms.pfn_to_page(pfn)
         if (page.flags >> D.PG_reserved) & 1:
             return pfn
         if zone_is_movable:
-            pfn += 1
+            pfn += ms.c_same_run(pfn, end_pfn - pfn)
             continue
         if page._refcount == 0:
             if _page_type_is(page.page_type, D.PG_buddy):
                 pfn += (<int64_t> 1) << page.private
             else:
-                pfn += 1
+                pfn += ms.c_same_run(pfn, end_pfn - pfn)
             continue
         if (flags & D.MEMORY_OFFLINE) and (((page.flags >> D.PG_hwpoison) & 1)
                                           or _page_type_is(page.page_type, D.PG_offline)):
-            pfn += 1
+            pfn += ms.c_same_run(pfn, end_pfn - pfn)
             continue
         if (page.flags >> D.PG_lru) & 1:
-            pfn += 1
+            pfn += ms.c_same_run(pfn, end_pfn - pfn)
             continue
         return pfn
     return -1

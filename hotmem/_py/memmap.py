@@ -271,6 +271,17 @@ class MemSections:
         item[ci] = ent[2]
         return True
 
+    def same_run(self, pfn, limit):
+        """The struct pages from ``pfn`` on (1 to ``limit``, within its chunk of 1 << chunk_shift
+        pages) with the same record as pfn's; 1 without a memmap."""
+        a = self._chunk(pfn)
+        if a is None or limit <= 1:
+            return 1
+        i = pfn & (self.chunk_pages - 1)
+        seg = a[i:i + min(self.chunk_pages - i, limit)]
+        diff = np.flatnonzero(seg != seg[0])
+        return int(diff[0]) if len(diff) else len(seg)
+
     def fold_range(self, start_pfn, nr_pages):
         """Share again the private chunks wholly inside the range (storage only: nothing a
         reader can see changes)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
+from functools import cached_property
 
 from hotmem.errors import HotplugError
 
@@ -328,21 +329,21 @@ class ArchProfile:
                      f"{n}: table_bytes {level!r}: {size} is not a level's table size")
 
     # --- pages -----------------------------------------------------------------------------
-    @property
+    @cached_property
     def PAGE_SIZE(self) -> int:
         return 1 << self.page_shift
 
-    @property
+    @cached_property
     def MAX_ORDER_NR_PAGES(self) -> int:
         """Pages in the largest buddy block (mmzone.h: 1 << (MAX_ORDER - 1) in 6.1)."""
         return 1 << self.max_page_order
 
-    @property
+    @cached_property
     def NR_PAGE_ORDERS(self) -> int:
         """Number of buddy free lists (6.8 NR_PAGE_ORDERS; 6.1 MAX_ORDER)."""
         return self.max_page_order + 1
 
-    @property
+    @cached_property
     def pageblock_nr_pages(self) -> int:
         return 1 << self.pageblock_order
 
@@ -379,12 +380,12 @@ class ArchProfile:
         return ALIGN(pfn + 1, self.pageblock_nr_pages)
 
     # --- sections --------------------------------------------------------------------------
-    @property
+    @cached_property
     def MIN_MEMORY_BLOCK_SIZE(self) -> int:
         """include/linux/memory.h:MIN_MEMORY_BLOCK_SIZE = one section."""
         return 1 << self.section_size_bits
 
-    @property
+    @cached_property
     def memory_block_sizes(self) -> tuple[int, ...]:
         """Every power-of-two block size from MIN_MEMORY_BLOCK_SIZE to the arch maximum."""
         sizes, bz = [], self.MIN_MEMORY_BLOCK_SIZE
@@ -393,20 +394,20 @@ class ArchProfile:
             bz <<= 1
         return tuple(sizes)
 
-    @property
+    @cached_property
     def PFN_SECTION_SHIFT(self) -> int:
         return self.section_size_bits - self.page_shift
 
-    @property
+    @cached_property
     def PAGES_PER_SECTION(self) -> int:
         return 1 << self.PFN_SECTION_SHIFT
 
-    @property
+    @cached_property
     def SECTIONS_SHIFT(self) -> int:
         """page-flags-layout.h:SECTIONS_SHIFT = MAX_PHYSMEM_BITS - SECTION_SIZE_BITS."""
         return self.max_physmem_bits - self.section_size_bits
 
-    @property
+    @cached_property
     def NR_MEM_SECTIONS(self) -> int:
         return 1 << self.SECTIONS_SHIFT
 
@@ -424,19 +425,19 @@ class ArchProfile:
     def SECTION_ALIGN_DOWN(self, pfn: int) -> int:
         return ALIGN_DOWN(pfn, self.PAGES_PER_SECTION)
 
-    @property
+    @cached_property
     def SUBSECTION_SIZE(self) -> int:
         return 1 << self.subsection_shift
 
-    @property
+    @cached_property
     def PFN_SUBSECTION_SHIFT(self) -> int:
         return self.subsection_shift - self.page_shift
 
-    @property
+    @cached_property
     def PAGES_PER_SUBSECTION(self) -> int:
         return 1 << self.PFN_SUBSECTION_SHIFT
 
-    @property
+    @cached_property
     def SUBSECTIONS_PER_SECTION(self) -> int:
         return 1 << (self.section_size_bits - self.subsection_shift)
 
@@ -447,16 +448,16 @@ class ArchProfile:
         return ALIGN_DOWN(pfn, self.PAGES_PER_SUBSECTION)
 
     # --- the mem_section table (SPARSEMEM_EXTREME) -----------------------------------------
-    @property
+    @cached_property
     def SECTIONS_PER_ROOT(self) -> int:
         """mmzone.h: PAGE_SIZE / sizeof(struct mem_section) (1 without SPARSEMEM_EXTREME)."""
         return self.PAGE_SIZE // self.sizeof_mem_section if self.sparsemem_extreme else 1
 
-    @property
+    @cached_property
     def NR_SECTION_ROOTS(self) -> int:
         return DIV_ROUND_UP(self.NR_MEM_SECTIONS, self.SECTIONS_PER_ROOT)
 
-    @property
+    @cached_property
     def SECTION_ROOT_MASK(self) -> int:
         return self.SECTIONS_PER_ROOT - 1
 
@@ -464,7 +465,7 @@ class ArchProfile:
         return nr // self.SECTIONS_PER_ROOT
 
     # --- mem_section_usage (mm/sparse.c) ---------------------------------------------------
-    @property
+    @cached_property
     def SECTION_BLOCKFLAGS_BITS(self) -> int:
         """mmzone.h: pageblock flag bits per section."""
         return (1 << (self.PFN_SECTION_SHIFT - self.pageblock_order)) * NR_PAGEBLOCK_BITS
@@ -503,7 +504,7 @@ class ArchProfile:
         """Pages of memmap for ``size`` bytes of RAM (PFN_UP of memmap_size)."""
         return self.PFN_UP(self.memmap_size(size))
 
-    @property
+    @cached_property
     def PHYS_PFN_OFFSET(self) -> int:
         """pfn whose struct page sits at VMEMMAP_START (arm64 asm/memory.h; 0 elsewhere)."""
         return self.phys_offset >> self.page_shift
@@ -526,19 +527,19 @@ class ArchProfile:
         return virt - self.page_offset + self.phys_offset
 
     # --- page tables -----------------------------------------------------------------------
-    @property
+    @cached_property
     def PMD_SIZE(self) -> int:
         return 1 << self.pmd_shift
 
-    @property
+    @cached_property
     def PUD_SIZE(self) -> int:
         return 1 << self.pud_shift
 
-    @property
+    @cached_property
     def P4D_SIZE(self) -> int:
         return 1 << self.p4d_shift
 
-    @property
+    @cached_property
     def PGDIR_SIZE(self) -> int:
         return 1 << self.pgdir_shift
 
@@ -575,19 +576,19 @@ class ArchProfile:
         """Bytes of RAM one direct-map table of ``level`` maps (the direct map is 1:1)."""
         return self.table_span(level)
 
-    @property
+    @cached_property
     def vmemmap_pmd_table_coverage(self) -> int:
         return self.vmemmap_table_coverage("pmd")
 
-    @property
+    @cached_property
     def vmemmap_pud_table_coverage(self) -> int:
         return self.vmemmap_table_coverage("pud")
 
-    @property
+    @cached_property
     def direct_map_pmd_table_coverage(self) -> int:
         return self.direct_map_table_coverage("pmd")
 
-    @property
+    @cached_property
     def direct_map_pud_table_coverage(self) -> int:
         return self.direct_map_table_coverage("pud")
 
