@@ -19,7 +19,7 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate")
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "export")
 
 
 def iec(n: int) -> str:
@@ -176,7 +176,7 @@ def _lsmem(args) -> None:
     offline at boot, onlined here)."""
     from hotmem.lsmem import parse_columns, render_lsmem
     from hotmem.report import machine_hotplug_kind, progress
-    columns = parse_columns(args.output)
+    columns = parse_columns(getattr(args, "output", None))
     plan = _plan(args)
     m = plan.machine(args.memmap_on_memory not in ("0", "n", "N", "off"))
     addr, bs = plan.first_address(m), m.memory_block_size_bytes
@@ -200,6 +200,9 @@ def _lsmem(args) -> None:
         addr += size
         bar.update()
     bar.close()
+    if args.command == "export":            # the same machine, written as a sysroot tree
+        print(f"hotmem: exported to {m.export(args.dir)}", file=sys.stderr)
+        return
     sys.stdout.write(render_lsmem(m, columns, list_all=args.all, bytes=args.bytes,
                                   json=args.json, noheadings=args.noheadings,
                                   summary="never" if args.json else args.summary))
@@ -238,6 +241,11 @@ def _parser() -> argparse.ArgumentParser:
     lsmem.add_argument("-n", "--noheadings", action="store_true", help="no headings")
     lsmem.add_argument("--summary", nargs="?", const="only", default="always",
                        choices=("always", "never", "only"), help="summary lines")
+    export = sub.add_parser("export", help="the /sys and /proc of the machine after a hot-add "
+                            "plan, written as a sysroot tree (lsmem --sysroot DIR)")
+    export.add_argument("dir", help="a new or empty directory")
+    _machine_arguments(export)
+    export.add_argument("--memmap-on-memory", default="1", metavar="0|1|force")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
@@ -324,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "compare":
             _compare(args)
-        elif args.command == "lsmem":
+        elif args.command in ("lsmem", "export"):
             _lsmem(args)
         elif args.command == "costs":
             arch = get_arch(args.arch, paging_levels=args.paging_levels)

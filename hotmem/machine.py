@@ -132,6 +132,11 @@ class _MachineAPI:
         from hotmem.procfs import ProcFs
         return ProcFs(self)
 
+    def export(self, root):
+        """Write /sys and /proc as a sysroot tree under ``root`` (hotmem/export.py)."""
+        from hotmem.export import export
+        return export(self, root)
+
     def zone(self, nid: int, name: str):
         return self.pgdats[nid].node_zones[ZONE_NAMES.index(name)]
 
