@@ -176,8 +176,12 @@ def render_lsmem(m, columns: str | list | None = None, *, list_all: bool = False
         return _json.dumps({"memory": out}, indent=3) + "\n"
     lines = []
     if summary != "only":
-        widths = [max([len(c) if not noheadings else 0, _WIDTH_HINT.get(c, 0)]
-                      + [len(r[i] or "") for r in rows]) for i, c in enumerate(cols)]
+        # libsmartcols (util-linux 2.38, as run): the heading sets the least width even with
+        # --noheadings; a width hint (SIZE: 5) counts only once a cell is as wide as the heading
+        widths = []
+        for i, c in enumerate(cols):
+            data = max([len(r[i] or "") for r in rows], default=0)
+            widths.append(max(len(c), data, _WIDTH_HINT.get(c, 0) if data >= len(c) else 0))
 
         def fmt(cells):
             out = []

@@ -41,8 +41,8 @@ def x86_64_machine():
     return m
 
 
-def arm64_machine():
-    m = hotmem.Machine(arch="arm64", page_size="4K", boot_memory="1G", cmdline=MOM)
+def arm64_machine(page_size="4K"):
+    m = hotmem.Machine(arch="arm64", page_size=page_size, boot_memory="1G", cmdline=MOM)
     bs = m.memory_block_size_bytes
     base = m.arch_ops.first_hotplug_address(m)
     m.acpi_memory_hotplug(base, 2 * bs, node=0)
@@ -50,8 +50,8 @@ def arm64_machine():
     return m
 
 
-def powerpc64_machine():
-    m = hotmem.Machine(arch="powerpc64", boot_memory="1G", cmdline=MOM)
+def powerpc64_machine(mmu="radix"):
+    m = hotmem.Machine(arch="powerpc64", mmu=mmu, boot_memory="1G", cmdline=MOM)
     bs = m.memory_block_size_bytes
     base = m.arch_ops.first_hotplug_address(m)
     for i in range(2):
@@ -66,8 +66,20 @@ def s390x_machine():
     return m
 
 
-PROFILES = {"x86_64": x86_64_machine, "arm64-4K": arm64_machine,
-            "powerpc64": powerpc64_machine, "s390x": s390x_machine}
+def x86_64_v2_machine():
+    """The RFC policy: no memmap_on_memory module parameter at all."""
+    m = hotmem.Machine(arch="x86_64", kernel="v2", boot_memory="1G", cmdline=MOM)
+    bs = m.memory_block_size_bytes
+    m.acpi_memory_hotplug(4 << 30, 2 * bs, node=0)
+    _online(m, (4 << 30) // bs, "online_movable")
+    return m
+
+
+PROFILES = {"x86_64": x86_64_machine, "x86_64-v2": x86_64_v2_machine,
+            "arm64-4K": arm64_machine, "arm64-16K": lambda: arm64_machine("16K"),
+            "arm64-64K": lambda: arm64_machine("64K"),
+            "powerpc64": powerpc64_machine, "powerpc64-hash": lambda: powerpc64_machine("hash"),
+            "s390x": s390x_machine}
 
 
 def _lsmem(root, *args):
@@ -92,9 +104,10 @@ def _split_summary(text):
 def test_real_lsmem_reads_export(profile, tmp_path):
     m = PROFILES[profile]()
     m.export(tmp_path / "root")
-    for extra in ((), ("-a",), ("-b",)):
+    for extra in ((), ("-a",), ("-b",), ("-n",)):
         real = _lsmem(tmp_path / "root", "-o", COLS, *extra)
-        mine = render_lsmem(m, COLS, list_all="-a" in extra, bytes="-b" in extra)
+        mine = render_lsmem(m, COLS, list_all="-a" in extra, bytes="-b" in extra,
+                            noheadings="-n" in extra)
         real_table, real_summary = _split_summary(real)
         mine_table, mine_summary = _split_summary(mine)
         assert real_table == mine_table
