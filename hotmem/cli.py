@@ -19,7 +19,7 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "export")
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "export", "capture")
 
 
 def iec(n: int) -> str:
@@ -246,6 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("dir", help="a new or empty directory")
     _machine_arguments(export)
     export.add_argument("--memmap-on-memory", default="1", metavar="0|1|force")
+    capture = sub.add_parser("capture", help="describe the running machine for the model "
+                             "(/sys/firmware/memmap, nodes, /proc/cmdline) as TOML")
+    capture.add_argument("-o", "--output", help="write the TOML here (default: stdout)")
+    capture.add_argument("--root", default="/", help="the root to read (default: /)")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
@@ -334,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
             _compare(args)
         elif args.command in ("lsmem", "export"):
             _lsmem(args)
+        elif args.command == "capture":
+            from hotmem.host import capture
+            host = capture(args.root)
+            for note in host.notes:
+                print(f"hotmem: {note}", file=sys.stderr)
+            open(args.output, "w").write(host.to_toml()) if args.output else \
+                sys.stdout.write(host.to_toml())
         elif args.command == "costs":
             arch = get_arch(args.arch, paging_levels=args.paging_levels)
             sys.stdout.write(render_costs(arch))
