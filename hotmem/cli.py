@@ -19,7 +19,7 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "export", "capture")
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "export", "capture", "mount")
 
 
 def iec(n: int) -> str:
@@ -203,9 +203,28 @@ def _lsmem(args) -> None:
     if args.command == "export":            # the same machine, written as a sysroot tree
         print(f"hotmem: exported to {m.export(args.dir)}", file=sys.stderr)
         return
+    if args.command == "mount":             # the same machine, live through FUSE
+        from hotmem.mount import fuse_unavailable, install_fuse, mount
+        if args.install and fuse_unavailable():
+            install_fuse(lambda msg: print(msg, file=sys.stderr))
+        m = _scenario_machine(args.scenario) if args.scenario else m
+        print(f"hotmem: serving the machine at {args.dir} (umount {args.dir} to stop)",
+              file=sys.stderr)
+        return mount(m, args.dir)
     sys.stdout.write(render_lsmem(m, columns, list_all=args.all, bytes=args.bytes,
                                   json=args.json, noheadings=args.noheadings,
                                   summary="never" if args.json else args.summary))
+
+
+def _scenario_machine(path):
+    """The model Machine after a scenario's steps (hotmem/validate/runner.py)."""
+    from hotmem.validate import load_scenario
+    from hotmem.validate.runner import _model_step, model_machine
+    sc = load_scenario(path)
+    m, devices = model_machine(sc), {}
+    for step in sc.steps:
+        _model_step(m, sc, step, devices)
+    return m
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -250,6 +269,14 @@ def _parser() -> argparse.ArgumentParser:
                              "(/sys/firmware/memmap, nodes, /proc/cmdline) as TOML")
     capture.add_argument("-o", "--output", help="write the TOML here (default: stdout)")
     capture.add_argument("--root", default="/", help="the root to read (default: /)")
+    mnt = sub.add_parser("mount", help="the tree of export live through FUSE: writes to state, "
+                         "online and auto_online_blocks act on the machine")
+    mnt.add_argument("dir", metavar="MOUNTPOINT")
+    mnt.add_argument("scenario", nargs="?", help="a scenario TOML whose steps run first")
+    _machine_arguments(mnt)
+    mnt.add_argument("--memmap-on-memory", default="1", metavar="0|1|force")
+    mnt.add_argument("--install", action="store_true",
+                     help="apt-get install libfuse3-3 and fuse3 if missing (root)")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
@@ -336,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "compare":
             _compare(args)
-        elif args.command in ("lsmem", "export"):
+        elif args.command in ("lsmem", "export", "mount"):
             _lsmem(args)
         elif args.command == "capture":
             from hotmem.host import capture

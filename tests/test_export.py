@@ -201,3 +201,114 @@ def test_cli_export(tmp_path, capsys):
     assert (tmp_path / "r/sys/devices/system/memory/memory33/state").read_text() == "online\n"
     assert main(["export", str(tmp_path / "r")]) == 1
     assert "Directory not empty" in capsys.readouterr().err
+
+
+# -- the live FUSE mount -------------------------------------------------------------------------
+
+def _fuse_skip():
+    from hotmem.mount import fuse_unavailable
+    return fuse_unavailable()
+
+
+needs_fuse = pytest.mark.skipif(bool(_fuse_skip()), reason=f"FUSE: {_fuse_skip()}")
+
+
+class _Mounted:
+    """Machine ``m`` served at ``mp`` from a thread of this process, unmounted on exit."""
+
+    def __init__(self, m, mp):
+        import threading
+        from hotmem.mount import mount
+        self.m, self.mp, self.writes = m, str(mp), []
+        self.thread = threading.Thread(target=mount, args=(m, self.mp), daemon=True,
+                                       kwargs={"on_write": lambda *w: self.writes.append(w)})
+
+    def __enter__(self):
+        import time
+        self.thread.start()
+        for _ in range(100):
+            if os.path.ismount(self.mp):
+                return self
+            time.sleep(0.05)
+        raise AssertionError(f"{self.mp} never mounted")
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.mp], check=True, timeout=30)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@needs_fuse
+@needs_lsmem
+def test_mount_real_lsmem_and_writes(tmp_path):
+    m = x86_64_machine()
+    (tmp_path / "mp").mkdir()
+    with _Mounted(m, tmp_path / "mp") as mnt:
+        real_table = _split_summary(_lsmem(mnt.mp, "-o", COLS))[0]
+        assert real_table == _split_summary(render_lsmem(m, COLS))[0]
+        state = f"{mnt.mp}{MEM}/memory35/state"
+        assert open(state).read() == "offline\n"
+        # a bad word: the kernel's EINVAL, the Machine unchanged
+        fd = os.open(state, os.O_WRONLY)
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"bogus\n")
+        os.close(fd)
+        assert e.value.errno == errno.EINVAL and m.memory.blocks[35].state == "offline"
+        # a read-only attribute: EACCES from m.sysfs.write (mode 0444 stops non-root first)
+        fd = os.open(f"{mnt.mp}{MEM}/memory35/phys_index", os.O_WRONLY)
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"1\n")
+        os.close(fd)
+        assert e.value.errno == errno.EACCES
+        with open(state, "w") as f:
+            f.write("online_movable\n")
+        assert m.memory.blocks[35].state == "online"
+        assert open(f"{mnt.mp}{MEM}/memory35/valid_zones").read() == "Movable\n"
+        assert os.readlink(f"{mnt.mp}{MEM}/memory35/node1") == "../../node/node1"
+        flags = np.frombuffer(open(f"{mnt.mp}/proc/kpageflags", "rb").read(8 * 4096), "<u8")
+        assert np.array_equal(flags, np.asarray(m.procfs.kpageflags(0, 4096), "<u8"))
+    assert not os.path.ismount(tmp_path / "mp")
+
+
+@needs_fuse
+def test_mount_busy_mount_point(tmp_path):
+    from hotmem.mount import mount
+    m = hotmem.Machine(arch="x86_64", boot_memory="1G")
+    (tmp_path / "mp").mkdir()
+    with _Mounted(m, tmp_path / "mp"):
+        with pytest.raises(hotmem.HotplugError) as e:
+            mount(m, tmp_path / "mp")
+        assert e.value.errno == errno.EBUSY and "busy" in str(e.value)
+
+
+@needs_fuse
+@pytest.mark.skipif(not shutil.which("unshare") or not shutil.which("chmem") or os.geteuid(),
+                    reason="needs root, unshare and util-linux chmem")
+def test_mount_real_chmem_in_private_namespace(tmp_path):
+    """util-linux chmem and lsmem unchanged on /sys/devices/system/memory, the mount bound over
+    it in a private mount namespace: onlining and offlining a range, then the Machine checked."""
+    m = hotmem.Machine(arch="x86_64", boot_memory="1G", cmdline=MOM)
+    m.acpi_memory_hotplug(4 << 30, "256M", node=0)
+    (tmp_path / "mp").mkdir()
+    with _Mounted(m, tmp_path / "mp") as mnt:
+        sh = (f"mount --bind {mnt.mp}{MEM} {MEM} && chmem -e 0x100000000-0x10fffffff && "
+              "lsmem -J -o RANGE,STATE,BLOCK && chmem -d -b 33 && chmem -d 128M && "
+              "lsmem -J -o RANGE,STATE,BLOCK")
+        out = subprocess.run(["unshare", "-m", "sh", "-c", sh], capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+        first, second = (json.loads("{" + part) for part in
+                         out.stdout.strip()[1:].split("\n{"))
+        assert first["memory"][-1] == {"range": "0x0000000100000000-0x000000010fffffff",
+                                       "state": "online", "block": "32-33"}
+        # chmem -d 128M offlines one more block, from the top down
+        assert [r["state"] for r in second["memory"]][-1] == "offline"
+        assert m.memory.blocks[33].state == "offline"
+        assert all(e == 0 for _, _, e in mnt.writes), mnt.writes
+        # the words chmem 2.38 wrote (without -z it onlines to Movable where valid_zones
+        # offers it)
+        assert [(p.rsplit("/", 2)[-2], w.strip()) for p, w, _ in mnt.writes][:3] == \
+            [("memory32", "online_movable"), ("memory33", "online_movable"),
+             ("memory33", "offline")]
+    # the host's own /sys was never touched
+    assert os.path.isdir(MEM)
