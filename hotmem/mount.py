@@ -64,6 +64,42 @@ def install_fuse(log=print) -> None:
         _apt_get("install", "-y", "--no-install-recommends", *FUSE_PACKAGES)
 
 
+SELFTEST_PACKAGE = "linux-source-6.1"
+SELFTEST = "tools/testing/selftests/memory-hotplug/mem-on-off-test.sh"
+
+
+def mem_on_off_test(log=print):
+    """The kernel's memory-hotplug selftest script, unchanged, from Debian's kernel source
+    package (``apt-get download`` once, cached beside validate's kernels)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from hotmem.validate.assets import SetupError, _run, cache_dir
+    out = cache_dir() / "selftests" / os.path.basename(SELFTEST)
+    if out.exists():
+        return out
+    for tool in ("apt-get", "dpkg-deb", "tar", "xz"):
+        if shutil.which(tool) is None:
+            raise SetupError(f"{tool} is missing: cannot fetch {SELFTEST_PACKAGE}")
+    log(f"hotmem: apt-get download {SELFTEST_PACKAGE} (for {SELFTEST})")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        _run(["apt-get", "download", SELFTEST_PACKAGE], cwd=tmp)
+        debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+        if not debs:
+            raise SetupError(f"apt-get download {SELFTEST_PACKAGE} left no .deb")
+        src = os.path.join(tmp, debs[0])
+        member = f"{SELFTEST_PACKAGE}/{SELFTEST}"
+        cmd = (f"dpkg-deb --fsys-tarfile '{src}' | tar -xO ./usr/src/{SELFTEST_PACKAGE}.tar.xz"
+               f" | xz -dc | tar -xO '{member}'")
+        proc = subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=900)
+        if proc.returncode or not proc.stdout:
+            raise SetupError(f"{member} not found in {debs[0]}: {proc.stderr[-400:]!r}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(proc.stdout)
+        out.chmod(0o755)
+    return out
+
+
 def _operations(m, lock, on_write=None):
     import mfusepy as fuse
 

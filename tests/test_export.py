@@ -312,3 +312,39 @@ def test_mount_real_chmem_in_private_namespace(tmp_path):
              ("memory33", "offline")]
     # the host's own /sys was never touched
     assert os.path.isdir(MEM)
+
+
+@needs_fuse
+@pytest.mark.skipif(not shutil.which("unshare") or not shutil.which("bc") or os.geteuid(),
+                    reason="needs root, unshare and bc (the selftest's arithmetic)")
+def test_mount_kernel_selftest_mem_on_off(tmp_path):
+    """tools/testing/selftests/memory-hotplug/mem-on-off-test.sh from Debian's linux-source-6.1,
+    unchanged, on the mount bound over /sys/devices/system/memory (guarded: the script runs only
+    once that directory is the FUSE mount). Its sysfs modes run; the notifier-error-inject mode
+    needs debugfs and the module, and the script skips it."""
+    from hotmem.mount import mem_on_off_test
+    from hotmem.validate.assets import SetupError
+    try:
+        script = mem_on_off_test(log=lambda *_: None)
+    except (SetupError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot fetch the selftest: {exc}")
+    m = hotmem.Machine(arch="x86_64", boot_memory="1G", cmdline=MOM)
+    m.acpi_memory_hotplug(4 << 30, "512M", node=0)
+    (tmp_path / "mp").mkdir()
+    with _Mounted(m, tmp_path / "mp") as mnt:
+        sh = (f"mount --bind {mnt.mp}{MEM} {MEM} && "
+              f"case $(stat -f -c %T {MEM}) in fuse*) ;; *) exit 97;; esac && "
+              f"bash {script} -r 10")
+        out = subprocess.run(["unshare", "-m", "sh", "-c", sh], capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0, (out.stdout, out.stderr)
+        lines = out.stdout.splitlines()
+        assert [ln for ln in lines if ln.startswith("offline->online")][:4] == \
+            [f"offline->online memory{b}" for b in range(32, 36)]
+        # 10% of 12 hot-pluggable blocks: 2 offlined; memory0 has holes (offline_pages: EINVAL)
+        assert "\t trying to offline 2 out of 12 memory block(s):" in lines
+        assert ("/sys/devices/system/memory/memory0/state", "offline\n", errno.EINVAL) in \
+            mnt.writes
+        assert "FAILED" not in out.stdout
+        assert "skip extra tests: debugfs is not mounted" in out.stderr
+    assert all(b.state == "online" for b in m.memory.blocks.values())
