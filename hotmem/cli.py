@@ -19,7 +19,8 @@ from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
 from hotmem.errors import HotplugError
 
-COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "sweep")
+COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "sweep", "export", "capture",
+            "mount")
 
 
 def iec(n: int) -> str:
@@ -176,7 +177,7 @@ def _lsmem(args) -> None:
     offline at boot, onlined here)."""
     from hotmem.lsmem import parse_columns, render_lsmem
     from hotmem.report import machine_hotplug_kind, progress
-    columns = parse_columns(args.output)
+    columns = parse_columns(getattr(args, "output", None))
     plan = _plan(args)
     m = plan.machine(args.memmap_on_memory not in ("0", "n", "N", "off"))
     addr, bs = plan.first_address(m), m.memory_block_size_bytes
@@ -200,9 +201,31 @@ def _lsmem(args) -> None:
         addr += size
         bar.update()
     bar.close()
+    if args.command == "export":            # the same machine, written as a sysroot tree
+        print(f"hotmem: exported to {m.export(args.dir)}", file=sys.stderr)
+        return
+    if args.command == "mount":             # the same machine, live through FUSE
+        from hotmem.mount import fuse_unavailable, install_fuse, mount
+        if args.install and fuse_unavailable():
+            install_fuse(lambda msg: print(msg, file=sys.stderr))
+        m = _scenario_machine(args.scenario) if args.scenario else m
+        print(f"hotmem: serving the machine at {args.dir} (umount {args.dir} to stop)",
+              file=sys.stderr)
+        return mount(m, args.dir)
     sys.stdout.write(render_lsmem(m, columns, list_all=args.all, bytes=args.bytes,
                                   json=args.json, noheadings=args.noheadings,
                                   summary="never" if args.json else args.summary))
+
+
+def _scenario_machine(path):
+    """The model Machine after a scenario's steps (hotmem/validate/runner.py)."""
+    from hotmem.validate import load_scenario
+    from hotmem.validate.runner import _model_step, model_machine
+    sc = load_scenario(path)
+    m, devices = model_machine(sc), {}
+    for step in sc.steps:
+        _model_step(m, sc, step, devices)
+    return m
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -238,6 +261,23 @@ def _parser() -> argparse.ArgumentParser:
     lsmem.add_argument("-n", "--noheadings", action="store_true", help="no headings")
     lsmem.add_argument("--summary", nargs="?", const="only", default="always",
                        choices=("always", "never", "only"), help="summary lines")
+    export = sub.add_parser("export", help="the /sys and /proc of the machine after a hot-add "
+                            "plan, written as a sysroot tree (lsmem --sysroot DIR)")
+    export.add_argument("dir", help="a new or empty directory")
+    _machine_arguments(export)
+    export.add_argument("--memmap-on-memory", default="1", metavar="0|1|force")
+    capture = sub.add_parser("capture", help="describe the running machine for the model "
+                             "(/sys/firmware/memmap, nodes, /proc/cmdline) as TOML")
+    capture.add_argument("-o", "--output", help="write the TOML here (default: stdout)")
+    capture.add_argument("--root", default="/", help="the root to read (default: /)")
+    mnt = sub.add_parser("mount", help="the tree of export live through FUSE: writes to state, "
+                         "online and auto_online_blocks act on the machine")
+    mnt.add_argument("dir", metavar="MOUNTPOINT")
+    mnt.add_argument("scenario", nargs="?", help="a scenario TOML whose steps run first")
+    _machine_arguments(mnt)
+    mnt.add_argument("--memmap-on-memory", default="1", metavar="0|1|force")
+    mnt.add_argument("--install", action="store_true",
+                     help="apt-get install libfuse3-3 and fuse3 if missing (root)")
     costs = sub.add_parser("costs", help="memmap and page-table costs per memory block size")
     costs.add_argument("--arch", default="x86_64", choices=sorted(ARCHES),
                        help="architecture (default: %(default)s)")
@@ -326,8 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "compare":
             _compare(args)
-        elif args.command == "lsmem":
+        elif args.command in ("lsmem", "export", "mount"):
             _lsmem(args)
+        elif args.command == "capture":
+            from hotmem.host import capture
+            host = capture(args.root)
+            for note in host.notes:
+                print(f"hotmem: {note}", file=sys.stderr)
+            open(args.output, "w").write(host.to_toml()) if args.output else \
+                sys.stdout.write(host.to_toml())
         elif args.command == "costs":
             arch = get_arch(args.arch, paging_levels=args.paging_levels)
             sys.stdout.write(render_costs(arch))

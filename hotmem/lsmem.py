@@ -96,6 +96,9 @@ def read_blocks(m, columns, list_all: bool = False) -> tuple[int, list[Block], i
     names = sorted((d for d in fs.listdir(MEMORY) if d.startswith("memory") and d[6:].isdigit()),
                    key=lambda d: int(d[6:]))
     have_nodes = any(m.memory_blocks[int(d[6:])].nid >= 0 for d in names)
+    # lsmem.c:main: zones are read only where memory0/valid_zones exists (arm64 virt's RAM
+    # starts at 1 GiB: no memory0, no ZONES)
+    have_zones = "memory0" in names and "valid_zones" in fs.listdir(f"{MEMORY}/memory0")
     blocks: list[Block] = []
     online = offline = 0
     for name in names:
@@ -104,7 +107,8 @@ def read_blocks(m, columns, list_all: bool = False) -> tuple[int, list[Block], i
         state = fs.read(f"{MEMORY}/{name}/state").strip()
         blk = Block(index=idx, count=1, state=state, node=mem.nid,
                     zones=tuple(zone_name_to_id(z)
-                                for z in fs.read(f"{MEMORY}/{name}/valid_zones").split()),
+                                for z in fs.read(f"{MEMORY}/{name}/valid_zones").split())
+                    if have_zones else (),
                     removable=fs.read(f"{MEMORY}/{name}/removable").strip() == "1",
                     memmap_on_memory=bool(mem.nr_vmemmap_pages))
         if state == "online":
@@ -116,7 +120,7 @@ def read_blocks(m, columns, list_all: bool = False) -> tuple[int, list[Block], i
                 and not ("STATE" in split and cur.state != blk.state)
                 and not ("REMOVABLE" in split and cur.removable != blk.removable)
                 and not ("NODE" in split and have_nodes and cur.node != blk.node)
-                and not ("ZONES" in split and (cur.zones != blk.zones
+                and not ("ZONES" in split and have_zones and (cur.zones != blk.zones
                                                or ZONE_UNKNOWN in cur.zones))
                 and not ("MEMMAP-ON-MEMORY" in split
                          and cur.memmap_on_memory != blk.memmap_on_memory)):
@@ -172,19 +176,25 @@ def render_lsmem(m, columns: str | list | None = None, *, list_all: bool = False
         return _json.dumps({"memory": out}, indent=3) + "\n"
     lines = []
     if summary != "only":
-        widths = [max([len(c) if not noheadings else 0, _WIDTH_HINT.get(c, 0)]
-                      + [len(r[i] or "") for r in rows]) for i, c in enumerate(cols)]
+        # libsmartcols (util-linux 2.38, as run): the heading sets the least width even with
+        # --noheadings; a width hint (SIZE: 5) counts only once a cell is as wide as the heading
+        widths = []
+        for i, c in enumerate(cols):
+            data = max([len(r[i] or "") for r in rows], default=0)
+            widths.append(max(len(c), data, _WIDTH_HINT.get(c, 0) if data >= len(c) else 0))
 
         def fmt(cells):
             out = []
             for i, (c, v) in enumerate(zip(cols, cells)):
                 v = v or ""
                 last = i == len(cols) - 1
-                if c in _RIGHT:
+                if last and not v:
+                    out.append("")         # libsmartcols: an empty last cell after its separator
+                elif c in _RIGHT:
                     out.append(v.rjust(widths[i]))
                 else:
                     out.append(v if last else v.ljust(widths[i]))
-            return " ".join(out).rstrip()
+            return " ".join(out)
         if not noheadings:
             lines.append(fmt(cols))
         lines += [fmt(r) for r in rows]

@@ -132,6 +132,18 @@ class _MachineAPI:
         from hotmem.procfs import ProcFs
         return ProcFs(self)
 
+    @classmethod
+    def from_host(cls, root="/", **overrides):
+        """The machine under ``root`` (/sys/firmware/memmap, nodes, /proc/cmdline): hotmem/host.py;
+        ``m.host`` keeps the description and its notes."""
+        from hotmem.host import from_host
+        return from_host(root, **overrides)
+
+    def export(self, root):
+        """Write /sys and /proc as a sysroot tree under ``root`` (hotmem/export.py)."""
+        from hotmem.export import export
+        return export(self, root)
+
     def zone(self, nid: int, name: str):
         return self.pgdats[nid].node_zones[ZONE_NAMES.index(name)]
 

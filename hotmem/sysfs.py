@@ -32,10 +32,14 @@ class SysFs:
         return self.m.memory.blocks[int(mt.group(1))]
 
     def listdir(self, path: str) -> list[str]:
-        if path.rstrip("/") == MEMORY:
-            return ["auto_online_blocks", "block_size_bytes"] + \
-                [f"memory{i}" for i in sorted(self.m.memory.blocks)]
-        raise HotplugError(errno.ENOENT, f"{path}: not modelled")
+        """The entries of a modelled directory (memoryN/nodeM and nodeN/memoryM are links)."""
+        from hotmem.export import sysfs_listdir
+        return sysfs_listdir(self.m, path.rstrip("/"))
+
+    def readlink(self, path: str) -> str:
+        """The relative target of a link (memoryN/nodeM, nodeN/memoryM); EINVAL otherwise."""
+        from hotmem.export import sysfs_readlink
+        return sysfs_readlink(self.m, path.rstrip("/"))
 
     def read(self, path: str) -> str:
         m = self.m
@@ -79,6 +83,9 @@ class SysFs:
             free = sum(z.nr_free_pages for z in zones) * kb
             return render_node_meminfo(nid, NodeMemInfo(MemTotal=total, MemFree=free,
                                                         MemUsed=total - free))
+        if path.startswith("/sys/firmware/memmap/"):
+            from hotmem.export import firmware_memmap_read
+            return firmware_memmap_read(m, path)
         mt = re.fullmatch(re.escape(PARAMS) + r"/(\w+)", path)
         if mt:
             params = render_memory_hotplug_params(MemoryHotplugParams(
