@@ -142,7 +142,7 @@ cdef class _Arm64Tables(_X86Tables):
         while addr < end:
             nxt = _pgt_addr_end(addr, end, sh)
             i = (addr >> sh) & mask
-            e = self._ent[slot, i]
+            e = self._eget(slot, i)
             if not _pgt_none(e):
                 if d == self._nlev - 1:
                     if e != self._arm64_leaf(d, phys):
@@ -163,9 +163,12 @@ cdef class _Arm64Tables(_X86Tables):
                         int flags, alloc_table, node) except -1:
         """arch/arm64/mm/mmu.c:alloc_init_pud / alloc_init_cont_pmd / init_pmd /
         alloc_init_cont_pte / init_pte (6.1), one depth of the walk."""
-        cdef int sh = self._shifts[d], i, lid
+        cdef int sh = self._shifts[d], i, lid, a
         cdef uint64_t mask = self._masks[d], nxt, e, ps = self._page_size
         cdef int64_t c, pfn
+        cdef bint leaf_below = d + 1 == self._nlev - 1
+        cdef int lsh = self._shifts[self._nlev - 1]
+        cdef uint64_t lmask = self._masks[self._nlev - 1]
         cdef uint64_t[:, ::1] ent = self._ent
         if d == self._nlev - 1:                                            # init_pte
             with nogil:
@@ -195,6 +198,14 @@ cdef class _Arm64Tables(_X86Tables):
                     self._link(slot, i, c)                                  # __p?d_populate
                 else:
                     c = self._child[slot, i]
+                if leaf_below and c >= _PGT_CBASE:                         # init_pte
+                    a = (addr >> lsh) & lmask
+                    if self._cl_set_run(c, a, a + <int> ((nxt - addr) >> lsh),
+                                        (phys & self._pfn_mask) | D.PAGE_KERNEL):
+                        phys += nxt - addr
+                        addr = nxt
+                        continue
+                    c = self._pgt_materialize(slot, i, c)
                 self._arm64_map(c, d + 1, addr, nxt, phys, flags, alloc_table, node)
                 ent = self._ent
             phys += nxt - addr
@@ -215,15 +226,31 @@ cdef class _Arm64Tables(_X86Tables):
     cdef int _arm64_unmap(self, int64_t slot, int d, uint64_t addr, uint64_t end,
                           bint free_mapped) except -1:
         """arch/arm64/mm/mmu.c:unmap_hotplug_p4d/pud/pmd/pte_range (6.1), one depth."""
-        cdef int sh = self._shifts[d], i, ps = self.page_shift
+        cdef int sh = self._shifts[d], i, ps = self.page_shift, a, b, k
         cdef uint64_t mask = self._masks[d], nxt, e
         cdef int32_t c
+        cdef pgt_leaf_t t
+        cdef bint leaf_below = d + 1 == self._nlev - 1
+        cdef int lsh = self._shifts[self._nlev - 1]
+        cdef uint64_t lmask = self._masks[self._nlev - 1]
         while addr < end:
             nxt = _pgt_addr_end(addr, end, sh)
             i = (addr >> sh) & mask
             e = self._ent[slot, i]
             if not _pgt_none(e):
                 c = self._child[slot, i]
+                if leaf_below and c >= _PGT_CBASE:                 # unmap_hotplug_pte_range
+                    t = self._cl[c - _PGT_CBASE]
+                    a = (addr >> lsh) & lmask
+                    b = a + <int> ((nxt - addr) >> lsh)
+                    if self._cl_clear_run(c, a, b):
+                        if free_mapped:
+                            for k in range(max(a, t.lo), min(b, t.hi)):
+                                self._defer_free(_PGT_FREE_DATA, ((t.e0 + ((<uint64_t> (k - t.lo))
+                                                                  << ps)) & self._pfn_mask) >> ps, 1)
+                        addr = nxt
+                        continue
+                    c = self._pgt_materialize(slot, i, c)
                 if c >= 0:
                     self._arm64_unmap(c, d + 1, addr, nxt, free_mapped)
                 else:                                       # pte, or pud_sect / pmd_sect
@@ -273,7 +300,7 @@ cdef class _Arm64Tables(_X86Tables):
                 if lid != 1 and _pgt_range_aligned(addr, nxt, floor, ceiling, span_mask) and \
                         self._table_empty(c):
                     self._clear(slot, i)                                    # p?d_clear
-                    self._defer_free(_PGT_FREE_TABLE, self._pfn[c], lid)
+                    self._defer_free(_PGT_FREE_TABLE, self._tpfn(c), lid)
                     self._release_table(c)
             addr = nxt
         return 0

@@ -21,6 +21,17 @@ from hotmem.defs import (
 cdef enum:
     _PGT_FREE_DATA = 0              # deferred free_data(pfn, nr_pages)
     _PGT_FREE_TABLE = 1             # deferred free_table(pfn, level name)
+    _PGT_CBASE = 1 << 30            # slots from here on are compact leaf tables
+
+# A leaf (PTE) table of an arm64 geometry is held compact while its entries form one run:
+# entries [lo, hi) are e0, e0 + PAGE_SIZE, ... (a linear map, or consecutive memmap pages),
+# every other entry is none, no entry points at a table. Its slot is _PGT_CBASE + index into
+# _cl. The first write that breaks the run turns it into a dense row (_pgt_materialize, the
+# parent's entry relinked to the new slot); what the tables hold is the same either way.
+ctypedef struct pgt_leaf_t:
+    int64_t pfn                     # the table page; -1: a free compact slot
+    uint64_t e0                     # the entry at index lo
+    int32_t lo, hi                  # present entries [lo, hi); lo == hi: none
 
 
 cdef inline object _pgt_einval(str msg):
@@ -90,6 +101,16 @@ cdef class _TableStore:
     cdef dict _unused
     cdef int64_t* _fr              # deferred frees, (kind, pfn, nr_pages or level id) triples
     cdef int64_t _fr_n, _fr_cap
+    cdef bint _cleaf                # leaf tables start compact (arm64 geometries)
+    cdef int _leaf_lid
+    cdef pgt_leaf_t* _cl            # compact leaf tables
+    cdef int64_t _ncl, _clcap, _ncl_live
+    cdef list _cl_free
+    cdef int64_t* _hk               # compact tables by pfn: open addressing, linear probing,
+    cdef int64_t* _hv               # key -1 = empty (the dense ones are in _slot_of)
+    cdef int64_t _hcap, _hn
+    cdef int64_t _vp_parent         # _vmemmap_populate_tables: the entry pointing at its result
+    cdef int _vp_index
 
     def __init__(self, levels, pgd_pfn, geometry=None):
         cdef int d
@@ -129,6 +150,10 @@ cdef class _TableStore:
         self._unused_pmd_start = 0
         self._unused = {}
         self._fr_n = 0
+        self._cleaf = not self._x86
+        self._leaf_lid = self._lids[levels - 1]
+        self._ncl = self._clcap = self._ncl_live = 0
+        self._cl_free = []
         self._new_table(pgd_pfn, 0)
 
     # ------------------------------------------------------------------ table pages
@@ -150,11 +175,111 @@ cdef class _TableStore:
         self._lvl = lvl
 
     cdef int64_t _new_table(self, pfn, int lid) except -1:
-        cdef int64_t slot
         if not 0 <= pfn < self._max_pfn:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}")
-        if pfn in self._slot_of:
+        if pfn in self._slot_of or self._h_get(pfn) >= 0:
             raise RuntimeError(f"table allocator returned pfn {pfn:#x}, already a page table")
+        if self._cleaf and lid == self._leaf_lid:
+            return self._new_leaf(pfn)
+        return self._new_dense(pfn, lid)
+
+    cdef int64_t _new_leaf(self, int64_t pfn) except -1:
+        """A compact, empty leaf table at ``pfn``."""
+        cdef int64_t k, cap
+        cdef pgt_leaf_t* p
+        if self._cl_free:
+            k = _pgt_heapq.heappop(self._cl_free)
+        else:
+            if self._ncl == self._clcap:
+                cap = 2 * self._clcap if self._clcap else 64
+                if cap > _PGT_CBASE:
+                    raise MemoryError("too many leaf tables")
+                p = <pgt_leaf_t*> realloc(self._cl, cap * sizeof(pgt_leaf_t))
+                if p == NULL:
+                    raise MemoryError()
+                self._cl = p
+                self._clcap = cap
+            k = self._ncl
+            self._ncl += 1
+        self._cl[k].pfn = pfn
+        self._cl[k].e0 = 0
+        self._cl[k].lo = self._cl[k].hi = 0
+        self._ncl_live += 1
+        self._h_put(pfn, _PGT_CBASE + k)
+        return _PGT_CBASE + k
+
+    # pfn -> compact slot, in C: a Python dict entry would cost more than the table itself
+    cdef inline int64_t _h_home(self, int64_t pfn) noexcept:
+        return <int64_t> ((<uint64_t> pfn * <uint64_t> 0x9E3779B97F4A7C15) >> 20) & (self._hcap - 1)
+
+    cdef int64_t _h_get(self, int64_t pfn) noexcept:
+        cdef int64_t j
+        if self._hn == 0:
+            return -1
+        j = self._h_home(pfn)
+        while self._hk[j] != -1:
+            if self._hk[j] == pfn:
+                return self._hv[j]
+            j = (j + 1) & (self._hcap - 1)
+        return -1
+
+    cdef int _h_put(self, int64_t pfn, int64_t slot) except -1:
+        cdef int64_t j, k, cap, ocap = self._hcap
+        cdef int64_t* ok = self._hk
+        cdef int64_t* ov = self._hv
+        if 2 * (self._hn + 1) > ocap:
+            cap = 2 * ocap if ocap else 256
+            self._hk = <int64_t*> malloc(cap * sizeof(int64_t))
+            self._hv = <int64_t*> malloc(cap * sizeof(int64_t))
+            if self._hk == NULL or self._hv == NULL:
+                free(self._hk)
+                free(self._hv)
+                self._hk, self._hv = ok, ov
+                raise MemoryError()
+            memset(self._hk, 0xff, cap * sizeof(int64_t))
+            self._hcap = cap
+            self._hn = 0
+            for k in range(ocap):
+                if ok[k] != -1:
+                    self._h_put(ok[k], ov[k])
+            free(ok)
+            free(ov)
+        j = self._h_home(pfn)
+        while self._hk[j] != -1:
+            j = (j + 1) & (self._hcap - 1)
+        self._hk[j] = pfn
+        self._hv[j] = slot
+        self._hn += 1
+        return 0
+
+    cdef void _h_del(self, int64_t pfn) noexcept:
+        """Remove ``pfn`` (present), shifting later entries of its probe run back."""
+        cdef int64_t j, k, h, m = self._hcap - 1
+        j = self._h_home(pfn)
+        while self._hk[j] != pfn:
+            j = (j + 1) & m
+        k = j
+        while True:
+            k = (k + 1) & m
+            if self._hk[k] == -1:
+                break
+            h = self._h_home(self._hk[k])
+            if (k - h) & m >= (k - j) & m:          # its home is not in (j, k]: move it to j
+                self._hk[j] = self._hk[k]
+                self._hv[j] = self._hv[k]
+                j = k
+        self._hk[j] = -1
+        self._hn -= 1
+
+    cdef int64_t _slot_lookup(self, int64_t pfn) except? -2:
+        """The slot of the table page ``pfn``, or -1."""
+        slot = self._slot_of.get(pfn)
+        if slot is not None:
+            return slot
+        return self._h_get(pfn)
+
+    cdef int64_t _new_dense(self, pfn, int lid) except -1:
+        cdef int64_t slot
         if self._free_slots:
             slot = _pgt_heapq.heappop(self._free_slots)
         else:
@@ -168,6 +293,15 @@ cdef class _TableStore:
         return slot
 
     cdef _release_table(self, int64_t slot):
+        cdef int64_t k
+        if slot >= _PGT_CBASE:
+            k = slot - _PGT_CBASE
+            self._h_del(self._cl[k].pfn)
+            self._cl[k].pfn = -1
+            self._cl[k].lo = self._cl[k].hi = 0
+            self._ncl_live -= 1
+            _pgt_heapq.heappush(self._cl_free, k)
+            return
         del self._slot_of[self._pfn[slot]]
         self._ent[slot, :] = 0
         self._child[slot, :] = -1
@@ -177,15 +311,95 @@ cdef class _TableStore:
 
     cdef inline void _link(self, int64_t slot, int i, int64_t child) noexcept:
         """p?d_populate(): point entry i of table ``slot`` at table ``child`` (_PAGE_TABLE)."""
-        self._ent[slot, i] = (<uint64_t> self._pfn[child] << self.page_shift) | D._PAGE_TABLE
+        self._ent[slot, i] = (<uint64_t> self._tpfn(child) << self.page_shift) | D._PAGE_TABLE
         self._child[slot, i] = <int32_t> child
+
+    # ------------------------------------------------------------------ compact leaf tables
+    cdef inline int64_t _tpfn(self, int64_t slot) noexcept:
+        """The pfn of the table in ``slot`` (dense or compact)."""
+        if slot >= _PGT_CBASE:
+            return self._cl[slot - _PGT_CBASE].pfn
+        return self._pfn[slot]
+
+    cdef inline int _tlid(self, int64_t slot) noexcept:
+        if slot >= _PGT_CBASE:
+            return self._leaf_lid
+        return self._lvl[slot]
+
+    cdef inline uint64_t _eget(self, int64_t slot, int i) noexcept:
+        """Entry i of the table in ``slot`` (dense or compact)."""
+        cdef pgt_leaf_t* t
+        if slot >= _PGT_CBASE:
+            t = &self._cl[slot - _PGT_CBASE]
+            if t.lo <= i < t.hi:
+                return t.e0 + ((<uint64_t> (i - t.lo)) << self.page_shift)
+            return 0
+        return self._ent[slot, i]
+
+    cdef inline int32_t _kid(self, int64_t slot, int i) noexcept:
+        if slot >= _PGT_CBASE:
+            return -1
+        return self._child[slot, i]
+
+    cdef bint _cl_set_run(self, int64_t slot, int a, int b, uint64_t v0) noexcept:
+        """Set entries [a, b) of compact ``slot`` to v0, v0 + PAGE_SIZE, ... if the table stays
+        one run (True); else change nothing (False)."""
+        cdef pgt_leaf_t* t = &self._cl[slot - _PGT_CBASE]
+        cdef int ps = self.page_shift
+        if t.lo == t.hi:
+            t.lo = a
+            t.hi = b
+            t.e0 = v0
+            return True
+        if v0 - ((<uint64_t> a) << ps) != t.e0 - ((<uint64_t> t.lo) << ps) or b < t.lo or \
+                a > t.hi:
+            return False
+        if a < t.lo:
+            t.e0 = v0
+            t.lo = a
+        if b > t.hi:
+            t.hi = b
+        return True
+
+    cdef bint _cl_clear_run(self, int64_t slot, int a, int b) noexcept:
+        """Clear entries [a, b) of compact ``slot`` if it stays one run (True); else change
+        nothing (False)."""
+        cdef pgt_leaf_t* t = &self._cl[slot - _PGT_CBASE]
+        if b <= t.lo or a >= t.hi:
+            return True
+        if a <= t.lo and b >= t.hi:
+            t.lo = t.hi = 0
+        elif a <= t.lo:
+            t.e0 += (<uint64_t> (b - t.lo)) << self.page_shift
+            t.lo = b
+        elif b >= t.hi:
+            t.hi = a
+        else:
+            return False
+        return True
+
+    cdef int64_t _pgt_materialize(self, int64_t parent, int pi, int64_t slot) except -1:
+        """Turn compact ``slot`` (entry ``pi`` of table ``parent`` points at it) into a dense
+        row holding the same entries; the new slot."""
+        cdef pgt_leaf_t t = self._cl[slot - _PGT_CBASE]
+        cdef int64_t d
+        cdef int i
+        self._release_table(slot)
+        d = self._new_dense(t.pfn, self._leaf_lid)
+        for i in range(t.lo, t.hi):
+            self._ent[d, i] = t.e0 + ((<uint64_t> (i - t.lo)) << self.page_shift)
+        self._child[parent, pi] = <int32_t> d
+        return d
 
     cdef inline void _clear(self, int64_t slot, int i) noexcept:
         self._ent[slot, i] = 0
         self._child[slot, i] = -1
 
     cdef bint _table_empty(self, int64_t slot) noexcept:
-        cdef int i, n = self._lid_ptrs[self._lvl[slot]]
+        cdef int i, n
+        if slot >= _PGT_CBASE:
+            return self._cl[slot - _PGT_CBASE].lo == self._cl[slot - _PGT_CBASE].hi
+        n = self._lid_ptrs[self._lvl[slot]]
         for i in range(n):
             if not _pgt_none(self._ent[slot, i]):
                 return False
@@ -249,6 +463,8 @@ cdef class _TableStore:
         cdef bint none, x86_l5 = self._x86 and self._nlev == 5
         for d in range(depth):
             i = (addr >> self._shifts[d]) & self._masks[d]
+            self._vp_parent = slot
+            self._vp_index = i
             e = self._ent[slot, i]
             none = (e == 0) if (d == 0 and x86_l5) else _pgt_none(e)
             if none:
@@ -273,13 +489,17 @@ cdef class _TableStore:
             if t < 0:
                 return -_errno.ENOMEM
             i = (addr >> ps) & mask
-            if _pgt_none(self._ent[t, i]):
+            if _pgt_none(self._eget(t, i)):
                 pfn = _pgt_take(alloc_page, -1, 1, node)
                 if pfn < 0:
                     return -_errno.ENOMEM
                 if pfn >= self._max_pfn:
                     raise RuntimeError(f"page allocator returned pfn {pfn:#x}")
-                self._ent[t, i] = (<uint64_t> pfn << ps) | D.PAGE_KERNEL
+                if t >= _PGT_CBASE and \
+                        not self._cl_set_run(t, i, i + 1, (<uint64_t> pfn << ps) | D.PAGE_KERNEL):
+                    t = self._pgt_materialize(self._vp_parent, self._vp_index, t)
+                if t < _PGT_CBASE:
+                    self._ent[t, i] = (<uint64_t> pfn << ps) | D.PAGE_KERNEL
             addr += self._page_size
         return 0
 
@@ -338,6 +558,9 @@ cdef class _TableStore:
 
     def __dealloc__(self):
         free(self._fr)
+        free(self._cl)
+        free(self._hk)
+        free(self._hv)
 
     # ------------------------------------------------------------------ inspection
     def walk(self, va):
@@ -353,9 +576,9 @@ cdef class _TableStore:
         out = []
         for d in range(self._nlev):
             i = (c_va >> self._shifts[d]) & self._masks[d]
-            e = self._ent[slot, i]
-            out.append((PGTABLE_LEVEL_NAMES[self._lids[d]], self._pfn[slot], i, e))
-            c = self._child[slot, i]
+            e = self._eget(slot, i)
+            out.append((PGTABLE_LEVEL_NAMES[self._lids[d]], self._tpfn(slot), i, e))
+            c = self._kid(slot, i)
             if _pgt_none(e) or c < 0:
                 break
             slot = c
@@ -378,6 +601,8 @@ cdef class _TableStore:
         for s in range(self._nr_slots):
             if self._lvl[s] == lid:
                 n += 1
+        if self._cleaf and lid == self._leaf_lid:
+            n += self._ncl_live
         return n
 
     def table_pfns(self, level_name):
@@ -386,28 +611,47 @@ cdef class _TableStore:
         lid = _PGT_LEVEL_ID.get(level_name)
         if lid is None:
             raise _pgt_einval(f"table_pfns: unknown level {level_name!r}")
-        return sorted([self._pfn[s] for s in range(self._nr_slots) if self._lvl[s] == lid])
+        out = [self._pfn[s] for s in range(self._nr_slots) if self._lvl[s] == lid]
+        if self._cleaf and lid == self._leaf_lid:
+            out += [self._cl[s].pfn for s in range(self._ncl) if self._cl[s].pfn >= 0]
+        return sorted(out)
 
     def entries(self, table_pfn):
         """A copy of the entries (PTRS_PER_<level> of them) of table page ``table_pfn``."""
         cdef int64_t s
         slot = self._slot_of.get(table_pfn)
-        if slot is None:
+        if slot is None and table_pfn in range(self._max_pfn):
+            slot = self._h_get(int(table_pfn))
+        if slot is None or slot < 0:
             raise _pgt_einval(f"entries: pfn {table_pfn:#x} is not a page table")
         s = slot
-        return self._ent_arr[s, :self._lid_ptrs[self._lvl[s]]].copy()
+        return self._entries_of(s)
+
+    cdef object _entries_of(self, int64_t s):
+        """A numpy copy of the entries of the table in slot ``s``."""
+        cdef pgt_leaf_t* t
+        if s < _PGT_CBASE:
+            return self._ent_arr[s, :self._lid_ptrs[self._lvl[s]]].copy()
+        t = &self._cl[s - _PGT_CBASE]
+        out = np.zeros(self._lid_ptrs[self._leaf_lid], np.uint64)
+        if t.hi > t.lo:
+            out[t.lo:t.hi] = (np.arange(t.hi - t.lo, dtype=np.uint64)
+                              << np.uint64(self.page_shift)) + np.uint64(t.e0)
+        return out
 
     def state(self):
         """A canonical, comparable snapshot (same layout as the twin's)."""
         cdef int64_t s
         cdef int n
         tables = []
-        for pfn in sorted(self._slot_of):
-            s = self._slot_of[pfn]
-            n = self._lid_ptrs[self._lvl[s]]
-            tables.append((pfn, PGTABLE_LEVEL_NAMES[self._lvl[s]],
-                           self._ent_arr[s, :n].tobytes(),
-                           np.packbits(self._child_arr[s, :n] >= 0).tobytes()))
+        pfns = list(self._slot_of)
+        pfns += [self._cl[s].pfn for s in range(self._ncl) if self._cl[s].pfn >= 0]
+        for pfn in sorted(pfns):
+            s = self._slot_lookup(pfn)
+            n = self._lid_ptrs[self._tlid(s)]
+            kids = (self._child_arr[s, :n] >= 0) if s < _PGT_CBASE else np.zeros(n, bool)
+            tables.append((pfn, PGTABLE_LEVEL_NAMES[self._tlid(s)],
+                           self._entries_of(s).tobytes(), np.packbits(kids).tobytes()))
         unused = []
         for va in sorted(self._unused):
             rec = self._unused[va]
@@ -425,4 +669,4 @@ cdef class _TableStore:
     def __repr__(self):
         geo = "" if self._x86 else f", geometry={self.geometry.name}"
         return (f"PageTables(levels={self.levels}, pgd_pfn={self.pgd_pfn:#x}{geo}, "
-                f"tables={len(self._slot_of)})")
+                f"tables={len(self._slot_of) + self._ncl_live})")
