@@ -16,6 +16,8 @@ demo: $(STAMP)
 	$(PY) -m hotmem
 
 test: $(STAMP)
+	@# Debian's libfuse3 for the FUSE-mount tests (root with apt only; they skip, saying why, without it)
+	-$(PY) -c 'from hotmem.mount import fuse_unavailable as u, install_fuse as i; u() and i()'
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-python: $(STAMP)

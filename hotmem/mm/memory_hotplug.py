@@ -370,10 +370,11 @@ def add_memory_resource(m, nid: int, res, mhp_flags: int, group=None) -> int:
     new_node = __try_online_node(m, nid)
     if new_node:
         undo.push(_node_offline_again, m, nid)          # error: rollback_node_hotadd
-    if per_block:
-        rc = create_altmaps_and_memory_blocks(m, nid, group, start, size)
-    else:
-        rc = m.arch_ops.arch_add_memory(m, nid, start, size, altmap)
+    with undo:          # an oops below (a HotplugError) still takes the new node offline
+        if per_block:
+            rc = create_altmaps_and_memory_blocks(m, nid, group, start, size)
+        else:
+            rc = m.arch_ops.arch_add_memory(m, nid, start, size, altmap)
     if rc:
         return undo.unwind(fail(m, -rc, f"arch_add_memory({start:#x}, {size:#x}) failed"))
     if not per_block:
