@@ -230,6 +230,7 @@ class Machine(_MachineAPI):
         self.boot_reserved_pages = boot_reserved_pages       # None: calibrated default
         self.boot_late_freed_pages = boot_late_freed_pages
         self.late_freed = range(0)                           # the initrd pages freed late
+        self.boot_by_cause = False                           # set by the arch's boot_layout
         self.owners = Owners()
         self.slab = Slab()
         self.firmware_map: list = []
@@ -297,6 +298,7 @@ BOOT_STEPS = (
     ("free_area_init", page_alloc.free_area_init),
     ("early reservations", init_main.reserve_boot_allocations),
     ("memblock_free_all", memblock.memblock_free_all),
+    ("alternative_instructions", init_main.alternative_instructions),
     ("init_per_zone_wmark_min", init_main.init_per_zone_wmark_min),
     ("free_initmem", init_main.free_initmem),
     ("first allocations", init_main.warm_pcp_lists),

@@ -31,7 +31,8 @@ MODULE_HOOKS = ("boot_layout", "memory_block_size_bytes", "zone_dma_limits", "ne
                 "arch_remove_memory", "vmemmap_populate", "vmemmap_free", "mhp_range_allowed",
                 "arch_get_memory_phys_device", "memory_notifier", "meminfo_extra",
                 "arch_report_meminfo", "device_memory_base", "first_hotplug_address",
-                "arch_support_memmap_on_memory")
+                "arch_support_memmap_on_memory", "early_allocations", "alternative_instructions",
+                "free_initmem")
 
 
 class ArchOps(abc.ABC):
@@ -70,6 +71,20 @@ class ArchOps(abc.ABC):
     def boot_layout(self, m):
         """The boot RAM ranges (start, end, nid), memblock reservations (start, size, name) and
         whether the layout is a calibrated reference (setup_arch's memblock_add/reserve)."""
+
+    def early_allocations(self, m) -> bool:
+        """The boot's memblock allocations that scale with the machine, modelled from their
+        causes (x86_64 on QEMU pc: hotmem/arch/x86_setup.py); False where the arch keeps one
+        calibrated reservation figure instead (hotmem/init/main.py)."""
+        return False
+
+    def alternative_instructions(self, m) -> None:
+        """start_kernel's early frees of kernel image pages, before the initcalls (x86:
+        the SMP lock table); none by default."""
+
+    def free_initmem(self, m) -> None:
+        """kernel_init's frees of kernel image pages after the initcalls (init sections,
+        alignment gaps), where early_allocations models them; none by default."""
 
     def memory_block_size_bytes(self, m) -> int:
         """drivers/base/memory.c:memory_block_size_bytes (__weak, 6.1): one section."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 
 from hotmem.arch import x86_e820 as e820
+from hotmem.arch import x86_setup
 from hotmem.arch.ops import GiB, ArchOps
 from hotmem.arch.x86_64 import probe_memory_block_size
 from hotmem.arch.x86_init import init_memory_mapping as _init_memory_mapping
@@ -44,9 +45,36 @@ def boot_layout(m):
     m.arch_ops.e820 = layout
     ram = [(e.start, e.end, e.nid) for e in layout if e.type == e820.E820_TYPE_RAM]
     reserved = [(0, LOW_RESERVED, "low 1M")]
-    if ram and max(e for _, e, _ in ram) > KERNEL_IMAGE[1]:
-        reserved.append((KERNEL_IMAGE[0], KERNEL_IMAGE[1] - KERNEL_IMAGE[0], "kernel image"))
+    m.boot_by_cause = (qemu and m.boot_reserved_pages is None
+                       and m.boot_late_freed_pages is None)
+    image = x86_setup.KERNEL_IMAGE_RESERVED if m.boot_by_cause else KERNEL_IMAGE
+    if ram and max(e for _, e, _ in ram) > image[1]:
+        reserved.append((image[0], image[1] - image[0], "kernel image"))
+    if m.boot_by_cause:
+        # QEMU loads the initrd right below the top of the RAM under 4 GiB (load_linux)
+        top = max(e for _, e, _ in ram if e <= 4 * GiB)
+        size = x86_setup.DEFAULT_INITRD_PAGES << m.arch.page_shift
+        reserved.append((top - size, size, "initrd"))
     return ram, reserved, qemu
+
+
+def early_allocations(m) -> bool:
+    """hotmem/arch/x86_setup.py:early_allocations on the QEMU pc layout, unless reservation
+    figures were given."""
+    if not m.boot_by_cause:
+        return False
+    x86_setup.early_allocations(m)
+    return True
+
+
+def alternative_instructions(m) -> None:
+    if m.boot_by_cause:
+        x86_setup.alternative_instructions(m)
+
+
+def free_initmem(m) -> None:
+    if m.boot_by_cause:
+        x86_setup.free_initmem(m)
 
 
 def memory_block_size_bytes(m) -> int:

@@ -44,6 +44,13 @@ def reserve_boot_allocations(m) -> None:
     and the initrd and init sections freed after the initcalls: memblock reservations on the
     first node with memory, calibrated on the QEMU pc reference unless given."""
     a = m.arch
+    if m.arch_ops.early_allocations(m):
+        initrd = next((r for r in m.memblock.reserved if r.name == "initrd"), None)
+        if initrd is not None:
+            base = initrd.base >> a.page_shift
+            m.late_freed = range(base, base + (initrd.size >> a.page_shift))
+            m.owners.note_memblock(base, len(m.late_freed), initrd.nid, "initrd")
+        return
     if m.boot_reserved_pages is None:
         m.boot_reserved_pages = QEMU_PC_EXTRA_RESERVED_PAGES if m.boot_calibrated else 0
     if m.boot_late_freed_pages is None:
@@ -73,8 +80,15 @@ def free_initmem(m) -> None:
     for pfn in late:
         free_reserved_page(m, pfn)
     if late:
-        m.memblock.reserved = [r for r in m.memblock.reserved if r.name != _LATE]
+        m.memblock.reserved = [r for r in m.memblock.reserved if r.name not in (_LATE, "initrd")]
         m.owners.memblock.pop(late.start, None)
+    m.arch_ops.free_initmem(m)
+
+
+def alternative_instructions(m) -> None:
+    """start_kernel → check_bugs → alternative_instructions (6.1): image pages the arch frees
+    before the initcalls, so before the boot watermarks."""
+    m.arch_ops.alternative_instructions(m)
 
 
 def warm_pcp_lists(m) -> None:

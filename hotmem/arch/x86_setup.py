@@ -1,0 +1,206 @@
+"""The x86_64 boot allocations that scale with the machine, by cause (Debian's 6.1 amd64 build on
+QEMU ``pc``): what setup_arch, start_kernel and mm_init reserve in memblock besides the kernel
+image, the boot page tables and the boot memmap, and what the kernel frees again after its
+initcalls. Read in the 6.1 sources and checked against real boots logged with ``memblock=debug``
+(tests/data/kernel-6.1-boot, docs/boot-reservations.md).
+
+Everything here that a boot log does not explain by a cause -- firmware-map entries, cpumasks,
+percpu bookkeeping, the mem_section roots, the early fixmap tables, the difference between the
+model's boot page tables and the kernel's brk-backed ones -- is ``OTHER_EARLY_PAGES``, calibrated on
+the 1 GiB reference and the same for every layout the readings cover.
+"""
+from __future__ import annotations
+
+from hotmem.mm.page_alloc import free_reserved_page
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+
+# -- the Debian 6.1.176 image (section headers of the vmlinux in vmlinuz-6.1.0-50-amd64; nokaslr) --
+#: _text .. the end of the brk area that setup_arch's reserve_brk keeps (17 pages used of .brk)
+KERNEL_IMAGE_RESERVED = (0x1000000, 0x4411000)
+#: ranges free_initmem / mark_rodata_ro hand back after the initcalls (arch/x86/mm/init.c and
+#: init_64.c, 6.1): unused bss_decrypted, [__init_begin, __init_end), the text/rodata and
+#: rodata/data alignment gaps
+LATE_IMAGE_FREES = (("unused decrypted", 0x4203000, 0x4400000),
+                    ("unused kernel image (initmem)", 0x3042000, 0x3303000),
+                    ("unused kernel image (text/rodata gap)", 0x1E02000, 0x2000000),
+                    ("unused kernel image (rodata/data gap)", 0x28E7000, 0x2A00000))
+#: [__smp_locks, __smp_locks_end): freed by alternative_instructions in start_kernel, before the
+#: initcalls, when the kernel runs on one CPU or cannot run on more than its present ones
+SMP_LOCKS = (0x3303000, 0x330C000)
+#: the initrd QEMU loads below the top of RAM under 4 GiB (hotmem validate's initramfs as
+#: recorded in tests/data/kernel-6.1-readings: "Freeing initrd memory: 1012K")
+DEFAULT_INITRD_PAGES = 253
+
+#: percpu first chunk of this build ("Embedded 62 pages/cpu s217088 r8192 d28672")
+PERCPU_STATIC, PERCPU_RESERVED, PERCPU_DYNAMIC = 217088, 8192, 28672
+PCPU_MIN_UNIT_SIZE = 32 * KiB
+PERCPU_ATOM = 2 * MiB                       # pcpu_fc_alloc on x86_64: PMD_SIZE atoms (cpu_has_pse)
+MAX_DMA_ADDRESS = 16 * MiB                   # pcpu_fc_alloc's lower limit (__pa(MAX_DMA_ADDRESS))
+#: sizeof(pg_data_t) of this build, page aligned by alloc_node_data ("NODE_DATA(0) allocated
+#: [mem 0x3feb9000-0x3fee3fff]")
+NODE_DATA_SIZE = 0x2B000
+SMP_CACHE_BYTES = 64
+#: kernel/dma/swiotlb.c (6.1): IO_TLB_DEFAULT_SIZE bounce buffer in slots of 1 << IO_TLB_SHIFT
+#: bytes, each with a 24-byte struct io_tlb_slot
+IO_TLB_DEFAULT_SIZE, IO_TLB_SHIFT, IO_TLB_SLOT_BYTES = 64 * MiB, 11, 24
+#: mm/page_alloc.c: alloc_large_system_hash scales up by 4x per 4x memory above 64 GiB
+ADAPT_SCALE_BASE, ADAPT_SCALE_SHIFT = 64 * GiB, 2
+#: what the reference boot reserves that no cause above explains (see the module docstring)
+OTHER_EARLY_PAGES = 10
+
+
+def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> int:
+    """memblock_alloc_try_nid top-down (``nid`` None: NUMA_NO_NODE), noted in the owner ledger."""
+    a = m.arch
+    base = m.memblock.alloc_top_down(size, align, nid, what, **limits)
+    first, last = base >> a.page_shift, (base + size - 1) >> a.page_shift
+    m.owners.note_memblock(first, last - first + 1, nid if nid is not None else -1, what)
+    return base
+
+
+def alloc_node_data(m, nid: int) -> None:
+    """arch/x86/mm/numa.c:alloc_node_data (6.1): pg_data_t from the node's own memory."""
+    _alloc(m, NODE_DATA_SIZE, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
+
+
+def pcpu_embed_first_chunk(m) -> None:
+    """mm/percpu.c:pcpu_build_alloc_info + pcpu_embed_first_chunk (6.1): one group per node,
+    units of the size that wastes the fewest CPUs (the best ``upa``), each group's units from
+    pcpu_fc_alloc on its node (PMD aligned, above MAX_DMA_ADDRESS), the tail of every unit past
+    the static + reserved + dynamic areas freed again."""
+    a = m.arch
+    size_sum = -(-(PERCPU_STATIC + PERCPU_RESERVED + PERCPU_DYNAMIC) // a.PAGE_SIZE) * a.PAGE_SIZE
+    min_unit = max(size_sum, PCPU_MIN_UNIT_SIZE)
+    alloc_size = -(-min_unit // PERCPU_ATOM) * PERCPU_ATOM
+    upa = alloc_size // min_unit
+    while alloc_size % upa or (alloc_size // upa) % a.PAGE_SIZE:
+        upa -= 1
+    groups = {nid: n for nid, n in sorted(m.cpu_nodes.items()) if n}
+    nr_cpus = sum(groups.values())
+    best, last_allocs = upa, None
+    for u in range(upa, 0, -1):
+        if alloc_size % u or (alloc_size // u) % a.PAGE_SIZE:
+            continue
+        allocs = sum(-(-n // u) for n in groups.values())
+        wasted = sum(-(-n // u) * u - n for n in groups.values())
+        if wasted > nr_cpus // 3:
+            continue
+        if last_allocs is not None and allocs > last_allocs:
+            break
+        last_allocs, best = allocs, u
+    unit_size = alloc_size // best
+    for nid, n in groups.items():
+        nr_units = -(-n // best) * best
+        node = nid if m.boot_memory.get(nid) else None
+        base = _alloc(m, nr_units * unit_size, PERCPU_ATOM, node, "percpu first chunk",
+                      min_addr=MAX_DMA_ADDRESS)
+        for unit in range(n):
+            start = base + unit * unit_size + size_sum
+            m.memblock.unreserve(start, unit_size - size_sum)
+        for unit in range(n, nr_units):                  # units of no CPU: freed whole
+            m.memblock.unreserve(base + unit * unit_size, unit_size)
+
+
+def nr_kernel_pages(m) -> int:
+    """free_area_init_core's nr_kernel_pages (6.1): every zone's present pages less its memmap
+    estimate (calc_memmap_size); x86_64 has no highmem and no dma_reserve."""
+    total = 0
+    for pgdat in m.pgdats.values():
+        for z in pgdat.node_zones:
+            spanned, present = z.spanned_pages, z.present_pages
+            pages = present if spanned > present + (present >> 4) else spanned
+            memmap = -(-pages * m.arch.struct_page_size // m.arch.PAGE_SIZE)
+            total += present - memmap if present >= memmap else present
+    return total
+
+
+def alloc_large_system_hash(m, bucketsize: int, scale: int, what: str) -> int:
+    """mm/page_alloc.c:alloc_large_system_hash (6.1) for an early (HASH_EARLY | HASH_ZERO)
+    table sized from memory: one bucket per 2^scale bytes of kernel pages (rounded up to a
+    MiB; the scale grows past 64 GiB), a power of two, at most 1/16 of memory. Memblock."""
+    a = m.arch
+    kernel = nr_kernel_pages(m)
+    numentries = -(-kernel // (MiB >> a.page_shift)) * (MiB >> a.page_shift)
+    adapt = ADAPT_SCALE_BASE >> a.page_shift
+    while adapt < numentries:
+        scale += 1
+        adapt <<= ADAPT_SCALE_SHIFT
+    if scale > a.page_shift:
+        numentries >>= scale - a.page_shift
+    else:
+        numentries <<= a.page_shift - scale
+    if numentries * bucketsize < a.PAGE_SIZE:
+        numentries = a.PAGE_SIZE // bucketsize
+    numentries = 1 << (numentries - 1).bit_length()
+    limit = min(((kernel << a.page_shift) >> 4) // bucketsize, 0x80000000)
+    numentries = min(numentries, limit)
+    size = bucketsize << (numentries.bit_length() - 1)
+    _alloc(m, size, SMP_CACHE_BYTES, None, what)
+    return size
+
+
+def vfs_caches_init_early(m) -> None:
+    """fs/dcache.c:vfs_caches_init_early (6.1): the dentry (scale 13) and inode (scale 14) hash
+    tables from memblock -- only while ``hashdist`` is 0, i.e. with one node with memory
+    (mm/page_alloc.c:fixup_hashdist); otherwise vfs_caches_init vmallocs them after boot."""
+    if sum(1 for size in m.boot_memory.values() if size) != 1:
+        return
+    alloc_large_system_hash(m, 8, 13, "Dentry cache hash table")
+    alloc_large_system_hash(m, 8, 14, "Inode-cache hash table")
+
+
+def max_possible_pfn_above_4g(m) -> bool:
+    """Whether max_possible_pfn passes 4 GiB after acpi_numa_memory_affinity_init (6.1): RAM
+    there, or the SRAT's hot-pluggable range, which QEMU pc gives its device memory (maxmem
+    above the RAM, from 4 GiB up) -- so every hotplug-capable QEMU pc guest."""
+    has_device_memory = m.maxmem > sum(m.boot_memory.values()) and m.slots
+    return bool(has_device_memory) or m.max_pfn > (4 * GiB) >> m.arch.page_shift
+
+
+def swiotlb_init(m) -> None:
+    """arch/x86/kernel/pci-dma.c:pci_swiotlb_detect + kernel/dma/swiotlb.c:swiotlb_init_remap
+    (6.1): with memory possible above 4 GiB, the 64 MiB bounce buffer from memblock_alloc_low
+    (top-down below 4 GiB) and its slot array."""
+    a = m.arch
+    if not max_possible_pfn_above_4g(m):
+        return
+    _alloc(m, IO_TLB_DEFAULT_SIZE, a.PAGE_SIZE, None, "swiotlb", max_addr=4 * GiB)
+    nslabs = IO_TLB_DEFAULT_SIZE >> IO_TLB_SHIFT
+    _alloc(m, -(-nslabs * IO_TLB_SLOT_BYTES // a.PAGE_SIZE) * a.PAGE_SIZE, a.PAGE_SIZE, None,
+           "swiotlb slots")
+
+
+def early_allocations(m) -> None:
+    """setup_arch → initmem_init, start_kernel → setup_per_cpu_areas, vfs_caches_init_early,
+    mm_init → mem_init's swiotlb, and the rest (OTHER_EARLY_PAGES), NUMA_NO_NODE as most of
+    it is (the mem_section roots, the fixmap tables, the firmware-map entries)."""
+    for nid in sorted(m.boot_memory):
+        if m.boot_memory[nid]:
+            alloc_node_data(m, nid)
+    pcpu_embed_first_chunk(m)
+    vfs_caches_init_early(m)
+    swiotlb_init(m)
+    if OTHER_EARLY_PAGES:
+        _alloc(m, OTHER_EARLY_PAGES << m.arch.page_shift, m.arch.PAGE_SIZE, None,
+               "other early allocations")
+
+
+def alternative_instructions(m) -> None:
+    """arch/x86/kernel/alternative.c:alternative_instructions (6.1): the SMP lock table is freed
+    unless the kernel was patched for one present CPU while more are possible; QEMU's
+    ``-smp N`` makes every possible CPU present, so it is always freed here."""
+    _free_image_range(m, *SMP_LOCKS)
+
+
+def _free_image_range(m, start: int, end: int) -> None:
+    a = m.arch
+    for pfn in range(start >> a.page_shift, end >> a.page_shift):
+        free_reserved_page(m, pfn)
+
+
+def free_initmem(m) -> None:
+    """kernel_init → free_initmem (mem_encrypt_free_decrypted_mem, the init sections) and
+    mark_rodata_ro's alignment gaps (arch/x86/mm/init.c, init_64.c, 6.1)."""
+    for _, start, end in LATE_IMAGE_FREES:
+        _free_image_range(m, start, end)
