@@ -7,9 +7,10 @@ The Machine is the state record (what the kernel keeps: memblock, mem_section, t
 and zones, page tables, resources, memory block devices), the boot sequence (``BOOT_STEPS``: the
 kernel's init steps in start_kernel order, each a function of its mm/, drivers/ or init/ module)
 and the public API. Hotplug then moves that state exactly as the kernel functions do
-(hotmem/mm/memory_hotplug.py and friends). What boot cannot know -- firmware and early kernel
-allocations -- is a reservation figure, calibrated by default on the QEMU ``pc`` reference
-machine; every figure after boot is exact.
+(hotmem/mm/memory_hotplug.py and friends). On x86_64's QEMU ``pc`` layout the early boot
+allocations are modelled from their causes (hotmem/arch/x86_setup.py: equal to real 6.1 boots of
+1-16 GiB, 1-4 CPUs, 1-3 nodes, 4- and 5-level paging); elsewhere, or with ``boot_reserved_pages=``
+given, they are one reservation figure.
 
 Errors: the public methods raise HotplugError; below them functions return 0 or -errno
 (hotmem/errors.py).
@@ -231,6 +232,7 @@ class Machine(_MachineAPI):
         self.boot_late_freed_pages = boot_late_freed_pages
         self.late_freed = range(0)                           # the initrd pages freed late
         self.boot_by_cause = False                           # set by the arch's boot_layout
+        self.boot_direct_map_holes: list = []                # pfn ranges boot maps without RAM
         self.owners = Owners()
         self.slab = Slab()
         self.firmware_map: list = []

@@ -74,9 +74,10 @@ def test_boot_matches_the_reference_baseline(backend):
     assert m.sysfs.read("/sys/devices/system/memory/memory0/valid_zones") == "none\n"
     assert m.sysfs.read("/sys/devices/system/memory/memory7/valid_zones") == "DMA32\n"
     assert sorted(m.memory_blocks) == list(range(8))
-    # the boot direct map covers the e820 RAM pfns [1, 0x9f) and [0x100, 0x3ffe0)
+    # the boot direct map covers the ISA range [0, 0x100) whole (init_mem_mapping maps it
+    # "regardless of memory holes") and the e820 RAM pfns [0x100, 0x3ffe0)
     assert directmap2m_kb(m) + 4 * m.pgtables.direct_pages_count("4K") == \
-        ((0x9f - 1) + (0x3ffe0 - 0x100)) * 4
+        (0x100 + (0x3ffe0 - 0x100)) * 4
 
 
 # -- memmap on memory, one 128 MiB block --------------------------------------------------------

@@ -31,7 +31,7 @@ MODULE_HOOKS = ("boot_layout", "memory_block_size_bytes", "zone_dma_limits", "ne
                 "arch_remove_memory", "vmemmap_populate", "vmemmap_free", "mhp_range_allowed",
                 "arch_get_memory_phys_device", "memory_notifier", "meminfo_extra",
                 "arch_report_meminfo", "device_memory_base", "first_hotplug_address",
-                "arch_support_memmap_on_memory", "early_allocations", "alternative_instructions",
+                "arch_support_memmap_on_memory", "init_mem_mapping", "early_allocations", "alternative_instructions",
                 "free_initmem")
 
 
@@ -71,6 +71,12 @@ class ArchOps(abc.ABC):
     def boot_layout(self, m):
         """The boot RAM ranges (start, end, nid), memblock reservations (start, size, name) and
         whether the layout is a calibrated reference (setup_arch's memblock_add/reserve)."""
+
+    def init_mem_mapping(self, m) -> bool:
+        """The boot PGD and linear map built the arch's own way (x86_64 on QEMU pc:
+        init_mem_mapping's steps and table sources); False: paging_init's generic walk over
+        the RAM ranges with every table from memblock."""
+        return False
 
     def early_allocations(self, m) -> bool:
         """The boot's memblock allocations that scale with the machine, modelled from their

@@ -58,6 +58,22 @@ def boot_layout(m):
     return ram, reserved, qemu
 
 
+def init_mem_mapping(m) -> bool:
+    """The boot PGD (init_top_pgt) and direct map as arch/x86/mm/init.c:init_mem_mapping builds
+    them (hotmem/arch/x86_setup.py), where the boot is modelled by cause."""
+    if not m.boot_by_cause:
+        return False
+    pgd = x86_setup.INIT_TOP_PGT >> m.arch.page_shift
+    m.pgtables = new_page_tables(m, pgd)
+    m.owners.note_memblock(pgd, 1, 0, "pgtable PGD")              # init_top_pgt, in the image
+
+    def map_range(start, end, alloc):
+        _init_memory_mapping(m.pgtables, start, end, pse=m.has_pse, gbpages=m.direct_gbpages,
+                             alloc_table=alloc, node=0)
+    x86_setup.init_mem_mapping(m, map_range)
+    return True
+
+
 def early_allocations(m) -> bool:
     """hotmem/arch/x86_setup.py:early_allocations on the QEMU pc layout, unless reservation
     figures were given."""

@@ -4,10 +4,10 @@ image, the boot page tables and the boot memmap, and what the kernel frees again
 initcalls. Read in the 6.1 sources and checked against real boots logged with ``memblock=debug``
 (tests/data/kernel-6.1-boot, docs/boot-reservations.md).
 
-Everything here that a boot log does not explain by a cause -- firmware-map entries, cpumasks,
-percpu bookkeeping, the mem_section roots, the early fixmap tables, the difference between the
-model's boot page tables and the kernel's brk-backed ones -- is ``OTHER_EARLY_PAGES``, calibrated on
-the 1 GiB reference and the same for every layout the readings cover.
+What no cause below accounts for -- the early fixmap tables (spp_getpage), firmware-map and e820
+resource entries, cpumasks, percpu bookkeeping, saved command lines, all packed into a few pages --
+is ``OTHER_EARLY_PAGES``, calibrated on the 1 GiB reference and the same for every layout the
+readings cover.
 """
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ LATE_IMAGE_FREES = (("unused decrypted", 0x4203000, 0x4400000),
 #: [__smp_locks, __smp_locks_end): freed by alternative_instructions in start_kernel, before the
 #: initcalls, when the kernel runs on one CPU or cannot run on more than its present ones
 SMP_LOCKS = (0x3303000, 0x330C000)
+#: head_64.S's static tables (kallsyms of the same kernel): init_top_pgt is the boot PGD; with
+#: 4-level paging its direct-map slot points to level3_ident_pgt, whose first entry points to
+#: level2_ident_pgt -- the PUD and the first GiB's PMD of the direct map come with the image
+INIT_TOP_PGT, LEVEL3_IDENT_PGT, LEVEL2_IDENT_PGT = 0x2A10000, 0x2A12000, 0x2A13000
+#: arch/x86/mm/init.c:early_alloc_pgt_buf: INIT_PGT_BUF_SIZE = 4 * INIT_PGD_PAGE_TABLES (4 with
+#: CONFIG_X86_5LEVEL) pages of brk (CONFIG_RANDOMIZE_MEMORY), after dmi_alloc's page
+PGT_BUF = (0x4401000, 0x4411000)
+ISA_END_ADDRESS = 0x100000
 #: the initrd QEMU loads below the top of RAM under 4 GiB (hotmem validate's initramfs as
 #: recorded in tests/data/kernel-6.1-readings: "Freeing initrd memory: 1012K")
 DEFAULT_INITRD_PAGES = 253
@@ -37,8 +45,9 @@ PERCPU_STATIC, PERCPU_RESERVED, PERCPU_DYNAMIC = 217088, 8192, 28672
 PCPU_MIN_UNIT_SIZE = 32 * KiB
 PERCPU_ATOM = 2 * MiB                       # pcpu_fc_alloc on x86_64: PMD_SIZE atoms (cpu_has_pse)
 MAX_DMA_ADDRESS = 16 * MiB                   # pcpu_fc_alloc's lower limit (__pa(MAX_DMA_ADDRESS))
-#: sizeof(pg_data_t) of this build, page aligned by alloc_node_data ("NODE_DATA(0) allocated
-#: [mem 0x3feb9000-0x3fee3fff]")
+#: sizeof(pg_data_t) of this build (free_area_init's memblock_alloc for a memoryless node), and
+#: page aligned as alloc_node_data takes it ("NODE_DATA(0) allocated [mem 0x3feb9000-0x3fee3fff]")
+PG_DATA_T_SIZE = 174208
 NODE_DATA_SIZE = 0x2B000
 SMP_CACHE_BYTES = 64
 #: kernel/dma/swiotlb.c (6.1): IO_TLB_DEFAULT_SIZE bounce buffer in slots of 1 << IO_TLB_SHIFT
@@ -46,8 +55,15 @@ SMP_CACHE_BYTES = 64
 IO_TLB_DEFAULT_SIZE, IO_TLB_SHIFT, IO_TLB_SLOT_BYTES = 64 * MiB, 11, 24
 #: mm/page_alloc.c: alloc_large_system_hash scales up by 4x per 4x memory above 64 GiB
 ADAPT_SCALE_BASE, ADAPT_SCALE_SHIFT = 64 * GiB, 2
+#: include/linux/mmzone.h with CONFIG_PAGE_EXTENSION (6.1): struct mem_section is 32 bytes
+#: (page_ext and the power-of-two pad), so a root page holds 128 sections (16 GiB)
+MEM_SECTION_SIZE = 32
+#: sizeof(struct mem_section_usage) + usemap_size() per section in 6.1.176: the subsection
+#: map (8), the rcu_head of the 6.1.y backport of "fix race in accessing
+#: memory_section->usage" (16), 64 pageblocks x 4 bits (32) -- "448 bytes" for 8 sections
+SECTION_USAGE_BYTES = 56
 #: what the reference boot reserves that no cause above explains (see the module docstring)
-OTHER_EARLY_PAGES = 10
+OTHER_EARLY_PAGES = 5
 
 
 def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> int:
@@ -60,8 +76,16 @@ def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> in
 
 
 def alloc_node_data(m, nid: int) -> None:
-    """arch/x86/mm/numa.c:alloc_node_data (6.1): pg_data_t from the node's own memory."""
+    """arch/x86/mm/numa.c:alloc_node_data (6.1): pg_data_t from the node's own memory, or
+    from any node for a node whose only memory is hot-pluggable."""
     _alloc(m, NODE_DATA_SIZE, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
+
+
+def arch_alloc_nodedata(m, nid: int) -> None:
+    """mm/page_alloc.c:free_area_init (6.1) for a possible node that no memory brought online
+    ("Initializing node N as memoryless"): arch_alloc_nodedata, a memblock_alloc of
+    sizeof(pg_data_t) with no node preference."""
+    _alloc(m, PG_DATA_T_SIZE, SMP_CACHE_BYTES, None, f"NODE_DATA({nid}) (memoryless)")
 
 
 def pcpu_embed_first_chunk(m) -> None:
@@ -171,13 +195,44 @@ def swiotlb_init(m) -> None:
            "swiotlb slots")
 
 
+def sparse_init_early(m) -> None:
+    """mm/sparse.c (6.1): sparse_alloc_section_roots (the mem_section root array, one pointer
+    per root of the physical space this boot can address, NUMA_NO_NODE), sparse_index_alloc
+    (a root page for every root with present sections, on the node of its first section) and
+    each node's usemaps (sparse_early_usemaps_alloc_pgdat_section, node-local, packed)."""
+    a = m.arch
+    physmem_bits = 52 if a.paging_levels == 5 else 46
+    section_bits = a.section_size_bits
+    per_root = a.PAGE_SIZE // MEM_SECTION_SIZE
+    nr_roots = -(-(1 << (physmem_bits - section_bits)) // per_root)
+    _alloc(m, 8 * nr_roots, SMP_CACHE_BYTES, None, "mem_section roots")
+    sections: dict[int, int] = {}                 # present section -> node
+    for b, e, nid in m.memblock.mem_pfn_ranges(a.page_shift):
+        for sec in range(b >> (section_bits - a.page_shift),
+                         ((e - 1) >> (section_bits - a.page_shift)) + 1):
+            sections.setdefault(sec, nid)
+    roots: dict[int, int] = {}
+    for sec in sorted(sections):
+        roots.setdefault(sec // per_root, sections[sec])
+    for root, nid in roots.items():
+        _alloc(m, a.PAGE_SIZE, SMP_CACHE_BYTES, nid, "mem_section root")
+    for nid in sorted(set(sections.values())):
+        n = sum(1 for v in sections.values() if v == nid)
+        _alloc(m, SECTION_USAGE_BYTES * n, SMP_CACHE_BYTES, nid, "usemap")
+
+
 def early_allocations(m) -> None:
     """setup_arch → initmem_init, start_kernel → setup_per_cpu_areas, vfs_caches_init_early,
     mm_init → mem_init's swiotlb, and the rest (OTHER_EARLY_PAGES), NUMA_NO_NODE as most of
     it is (the mem_section roots, the fixmap tables, the firmware-map entries)."""
-    for nid in sorted(m.boot_memory):
-        if m.boot_memory[nid]:
+    nodes = sorted(set(m.boot_memory) | set(m.cpu_nodes))
+    for nid in nodes:
+        if m.boot_memory.get(nid):
             alloc_node_data(m, nid)
+    sparse_init_early(m)
+    for nid in nodes:
+        if not m.boot_memory.get(nid):
+            arch_alloc_nodedata(m, nid)
     pcpu_embed_first_chunk(m)
     vfs_caches_init_early(m)
     swiotlb_init(m)
@@ -204,3 +259,89 @@ def free_initmem(m) -> None:
     mark_rodata_ro's alignment gaps (arch/x86/mm/init.c, init_64.c, 6.1)."""
     for _, start, end in LATE_IMAGE_FREES:
         _free_image_range(m, start, end)
+
+
+class _BootTables:
+    """alloc_low_pages (arch/x86/mm/init.c, 6.1) during init_mem_mapping: the image's static
+    ident tables first, then the brk pgt_buf (unless the range being mapped overlaps it), then
+    memblock top-down inside what is already mapped [min_pfn_mapped, max_pfn_mapped)."""
+
+    def __init__(self, m):
+        a = m.arch
+        self.m = m
+        self.static = ({"PUD": [LEVEL3_IDENT_PGT >> a.page_shift],
+                        "PMD": [LEVEL2_IDENT_PGT >> a.page_shift]}
+                       if a.paging_levels == 4 else {})
+        self.pgt_buf_end, self.pgt_buf_top = PGT_BUF[0] >> a.page_shift, PGT_BUF[1] >> a.page_shift
+        self.can_use_brk_pgt = True
+        self.min_pfn_mapped = self.max_pfn_mapped = 0
+
+    def __call__(self, level: str, node) -> int:
+        m, a = self.m, self.m.arch
+        if self.static.get(level):
+            pfn = self.static[level].pop(0)
+            m.owners.note_memblock(pfn, 1, 0, f"pgtable {level}")     # in the kernel image
+            return pfn
+        if self.can_use_brk_pgt and self.pgt_buf_end < self.pgt_buf_top:
+            self.pgt_buf_end += 1
+            m.owners.note_memblock(self.pgt_buf_end - 1, 1, 0, f"pgtable {level}")   # brk
+            return self.pgt_buf_end - 1
+        if self.min_pfn_mapped >= self.max_pfn_mapped:
+            return -1
+        base = m.memblock.alloc_top_down(a.PAGE_SIZE, a.PAGE_SIZE, None, f"pgtable {level}",
+                                         min_addr=self.min_pfn_mapped << a.page_shift,
+                                         max_addr=self.max_pfn_mapped << a.page_shift)
+        pfn = base >> a.page_shift
+        m.owners.note_memblock(pfn, 1, -1, f"pgtable {level}")
+        return pfn
+
+
+def init_mem_mapping(m, map_range) -> None:
+    """arch/x86/mm/init.c:init_mem_mapping (6.1, memblock top-down): the ISA range, then
+    memory_map_top_down over [1 MiB, max_pfn) in growing steps from the top, each step's RAM by
+    init_range_memory_mapping; page tables from _BootTables. ``map_range(start, end, alloc)``
+    is init_memory_mapping of one range."""
+    a = m.arch
+    tables = _BootTables(m)
+    pmd_size = 1 << (a.page_shift + 9)
+
+    def init_range_memory_mapping(r_start: int, r_end: int) -> int:
+        mapped = 0
+        for b, e, _ in list(m.memblock.mem_pfn_ranges(a.page_shift)):
+            start = min(max(b << a.page_shift, r_start), r_end)
+            end = min(max(e << a.page_shift, r_start), r_end)
+            if start >= end:
+                continue
+            tables.can_use_brk_pgt = (max(start, tables.pgt_buf_end << a.page_shift)
+                                      >= min(end, tables.pgt_buf_top << a.page_shift))
+            map_range(start, end, tables)
+            tables.max_pfn_mapped = max(tables.max_pfn_mapped, end >> a.page_shift)
+            mapped += end - start
+            tables.can_use_brk_pgt = True
+        return mapped
+
+    map_range(0, ISA_END_ADDRESS, tables)          # "regardless of memory holes"
+    tables.max_pfn_mapped = ISA_END_ADDRESS >> a.page_shift
+    m.boot_direct_map_holes = [(0, ISA_END_ADDRESS >> a.page_shift)]
+    map_start, map_end = ISA_END_ADDRESS, m.max_pfn << a.page_shift
+    # memory_map_top_down: the first step ends at the top of the highest free PMD
+    addr = m.memblock.alloc_top_down(pmd_size, pmd_size, None, "init_mem_mapping",
+                                     min_addr=map_start, max_addr=map_end)
+    m.memblock.unreserve(addr, pmd_size)
+    real_end = addr + pmd_size
+    step_size, mapped_ram_size = pmd_size, 0
+    tables.max_pfn_mapped = 0
+    tables.min_pfn_mapped = real_end >> a.page_shift
+    last_start = real_end
+    while last_start > map_start:
+        if last_start > step_size:
+            start = max((last_start - 1) // step_size * step_size, map_start)
+        else:
+            start = map_start
+        mapped_ram_size += init_range_memory_mapping(start, last_start)
+        last_start = start
+        tables.min_pfn_mapped = last_start >> a.page_shift
+        if mapped_ram_size >= step_size:
+            step_size <<= (a.page_shift + 9) - a.page_shift - 1   # get_new_step_size: PMD_SHIFT - PAGE_SHIFT - 1
+    if real_end < map_end:
+        init_range_memory_mapping(real_end, map_end)

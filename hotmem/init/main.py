@@ -13,9 +13,10 @@ from hotmem.mm.memblock import memblock_alloc_page
 from hotmem.mm.page_alloc import (GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages_node,
                                   free_reserved_page)
 
-#: Boot reservations the model cannot derive (firmware tables, percpu areas, early slab, ...),
-#: in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian 6.1.176)
-#: shows the real kernel's DMA32 managed count (225523).
+#: The one-figure form of the boot reservations (firmware tables, percpu areas, hashes, swiotlb,
+#: ...), in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian
+#: 6.1.176) shows the real kernel's DMA32 managed count (225523): used where the arch does not
+#: model them by cause (ArchOps.early_allocations) and by `hotmem validate`'s recalibration.
 QEMU_PC_EXTRA_RESERVED_PAGES = 15078
 #: Pages the reference kernel frees after its initcalls (initrd, init sections, the decrypted
 #: and alignment gaps: 1012K + 2036K + 2820K + 2040K + 1124K in its boot log), i.e. after the boot
@@ -33,6 +34,8 @@ def paging_init(m) -> None:
     """setup_arch → paging_init (x86: init_mem_mapping): the PGD, then the direct map of every
     boot RAM range, all tables from memblock (the arch's new_page_tables / boot_map_memory)."""
     a, ops = m.arch, m.arch_ops
+    if ops.init_mem_mapping(m):
+        return
     m.pgtables = ops.new_page_tables(m, memblock_alloc_page(m, 0, "pgtable PGD"))
     table = functools.partial(_boot_pgtable, m)
     for s, e, _ in list(m.memblock.mem_pfn_ranges(a.page_shift)):

@@ -162,7 +162,8 @@ def _check_leaves(m, facts, allow, c, errs, leaves, va_bits, page_shift, page_of
                         exists.append((max(a, s), min(b, e)))
         else:
             exists.extend(pieces)
-    exists = _merge(exists + [(r[0], r[1]) for r in allow.direct_map_residue])
+    exists = _merge(exists + [(r[0], r[1]) for r in allow.direct_map_residue]
+                    + list(getattr(m, "boot_direct_map_holes", [])))
     ex_s = np.array([a for a, _ in exists], np.int64)
     ex_e = np.array([b for _, b in exists], np.int64)
     counts = {}
