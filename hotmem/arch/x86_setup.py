@@ -11,7 +11,7 @@ readings cover.
 """
 from __future__ import annotations
 
-from hotmem.mm.page_alloc import free_reserved_page
+from hotmem.mm.page_alloc import free_reserved_area
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -249,9 +249,7 @@ def alternative_instructions(m) -> None:
 
 
 def _free_image_range(m, start: int, end: int) -> None:
-    a = m.arch
-    for pfn in range(start >> a.page_shift, end >> a.page_shift):
-        free_reserved_page(m, pfn)
+    free_reserved_area(m, start >> m.arch.page_shift, end >> m.arch.page_shift)
 
 
 def free_initmem(m) -> None:

@@ -11,7 +11,7 @@ import functools
 from hotmem.mm import page_alloc, watermark
 from hotmem.mm.memblock import memblock_alloc_page
 from hotmem.mm.page_alloc import (GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages_node,
-                                  free_reserved_page)
+                                  free_reserved_area)
 
 #: The one-figure form of the boot reservations (firmware tables, percpu areas, hashes, swiotlb,
 #: ...), in pages on node 0, calibrated so that the default QEMU pc machine (1 GiB, Debian
@@ -80,8 +80,7 @@ def free_initmem(m) -> None:
     """kernel_init → free_initrd_mem / free_initmem (6.1): the late pages to the buddy through
     the per-CPU lists, after the watermarks were computed."""
     late = m.late_freed
-    for pfn in late:
-        free_reserved_page(m, pfn)
+    free_reserved_area(m, late.start, late.stop)
     if late:
         m.memblock.reserved = [r for r in m.memblock.reserved if r.name not in (_LATE, "initrd")]
         m.owners.memblock.pop(late.start, None)

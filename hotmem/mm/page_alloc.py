@@ -184,6 +184,17 @@ def free_reserved_page(m, pfn: int) -> None:
     m.totalram_pages += 1
 
 
+def free_reserved_area(m, start_pfn: int, end_pfn: int) -> int:
+    """mm/page_alloc.c:free_reserved_area (6.1): free_reserved_page for every page of
+    [start_pfn, end_pfn), in order; returns the number of pages."""
+    free = m.allocator.free_reserved_page
+    for pfn in range(start_pfn, end_pfn):
+        free(pfn, 0)
+    n = max(0, end_pfn - start_pfn)
+    m.totalram_pages += n
+    return n
+
+
 def generic_online_page(m, pfn: int, order: int) -> None:
     """mm/page_alloc.c:generic_online_page (6.1): __free_pages_core + totalram_pages_add."""
     m.allocator.free_pages_core(pfn, order)
