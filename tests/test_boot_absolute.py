@@ -67,6 +67,7 @@ KNOWN_OFF = {
                   "entries, cpumasks) across one page more than the model",
     "x86_64_1G_memoryless_node1": "1 page: the memoryless node's pg_data_t (174208 bytes) "
                                   "packs against the small early allocations in the kernel",
+    "x86_64_1G_memoryless_node1_with_cpu": "1 page: as x86_64_1G_memoryless_node1",
 }
 
 
