@@ -47,7 +47,7 @@ def boot_layout(m):
     reserved = [(0, LOW_RESERVED, "low 1M")]
     m.boot_by_cause = (qemu and m.boot_reserved_pages is None
                        and m.boot_late_freed_pages is None)
-    image = x86_setup.KERNEL_IMAGE_RESERVED if m.boot_by_cause else KERNEL_IMAGE
+    image = x86_setup.kernel_build(m).image_reserved if m.boot_by_cause else KERNEL_IMAGE
     if ram and max(e for _, e, _ in ram) > image[1]:
         reserved.append((image[0], image[1] - image[0], "kernel image"))
     if m.boot_by_cause:
@@ -63,7 +63,7 @@ def init_mem_mapping(m) -> bool:
     them (hotmem/arch/x86_setup.py), where the boot is modelled by cause."""
     if not m.boot_by_cause:
         return False
-    pgd = x86_setup.INIT_TOP_PGT >> m.arch.page_shift
+    pgd = x86_setup.kernel_build(m).init_top_pgt >> m.arch.page_shift
     m.pgtables = new_page_tables(m, pgd)
     m.owners.note_memblock(pgd, 1, 0, "pgtable PGD")              # init_top_pgt, in the image
 

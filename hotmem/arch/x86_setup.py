@@ -1,69 +1,110 @@
-"""The x86_64 boot allocations that scale with the machine, by cause (Debian's 6.1 amd64 build on
-QEMU ``pc``): what setup_arch, start_kernel and mm_init reserve in memblock besides the kernel
-image, the boot page tables and the boot memmap, and what the kernel frees again after its
-initcalls. Read in the 6.1 sources and checked against real boots logged with ``memblock=debug``
-(tests/data/kernel-6.1-boot, docs/boot-reservations.md).
+"""The x86_64 boot allocations that scale with the machine, by cause (Debian's amd64 builds on
+QEMU ``pc``): the kernel image and brk, the boot page tables as init_mem_mapping builds them,
+what setup_arch, start_kernel and mm_init reserve in memblock besides the boot memmap, and what
+the kernel frees again around its initcalls. Read in the 6.1 sources and checked against real
+boots logged with ``memblock=debug`` (tests/data/kernel-6.1-boot, docs/boot-reservations.md).
 
 What no cause below accounts for -- the early fixmap tables (spp_getpage), firmware-map and e820
 resource entries, cpumasks, percpu bookkeeping, saved command lines, all packed into a few pages --
-is ``OTHER_EARLY_PAGES``, calibrated on the 1 GiB reference and the same for every layout the
-readings cover.
+is a build's ``other_early_pages``, calibrated on the 1 GiB reference and the same for every
+layout the readings cover.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from hotmem.mm.page_alloc import free_reserved_area
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
-# -- the Debian 6.1.176 image (section headers of the vmlinux in vmlinuz-6.1.0-50-amd64; nokaslr) --
-#: _text .. the end of the brk area that setup_arch's reserve_brk keeps (17 pages used of .brk)
-KERNEL_IMAGE_RESERVED = (0x1000000, 0x4411000)
-#: ranges free_initmem / mark_rodata_ro hand back after the initcalls (arch/x86/mm/init.c and
-#: init_64.c, 6.1): unused bss_decrypted, [__init_begin, __init_end), the text/rodata and
-#: rodata/data alignment gaps
-LATE_IMAGE_FREES = (("unused decrypted", 0x4203000, 0x4400000),
-                    ("unused kernel image (initmem)", 0x3042000, 0x3303000),
-                    ("unused kernel image (text/rodata gap)", 0x1E02000, 0x2000000),
-                    ("unused kernel image (rodata/data gap)", 0x28E7000, 0x2A00000))
-#: [__smp_locks, __smp_locks_end): freed by alternative_instructions in start_kernel, before the
-#: initcalls, when the kernel runs on one CPU or cannot run on more than its present ones
-SMP_LOCKS = (0x3303000, 0x330C000)
-#: head_64.S's static tables (kallsyms of the same kernel): init_top_pgt is the boot PGD; with
-#: 4-level paging its direct-map slot points to level3_ident_pgt, whose first entry points to
-#: level2_ident_pgt -- the PUD and the first GiB's PMD of the direct map come with the image
-INIT_TOP_PGT, LEVEL3_IDENT_PGT, LEVEL2_IDENT_PGT = 0x2A10000, 0x2A12000, 0x2A13000
-#: arch/x86/mm/init.c:early_alloc_pgt_buf: INIT_PGT_BUF_SIZE = 4 * INIT_PGD_PAGE_TABLES (4 with
-#: CONFIG_X86_5LEVEL) pages of brk (CONFIG_RANDOMIZE_MEMORY), after dmi_alloc's page
-PGT_BUF = (0x4401000, 0x4411000)
+
+@dataclass(frozen=True)
+class KernelBuild:
+    """What one distribution kernel build fixes about the boot: its image layout (the vmlinux
+    section headers and /proc/kallsyms of the booted kernel, nokaslr) and the sizes of the
+    structures its config makes (read from its memblock=debug boot log)."""
+    name: str
+    #: _text .. the end of the brk that setup_arch's reserve_brk keeps
+    image_reserved: tuple
+    #: what free_initmem / mark_rodata_ro hand back after the initcalls (arch/x86/mm/init.c,
+    #: init_64.c): unused bss_decrypted, [__init_begin, __init_end), the alignment gaps
+    late_frees: tuple
+    #: [__smp_locks, __smp_locks_end): alternative_instructions frees it in start_kernel
+    smp_locks: tuple
+    #: head_64.S's init_top_pgt (the boot PGD), level3_ident_pgt and level2_ident_pgt (the
+    #: direct map's PUD and first-GiB PMD with 4-level paging)
+    init_top_pgt: int
+    level3_ident_pgt: int
+    level2_ident_pgt: int
+    #: early_alloc_pgt_buf: INIT_PGT_BUF_SIZE = 4 * 4 pages of brk (CONFIG_X86_5LEVEL,
+    #: CONFIG_RANDOMIZE_MEMORY), after dmi_alloc's page
+    pgt_buf: tuple
+    #: "percpu: Embedded N pages/cpu sS rR dD"
+    percpu_static: int
+    percpu_reserved: int
+    percpu_dynamic: int
+    #: sizeof(pg_data_t); alloc_node_data rounds it up to a page before 6.10 (commit "x86/numa:
+    #: no need to round up sizeof(pg_data_t)" dropped that)
+    pg_data_t_size: int
+    node_data_page_aligned: bool
+    #: sizeof(struct mem_section_usage) + usemap_size() per section: the subsection map (8), the
+    #: rcu_head of "fix race in accessing memory_section->usage" (16, backported to 6.1.y),
+    #: 64 pageblocks x 4 bits (32) -- "448 bytes" for 8 sections
+    section_usage_bytes: int
+    #: what the reference boot reserves that no cause here explains (the module docstring)
+    other_early_pages: int
+
+
+#: Debian 12's 6.1.176 (linux-image-6.1.0-50-amd64-unsigned)
+DEBIAN_6_1 = KernelBuild(
+    name="Debian 6.1.176 amd64", image_reserved=(0x1000000, 0x4411000),
+    late_frees=(("unused decrypted", 0x4203000, 0x4400000),
+                ("unused kernel image (initmem)", 0x3042000, 0x3303000),
+                ("unused kernel image (text/rodata gap)", 0x1E02000, 0x2000000),
+                ("unused kernel image (rodata/data gap)", 0x28E7000, 0x2A00000)),
+    smp_locks=(0x3303000, 0x330C000), init_top_pgt=0x2A10000, level3_ident_pgt=0x2A12000,
+    level2_ident_pgt=0x2A13000, pgt_buf=(0x4401000, 0x4411000), percpu_static=217088,
+    percpu_reserved=8192, percpu_dynamic=28672, pg_data_t_size=174208,
+    node_data_page_aligned=True, section_usage_bytes=56, other_early_pages=5)
+
+#: Debian 13's 6.12.118 (linux-image-6.12.118+deb13-amd64-unsigned): no text/rodata gap, a
+#: 40K lock table, 66 percpu pages per CPU, pg_data_t not rounded up
+DEBIAN_6_12 = KernelBuild(
+    name="Debian 6.12.118 amd64", image_reserved=(0x1000000, 0x3C11000),
+    late_frees=(("unused decrypted", 0x3A05000, 0x3C00000),
+                ("unused kernel image (initmem)", 0x331C000, 0x3731000),
+                ("unused kernel image (rodata/data gap)", 0x2B90000, 0x2C00000)),
+    smp_locks=(0x3731000, 0x373B000), init_top_pgt=0x2C22000, level3_ident_pgt=0x2C24000,
+    level2_ident_pgt=0x2C25000, pgt_buf=(0x3C01000, 0x3C11000), percpu_static=233472,
+    percpu_reserved=8192, percpu_dynamic=28672, pg_data_t_size=174464,
+    node_data_page_aligned=False, section_usage_bytes=56, other_early_pages=5)
+
+#: the build each kernel-version policy boots as (versions without a validated build of their
+#: own take 6.1's, as they took its calibrated figure before)
+BUILDS = {"6.12": DEBIAN_6_12}
+
+
+def kernel_build(m) -> KernelBuild:
+    """The KernelBuild a Machine boots, by its policy's version."""
+    return BUILDS.get(m.policy.name, DEBIAN_6_1)
+
+
 ISA_END_ADDRESS = 0x100000
 #: the initrd QEMU loads below the top of RAM under 4 GiB (hotmem validate's initramfs as
 #: recorded in tests/data/kernel-6.1-readings: "Freeing initrd memory: 1012K")
 DEFAULT_INITRD_PAGES = 253
-
-#: percpu first chunk of this build ("Embedded 62 pages/cpu s217088 r8192 d28672")
-PERCPU_STATIC, PERCPU_RESERVED, PERCPU_DYNAMIC = 217088, 8192, 28672
 PCPU_MIN_UNIT_SIZE = 32 * KiB
 PERCPU_ATOM = 2 * MiB                       # pcpu_fc_alloc on x86_64: PMD_SIZE atoms (cpu_has_pse)
 MAX_DMA_ADDRESS = 16 * MiB                   # pcpu_fc_alloc's lower limit (__pa(MAX_DMA_ADDRESS))
-#: sizeof(pg_data_t) of this build (free_area_init's memblock_alloc for a memoryless node), and
-#: page aligned as alloc_node_data takes it ("NODE_DATA(0) allocated [mem 0x3feb9000-0x3fee3fff]")
-PG_DATA_T_SIZE = 174208
-NODE_DATA_SIZE = 0x2B000
 SMP_CACHE_BYTES = 64
 #: kernel/dma/swiotlb.c (6.1): IO_TLB_DEFAULT_SIZE bounce buffer in slots of 1 << IO_TLB_SHIFT
 #: bytes, each with a 24-byte struct io_tlb_slot
 IO_TLB_DEFAULT_SIZE, IO_TLB_SHIFT, IO_TLB_SLOT_BYTES = 64 * MiB, 11, 24
 #: mm/page_alloc.c: alloc_large_system_hash scales up by 4x per 4x memory above 64 GiB
 ADAPT_SCALE_BASE, ADAPT_SCALE_SHIFT = 64 * GiB, 2
-#: include/linux/mmzone.h with CONFIG_PAGE_EXTENSION (6.1): struct mem_section is 32 bytes
-#: (page_ext and the power-of-two pad), so a root page holds 128 sections (16 GiB)
+#: include/linux/mmzone.h with CONFIG_PAGE_EXTENSION: struct mem_section is 32 bytes (page_ext
+#: and the power-of-two pad), so a root page holds 128 sections (16 GiB)
 MEM_SECTION_SIZE = 32
-#: sizeof(struct mem_section_usage) + usemap_size() per section in 6.1.176: the subsection
-#: map (8), the rcu_head of the 6.1.y backport of "fix race in accessing
-#: memory_section->usage" (16), 64 pageblocks x 4 bits (32) -- "448 bytes" for 8 sections
-SECTION_USAGE_BYTES = 56
-#: what the reference boot reserves that no cause above explains (see the module docstring)
-OTHER_EARLY_PAGES = 5
 
 
 def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> int:
@@ -78,14 +119,19 @@ def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> in
 def alloc_node_data(m, nid: int) -> None:
     """arch/x86/mm/numa.c:alloc_node_data (6.1): pg_data_t from the node's own memory, or
     from any node for a node whose only memory is hot-pluggable."""
-    _alloc(m, NODE_DATA_SIZE, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
+    b = kernel_build(m)
+    size = b.pg_data_t_size
+    if b.node_data_page_aligned:
+        size = -(-size // m.arch.PAGE_SIZE) * m.arch.PAGE_SIZE
+    _alloc(m, size, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
 
 
 def arch_alloc_nodedata(m, nid: int) -> None:
     """mm/page_alloc.c:free_area_init (6.1) for a possible node that no memory brought online
     ("Initializing node N as memoryless"): arch_alloc_nodedata, a memblock_alloc of
     sizeof(pg_data_t) with no node preference."""
-    _alloc(m, PG_DATA_T_SIZE, SMP_CACHE_BYTES, None, f"NODE_DATA({nid}) (memoryless)")
+    _alloc(m, kernel_build(m).pg_data_t_size, SMP_CACHE_BYTES, None,
+           f"NODE_DATA({nid}) (memoryless)")
 
 
 def pcpu_embed_first_chunk(m) -> None:
@@ -93,8 +139,9 @@ def pcpu_embed_first_chunk(m) -> None:
     units of the size that wastes the fewest CPUs (the best ``upa``), each group's units from
     pcpu_fc_alloc on its node (PMD aligned, above MAX_DMA_ADDRESS), the tail of every unit past
     the static + reserved + dynamic areas freed again."""
-    a = m.arch
-    size_sum = -(-(PERCPU_STATIC + PERCPU_RESERVED + PERCPU_DYNAMIC) // a.PAGE_SIZE) * a.PAGE_SIZE
+    a, b = m.arch, kernel_build(m)
+    size_sum = -(-(b.percpu_static + b.percpu_reserved + b.percpu_dynamic) // a.PAGE_SIZE) * \
+        a.PAGE_SIZE
     min_unit = max(size_sum, PCPU_MIN_UNIT_SIZE)
     alloc_size = -(-min_unit // PERCPU_ATOM) * PERCPU_ATOM
     upa = alloc_size // min_unit
@@ -218,12 +265,12 @@ def sparse_init_early(m) -> None:
         _alloc(m, a.PAGE_SIZE, SMP_CACHE_BYTES, nid, "mem_section root")
     for nid in sorted(set(sections.values())):
         n = sum(1 for v in sections.values() if v == nid)
-        _alloc(m, SECTION_USAGE_BYTES * n, SMP_CACHE_BYTES, nid, "usemap")
+        _alloc(m, kernel_build(m).section_usage_bytes * n, SMP_CACHE_BYTES, nid, "usemap")
 
 
 def early_allocations(m) -> None:
     """setup_arch → initmem_init, start_kernel → setup_per_cpu_areas, vfs_caches_init_early,
-    mm_init → mem_init's swiotlb, and the rest (OTHER_EARLY_PAGES), NUMA_NO_NODE as most of
+    mm_init → mem_init's swiotlb, and the rest (other_early_pages), NUMA_NO_NODE as most of
     it is (the mem_section roots, the fixmap tables, the firmware-map entries)."""
     nodes = sorted(set(m.boot_memory) | set(m.cpu_nodes))
     for nid in nodes:
@@ -236,16 +283,16 @@ def early_allocations(m) -> None:
     pcpu_embed_first_chunk(m)
     vfs_caches_init_early(m)
     swiotlb_init(m)
-    if OTHER_EARLY_PAGES:
-        _alloc(m, OTHER_EARLY_PAGES << m.arch.page_shift, m.arch.PAGE_SIZE, None,
-               "other early allocations")
+    other = kernel_build(m).other_early_pages
+    if other:
+        _alloc(m, other << m.arch.page_shift, m.arch.PAGE_SIZE, None, "other early allocations")
 
 
 def alternative_instructions(m) -> None:
     """arch/x86/kernel/alternative.c:alternative_instructions (6.1): the SMP lock table is freed
     unless the kernel was patched for one present CPU while more are possible; QEMU's
     ``-smp N`` makes every possible CPU present, so it is always freed here."""
-    _free_image_range(m, *SMP_LOCKS)
+    _free_image_range(m, *kernel_build(m).smp_locks)
 
 
 def _free_image_range(m, start: int, end: int) -> None:
@@ -255,7 +302,7 @@ def _free_image_range(m, start: int, end: int) -> None:
 def free_initmem(m) -> None:
     """kernel_init → free_initmem (mem_encrypt_free_decrypted_mem, the init sections) and
     mark_rodata_ro's alignment gaps (arch/x86/mm/init.c, init_64.c, 6.1)."""
-    for _, start, end in LATE_IMAGE_FREES:
+    for _, start, end in kernel_build(m).late_frees:
         _free_image_range(m, start, end)
 
 
@@ -267,10 +314,12 @@ class _BootTables:
     def __init__(self, m):
         a = m.arch
         self.m = m
-        self.static = ({"PUD": [LEVEL3_IDENT_PGT >> a.page_shift],
-                        "PMD": [LEVEL2_IDENT_PGT >> a.page_shift]}
+        b = kernel_build(m)
+        self.static = ({"PUD": [b.level3_ident_pgt >> a.page_shift],
+                        "PMD": [b.level2_ident_pgt >> a.page_shift]}
                        if a.paging_levels == 4 else {})
-        self.pgt_buf_end, self.pgt_buf_top = PGT_BUF[0] >> a.page_shift, PGT_BUF[1] >> a.page_shift
+        self.pgt_buf_end, self.pgt_buf_top = (b.pgt_buf[0] >> a.page_shift,
+                                              b.pgt_buf[1] >> a.page_shift)
         self.can_use_brk_pgt = True
         self.min_pfn_mapped = self.max_pfn_mapped = 0
 
