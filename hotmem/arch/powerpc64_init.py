@@ -37,6 +37,7 @@ import importlib
 
 from hotmem.arch.base import board_ram_layout
 from hotmem.arch.geometry import geometry_from_profile
+from hotmem.arch import powerpc64_setup as ppc_setup
 from hotmem.arch.ops import ArchOps
 from hotmem.arch.powerpc64_mmu import HashPageTables, RadixPageTables
 from hotmem.cmdline import memparse
@@ -81,8 +82,29 @@ def _radix(m) -> bool:
 # -- boot ---------------------------------------------------------------------------------------
 
 def boot_layout(m):
-    """QEMU pseries: the boot RAM of each node back to back from physical 0."""
-    return board_ram_layout(m, 0)
+    """QEMU pseries: the boot RAM of each node back to back from physical 0; with QEMU's own
+    layout of at least 1 GiB and no reservation figures given, early_init_devtree's
+    reservations by cause (hotmem/arch/powerpc64_setup.py)."""
+    ram, reserved, calibrated = board_ram_layout(m, 0)
+    m.boot_by_cause = (m.e820_ranges is None and m.boot_reserved_pages is None
+                       and m.boot_late_freed_pages is None
+                       and sum(e - s for s, e, _ in ram) >= GiB)
+    if m.boot_by_cause:
+        reserved = reserved + ppc_setup.boot_reservations(m)
+    return ram, reserved, calibrated
+
+
+def early_allocations(m) -> bool:
+    """hotmem/arch/powerpc64_setup.py:early_allocations where the boot is modelled by cause."""
+    if not m.boot_by_cause:
+        return False
+    ppc_setup.early_allocations(m)
+    return True
+
+
+def free_initmem(m) -> None:
+    if m.boot_by_cause:
+        ppc_setup.free_initmem(m)
 
 
 def device_memory_base(m) -> int:

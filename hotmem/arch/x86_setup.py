@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotmem.mm.page_alloc import free_reserved_area
+from hotmem.mm.memblock import memblock_alloc_try_nid
+from hotmem.mm.page_alloc import alloc_large_system_hash, free_reserved_area
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -100,20 +101,12 @@ SMP_CACHE_BYTES = 64
 #: kernel/dma/swiotlb.c (6.1): IO_TLB_DEFAULT_SIZE bounce buffer in slots of 1 << IO_TLB_SHIFT
 #: bytes, each with a 24-byte struct io_tlb_slot
 IO_TLB_DEFAULT_SIZE, IO_TLB_SHIFT, IO_TLB_SLOT_BYTES = 64 * MiB, 11, 24
-#: mm/page_alloc.c: alloc_large_system_hash scales up by 4x per 4x memory above 64 GiB
-ADAPT_SCALE_BASE, ADAPT_SCALE_SHIFT = 64 * GiB, 2
 #: include/linux/mmzone.h with CONFIG_PAGE_EXTENSION: struct mem_section is 32 bytes (page_ext
 #: and the power-of-two pad), so a root page holds 128 sections (16 GiB)
 MEM_SECTION_SIZE = 32
 
 
-def _alloc(m, size: int, align: int, nid: int | None, what: str, **limits) -> int:
-    """memblock_alloc_try_nid top-down (``nid`` None: NUMA_NO_NODE), noted in the owner ledger."""
-    a = m.arch
-    base = m.memblock.alloc_top_down(size, align, nid, what, **limits)
-    first, last = base >> a.page_shift, (base + size - 1) >> a.page_shift
-    m.owners.note_memblock(first, last - first + 1, nid if nid is not None else -1, what)
-    return base
+_alloc = memblock_alloc_try_nid
 
 
 def alloc_node_data(m, nid: int) -> None:
@@ -171,44 +164,6 @@ def pcpu_embed_first_chunk(m) -> None:
             m.memblock.unreserve(start, unit_size - size_sum)
         for unit in range(n, nr_units):                  # units of no CPU: freed whole
             m.memblock.unreserve(base + unit * unit_size, unit_size)
-
-
-def nr_kernel_pages(m) -> int:
-    """free_area_init_core's nr_kernel_pages (6.1): every zone's present pages less its memmap
-    estimate (calc_memmap_size); x86_64 has no highmem and no dma_reserve."""
-    total = 0
-    for pgdat in m.pgdats.values():
-        for z in pgdat.node_zones:
-            spanned, present = z.spanned_pages, z.present_pages
-            pages = present if spanned > present + (present >> 4) else spanned
-            memmap = -(-pages * m.arch.struct_page_size // m.arch.PAGE_SIZE)
-            total += present - memmap if present >= memmap else present
-    return total
-
-
-def alloc_large_system_hash(m, bucketsize: int, scale: int, what: str) -> int:
-    """mm/page_alloc.c:alloc_large_system_hash (6.1) for an early (HASH_EARLY | HASH_ZERO)
-    table sized from memory: one bucket per 2^scale bytes of kernel pages (rounded up to a
-    MiB; the scale grows past 64 GiB), a power of two, at most 1/16 of memory. Memblock."""
-    a = m.arch
-    kernel = nr_kernel_pages(m)
-    numentries = -(-kernel // (MiB >> a.page_shift)) * (MiB >> a.page_shift)
-    adapt = ADAPT_SCALE_BASE >> a.page_shift
-    while adapt < numentries:
-        scale += 1
-        adapt <<= ADAPT_SCALE_SHIFT
-    if scale > a.page_shift:
-        numentries >>= scale - a.page_shift
-    else:
-        numentries <<= a.page_shift - scale
-    if numentries * bucketsize < a.PAGE_SIZE:
-        numentries = a.PAGE_SIZE // bucketsize
-    numentries = 1 << (numentries - 1).bit_length()
-    limit = min(((kernel << a.page_shift) >> 4) // bucketsize, 0x80000000)
-    numentries = min(numentries, limit)
-    size = bucketsize << (numentries.bit_length() - 1)
-    _alloc(m, size, SMP_CACHE_BYTES, None, what)
-    return size
 
 
 def vfs_caches_init_early(m) -> None:

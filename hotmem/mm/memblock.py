@@ -214,3 +214,14 @@ def memblock_free_all(m) -> None:
         start, end = (b + a.PAGE_SIZE - 1) >> a.page_shift, e >> a.page_shift
         if start < end:
             m.totalram_pages += m.allocator.free_pages_memory(start, end)
+
+
+def memblock_alloc_try_nid(m, size: int, align: int, nid: int | None, what: str,
+                           **limits) -> int:
+    """mm/memblock.c:memblock_alloc_try_nid (6.1), top-down (``nid`` None: NUMA_NO_NODE), its
+    pages noted in the owner ledger under ``what``: the physical address."""
+    a = m.arch
+    base = m.memblock.alloc_top_down(size, align, nid, what, **limits)
+    first, last = base >> a.page_shift, (base + size - 1) >> a.page_shift
+    m.owners.note_memblock(first, last - first + 1, nid if nid is not None else -1, what)
+    return base

@@ -498,3 +498,48 @@ def boot_watermarks(m) -> None:
     init_per_zone_wmark_min(m)
     if m.page_alloc.thp_enabled:
         hugepage_init(m)
+
+
+#: mm/page_alloc.c: alloc_large_system_hash scales up by 4x per 4x memory above 64 GiB
+ADAPT_SCALE_BASE, ADAPT_SCALE_SHIFT = 64 << 30, 2
+SMP_CACHE_BYTES = 64
+
+
+def nr_kernel_pages(m) -> int:
+    """free_area_init_core's nr_kernel_pages (6.1): every zone's present pages less its memmap
+    estimate (calc_memmap_size); x86_64 has no highmem and no dma_reserve."""
+    total = 0
+    for pgdat in m.pgdats.values():
+        for z in pgdat.node_zones:
+            spanned, present = z.spanned_pages, z.present_pages
+            pages = present if spanned > present + (present >> 4) else spanned
+            memmap = -(-pages * m.arch.struct_page_size // m.arch.PAGE_SIZE)
+            total += present - memmap if present >= memmap else present
+    return total
+
+
+def alloc_large_system_hash(m, bucketsize: int, scale: int, what: str) -> int:
+    """mm/page_alloc.c:alloc_large_system_hash (6.1) for an early (HASH_EARLY | HASH_ZERO)
+    table sized from memory: one bucket per 2^scale bytes of kernel pages (rounded up to a
+    MiB; the scale grows past 64 GiB), a power of two, at most 1/16 of memory. Memblock."""
+    a = m.arch
+    kernel = nr_kernel_pages(m)
+    mib = max(1, (1 << 20) >> a.page_shift)             # "It isn't necessary when PAGE_SIZE >= 1MB"
+    numentries = -(-kernel // mib) * mib
+    adapt = ADAPT_SCALE_BASE >> a.page_shift
+    while adapt < numentries:
+        scale += 1
+        adapt <<= ADAPT_SCALE_SHIFT
+    if scale > a.page_shift:
+        numentries >>= scale - a.page_shift
+    else:
+        numentries <<= a.page_shift - scale
+    if numentries * bucketsize < a.PAGE_SIZE:
+        numentries = a.PAGE_SIZE // bucketsize
+    numentries = 1 << (numentries - 1).bit_length()
+    limit = min(((kernel << a.page_shift) >> 4) // bucketsize, 0x80000000)
+    numentries = min(numentries, limit)
+    size = bucketsize << (numentries.bit_length() - 1)
+    from hotmem.mm.memblock import memblock_alloc_try_nid
+    memblock_alloc_try_nid(m, size, SMP_CACHE_BYTES, None, what)
+    return size
