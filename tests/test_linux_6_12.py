@@ -201,3 +201,28 @@ def test_movable_watermarks_capped_like_highmem(backend):
     pages_min = m.page_alloc.min_free_kbytes >> 2
     tmp = max(pages_min * (BLOCK - VMEMMAP) // lowmem >> 2, (BLOCK - VMEMMAP) * 10 // 10000)
     assert (z.min_wmark, z.low_wmark, z.high_wmark) == (32, 32 + tmp, 32 + 2 * tmp)
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+def test_cli_config_flags(capsys):
+    """--config takes a preset or a real .config; lsmem on Debian's 6.12 boots with
+    memhp_default_state=offline and onlines the DIMM movable itself; a bad value is one line."""
+    from hotmem.cli import main
+    cfg = str(KCONFIG / "config-6.12.118+deb13-amd64.hotplug")
+    outs = []
+    for config in ("debian", cfg):
+        assert main(["lsmem", "--kernel", "6.12", "--config", config, "--dimms", "128M"]) in (0, None)
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and "Movable" in outs[0]
+    rc = main(["lsmem", "--kernel", "6.1", "--config", "fedora", "--dimms", "128M"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "fedora" in err and "EINVAL" in err
+    assert main(["simulate", "--kernel-version", "6.12", "--config", "defconfig",
+                 "scenarios/d_mom1_128M_online_movable.toml"]) == 0
+    out = capsys.readouterr().out
+    # defconfig keeps new blocks offline already: nothing added to the command line
+    assert "cmdline: memory_hotplug.memmap_on_memory=1\n" in out
+    assert main(["simulate", "--kernel-version", "6.12",
+                 "scenarios/d_mom1_128M_online_movable.toml"]) == 0
+    assert "memhp_default_state=offline" in capsys.readouterr().out
