@@ -21,7 +21,8 @@ def calibrated_model(sc: Scenario, real: Run, backend=None) -> Run:
     differs from the reference build's (another kernel image, 5-level paging, NUMA node data):
     the model reserves ``hotmem.machine.QEMU_PC_EXTRA_RESERVED_PAGES`` on the first node with
     memory, so the gap is moved there when no other node's MemTotal differs."""
-    from hotmem.machine import QEMU_PC_EXTRA_RESERVED_PAGES
+    from hotmem.init.main import qemu_pc_calibration
+    reserved = qemu_pc_calibration(sc.machine.kernel)[0]
     model = run_model(sc, backend)
     first = min(n for n, size in sc.machine.boot_memory.items() if size)
 
@@ -35,7 +36,7 @@ def calibrated_model(sc: Scenario, real: Run, backend=None) -> Run:
     gap_kb = gaps.get(key, 0)
     others = any(v for k, v in gaps.items() if k != key)
     if gap_kb and not others and gap_kb % 4 == 0:
-        model = run_model(sc, backend, QEMU_PC_EXTRA_RESERVED_PAGES + gap_kb // 4)
+        model = run_model(sc, backend, reserved + gap_kb // 4)
         model.info["calibration_pages"] = gap_kb // 4
     return model
 
