@@ -167,8 +167,8 @@ class KernelPolicy:
     #: fix incorrect altmap passing in error path"); False: with NULL (6.8..6.11), so x86's
     #: teardown hands the altmap's own pages to free_pagetable
     per_block_rollback_passes_altmap: bool = False
-    #: mm/vmstat.c:zoneinfo_show_print prints the promo watermark after high (6.12 "mm: print
-    #: the promo watermark in zoneinfo")
+    #: mm/vmstat.c:zoneinfo_show_print prints promo_wmark_pages after high (in 6.12.118, not in
+    #: 6.11.11, and not among Debian's 6.12.y stable changes: from the 6.12 merge window)
     zoneinfo_promo: bool = False
     #: mm/page_alloc.c:__setup_per_zone_wmarks leaves ZONE_MOVABLE out of lowmem_pages and caps
     #: its MIN like highmem's, clamp(managed / 1024, SWAP_CLUSTER_MAX, 128) ("mm/page_alloc: fix
@@ -248,7 +248,8 @@ LINUX_6_11 = replace(LINUX_6_8, name="6.11", source="segzix/linux-6.11.11 (6.11.
 #: 6.12 as Debian 13 builds it, read at 6.12.118 (Debian's linux-source-6.12 6.12.118-1, the
 #: source of the linux-image-6.12.118+deb13-amd64-unsigned that `hotmem validate --kernel-version
 #: 6.12` boots) and diffed against 6.11.11. What changed for memory hotplug:
-#: - mm/vmstat.c:zoneinfo_show_print prints "promo" (promo_wmark_pages) after "high" (6.12.0).
+#: - mm/vmstat.c:zoneinfo_show_print prints "promo" (promo_wmark_pages) after "high" (6.12.0;
+#:   the line is not in Debian's 6.12.y stable changelog).
 #: - mm/memory_hotplug.c:mhp_get_default_online_type / mhp_set_default_online_type replace the
 #:   mhp_default_online_type global; the Kconfig choice CONFIG_MHP_DEFAULT_ONLINE_TYPE_* replaces
 #:   CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE (6.14, "mm: add build-time option for hotplug memory
