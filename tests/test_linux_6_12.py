@@ -22,6 +22,7 @@ VMEMMAP = BLOCK * 64 // 4096        # 512 pages of struct pages
 MEMORY = "/sys/devices/system/memory"
 STATE = MEMORY + "/memory{}/state"
 KCONFIG = Path(__file__).parent / "data" / "kconfig"
+SCENARIO_D = str(Path(__file__).parents[1] / "scenarios" / "d_mom1_128M_online_movable.toml")
 
 
 @pytest.fixture(params=["compiled", "python"])
@@ -218,11 +219,10 @@ def test_cli_config_flags(capsys):
     rc = main(["lsmem", "--kernel", "6.1", "--config", "fedora", "--dimms", "128M"])
     err = capsys.readouterr().err
     assert rc != 0 and "fedora" in err and "EINVAL" in err
-    assert main(["simulate", "--kernel-version", "6.12", "--config", "defconfig",
-                 "scenarios/d_mom1_128M_online_movable.toml"]) == 0
+    assert main(["simulate", "--kernel-version", "6.12", "--config", "defconfig", SCENARIO_D]) == 0
     out = capsys.readouterr().out
     # defconfig keeps new blocks offline already: nothing added to the command line
     assert "cmdline: memory_hotplug.memmap_on_memory=1\n" in out
     assert main(["simulate", "--kernel-version", "6.12",
-                 "scenarios/d_mom1_128M_online_movable.toml"]) == 0
+                 SCENARIO_D]) == 0
     assert "memhp_default_state=offline" in capsys.readouterr().out
