@@ -107,6 +107,27 @@ def render_costs(arch: ArchProfile) -> str:
 
 # -- compare and lsmem: a machine and a hot-add plan from the command line ------------------------
 
+def _config_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, metavar="PRESET|FILE",
+                   help="the kernel's build configuration: a preset (debian, defconfig) or a "
+                   ".config file (/boot/config-*) to read CONFIG_MHP_DEFAULT_ONLINE_TYPE_* / "
+                   "CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE and CONFIG_MHP_MEMMAP_ON_MEMORY from "
+                   "(default: the version's, Debian's build for 6.1 and 6.12)")
+
+
+def config_arg(value):
+    """--config: None, a preset name, or the KernelConfig of a .config file."""
+    import os
+    from hotmem.kconfig import PRESETS, parse_config
+    if value is None or value in PRESETS:
+        return value
+    if os.path.isfile(value):
+        with open(value) as f:
+            return parse_config(f.read(), os.path.basename(value), value)
+    raise HotplugError(22, f"--config {value!r}: neither a preset ({', '.join(PRESETS)}) nor a "
+                       "file")
+
+
 def _machine_arguments(p: argparse.ArgumentParser) -> None:
     """The machine and hot-add plan options shared by ``compare`` and ``lsmem``."""
     p.add_argument("--dimms", default=None,
@@ -125,6 +146,7 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
                    help="how each hot-added block is onlined (default: online_movable; "
                    "powerpc64: dlpar_add_lmb onlines each LMB itself, 'online' only)")
     p.add_argument("--kernel", default="6.1", help="kernel version (default: %(default)s)")
+    _config_argument(p)
     p.add_argument("--arch", default="x86_64", help="architecture (default: %(default)s)")
     p.add_argument("--page-size", default=None, choices=("4K", "16K", "64K"),
                    help="base page size (arm64: 4K, 16K or 64K; powerpc64: 64K)")
@@ -149,7 +171,8 @@ def _plan(args, **kw):
                 boot_memory=tuple(args.boot_memory.split(",")), block_size=args.block_size,
                 kernel=args.kernel, arch=args.arch, paging_levels=args.paging_levels,
                 online_type=args.online_type, memmap_on_memory=args.memmap_on_memory,
-                backend=args.backend, page_size=args.page_size, mmu=args.mmu, **kw)
+                backend=args.backend, page_size=args.page_size, mmu=args.mmu,
+                config=config_arg(args.config), **kw)
     if args.dimms is None:
         # four DIMMs of one memory block each, on whatever block size the box probes
         bs = plan.machine(True).memory_block_size_bytes
@@ -291,6 +314,11 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", metavar="SCENARIO", help="scenario .toml (or recorded .json)")
     validate.add_argument("--kernel", metavar="PATH", help="bzImage to boot (default: Debian's "
                           "linux-image-6.1.0-*-amd64-unsigned, fetched with apt-get download)")
+    validate.add_argument("--kernel-version", default="6.1", choices=("6.1", "6.12"),
+                          help="Debian build to boot and model: 6.1 (Debian 12, "
+                          "linux-image-6.1.0-*-amd64-unsigned) or 6.12 (Debian 13, "
+                          "linux-image-6.12.*+deb13-amd64-unsigned through the project's own "
+                          "apt state); default: %(default)s")
     validate.add_argument("--record", metavar="DIR", help="store the real readings as JSON here")
     validate.add_argument("--install", action="store_true",
                           help="apt-get install missing QEMU/busybox-static/cpio (root)")
@@ -303,6 +331,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenario", metavar="SCENARIO", help="scenario .toml")
     simulate.add_argument("--full", action="store_true",
                           help="print /proc files and node meminfo in full")
+    simulate.add_argument("--kernel-version", default="6.1", choices=("6.1", "6.12"),
+                          help="the Debian build to model (as validate; default: %(default)s)")
+    _config_argument(simulate)
     simulate.add_argument("--json", metavar="FILE",
                           help="also write the readings as JSON (the --record format)")
     from hotmem.sweep.cli import add_parser as add_sweep_parser
@@ -313,6 +344,7 @@ def _parser() -> argparse.ArgumentParser:
 def _validate(args) -> int:
     from hotmem.validate import (ScenarioError, calibrated_model, diff_runs, load_scenario,
                                  render_report, run_qemu)
+    from hotmem.validate.scenario import for_kernel
     from hotmem.validate import record
     from hotmem.validate.assets import SetupError
     from hotmem.validate.qemu import GuestError
@@ -321,7 +353,7 @@ def _validate(args) -> int:
         if args.scenario.endswith(".json"):
             sc, real = record.load(args.scenario)
         else:
-            sc = load_scenario(args.scenario)
+            sc = for_kernel(load_scenario(args.scenario), args.kernel_version)
     except (ScenarioError, ValueError, OSError) as exc:
         print(f"hotmem: {exc}", file=sys.stderr)
         return 2
@@ -344,10 +376,11 @@ def _validate(args) -> int:
 def _simulate(args) -> int:
     from hotmem.validate import ScenarioError, load_scenario, run_model
     from hotmem.validate import record
+    from hotmem.validate.scenario import for_kernel
     from hotmem.validate.simulate import render_simulation
     try:
-        sc = load_scenario(args.scenario)
-    except ScenarioError as exc:
+        sc = for_kernel(load_scenario(args.scenario), args.kernel_version, config_arg(args.config))
+    except (ScenarioError, HotplugError) as exc:
         print(f"hotmem: {exc}", file=sys.stderr)
         return 2
     run = run_model(sc)

@@ -37,7 +37,12 @@ def parse_args(m, cmdline: str) -> None:
     m.memmap_on_memory_force = False
     m.unknown_params = []
     m.movable_node_enabled = False
-    m.mhp_default_online_type = MMOP_OFFLINE
+    # mm/memory_hotplug.c:mhp_get_default_online_type (6.12.111+; 6.1: the
+    # CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE initialiser): the build's default, unless
+    # memhp_default_state= below says otherwise
+    kconfig = getattr(m, "kconfig", None)
+    m.mhp_default_online_type = ONLINE_TYPE_NAMES[kconfig.mhp_default_online_type] \
+        if kconfig is not None else MMOP_OFFLINE
     m.nogbpages = False
     m.online_policy = "contig-zones"
     for word in cmdline.split():
@@ -45,8 +50,10 @@ def parse_args(m, cmdline: str) -> None:
         if key == "memory_hotplug.memmap_on_memory":
             kind = m.policy.memmap_on_memory_param
             v = val.strip().lower()
-            if kind == "none":
-                m.unknown_params.append(word)   # the v2 RFC has no such parameter
+            if kind == "none" or (kconfig is not None and not kconfig.mhp_memmap_on_memory):
+                # the v2 RFC has no such parameter; without CONFIG_MHP_MEMMAP_ON_MEMORY the
+                # module parameter is not built (mm/memory_hotplug.c #ifdef)
+                m.unknown_params.append(word)
             elif v in ("1", "y", "yes", "on", "true", ""):
                 m.memmap_on_memory = True
             elif v in ("0", "n", "no", "off", "false"):

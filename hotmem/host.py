@@ -42,6 +42,9 @@ class HostDescription:
     block_size: int
     cmdline: str                        # the parameters hotmem reads, from /proc/cmdline
     notes: list = field(default_factory=list)
+    #: the build configuration (hotmem.kconfig): /boot/config-<release> when readable, else
+    #: the Kconfig defaults (never a distribution preset: the host's build is not known)
+    config: object = "defconfig"
 
     @property
     def boot_memory(self) -> dict:
@@ -53,7 +56,7 @@ class HostDescription:
     def machine_kwargs(self) -> dict:
         total = sum(self.boot_memory.values())
         return dict(arch="x86_64", kernel=self.kernel, boot_memory=self.boot_memory,
-                    cmdline=self.cmdline, cpus=self.cpus,
+                    cmdline=self.cmdline, cpus=self.cpus, config=self.config,
                     e820_ranges=[tuple(r) for r in self.e820_ranges],
                     # room to hot-add up to as much again as the boot RAM, on 8 slots
                     maxmem=f"{(2 * total + (1 << 30) - 1) >> 30}G")
@@ -215,9 +218,33 @@ def capture(root: str = "/") -> HostDescription:
     if "--" in words:                   # what follows "--" goes to init
         words = words[:words.index("--")]
     cmdline = " ".join(w for w in words if w.partition("=")[0] in CMDLINE_KEYS)
+    config = _host_config(root, release, kernel, notes)
     return HostDescription(root=root, release=release, kernel=kernel, firmware_memmap=fw,
                            e820_ranges=e820, cpus=dict(sorted(cpus.items())),
-                           block_size=block_size, cmdline=cmdline, notes=notes)
+                           block_size=block_size, cmdline=cmdline, notes=notes, config=config)
+
+
+def _host_config(root: str, release: str, kernel: str, notes: list):
+    """The host kernel's build configuration from ``boot/config-<release>`` under ``root``
+    (hotmem.kconfig.parse_config), checked against the policy it maps to; "defconfig" (blocks
+    added offline) when there is no such file or the model cannot take it (a note says so)."""
+    from hotmem.errors import HotplugError
+    from hotmem.kconfig import get_config, parse_config
+    from hotmem.kernel import get_policy
+    try:
+        text = _read(root, f"boot/config-{release}")
+    except OSError:
+        notes.append(f"boot/config-{release} not readable: the Kconfig defaults are taken "
+                     "(hot-added blocks stay offline unless the command line says otherwise)")
+        return "defconfig"
+    try:
+        cfg = parse_config(text, f"config-{release}")
+        get_config(cfg, get_policy(kernel))
+    except HotplugError as exc:
+        notes.append(f"boot/config-{release}: {exc}; the Kconfig defaults are taken")
+        return "defconfig"
+    notes.append(f"build configuration from boot/config-{release}: {cfg.describe()}")
+    return cfg
 
 
 def from_host(root: str = "/", **overrides):

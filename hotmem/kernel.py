@@ -148,6 +148,37 @@ class KernelPolicy:
     #: memory_block_online/offline send MEM_PREPARE_ONLINE / MEM_FINISH_OFFLINE around the whole
     #: operation, altmap range included (6.9+, for MHP_OFFLINE_INACCESSIBLE memory: s390)
     memory_notify_prepare_finish: bool = False
+    #: how the build configuration names the default online type of hot-added memory:
+    #: "bool" (CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE: offline or online, 4.x..6.11) or "choice"
+    #: (CONFIG_MHP_DEFAULT_ONLINE_TYPE_{OFFLINE,ONLINE_AUTO,ONLINE_KERNEL,ONLINE_MOVABLE},
+    #: mm/memory_hotplug.c:mhp_get_default_online_type; 6.14, in 6.12.y from 6.12.111)
+    default_online_type_kconfig: str = "bool"
+    #: mm/sparse.c / sparse-vmemmap.c:populate_section_memmap adds to nr_memmap_pages before
+    #: looking at the result, so a failed populate and the depopulate that undoes it cancel out
+    #: (6.12.101 "mm/sparse-vmemmap: fix vmemmap accounting underflow"); False: only a successful
+    #: __populate_section_memmap counts, and a failed hot-add leaves the counter lower (6.11)
+    memmap_stats_count_failed_populate: bool = False
+    #: mm/sparse.c:free_map_bootmem takes an emptied early section's memmap off
+    #: nr_memmap_boot_pages, sparse_init_nid having counted it (6.12.48 "mm: fix accounting of
+    #: memmap pages"); False: boot memmap freed by hot-remove stays counted (6.11)
+    free_map_bootmem_counts: bool = False
+    #: mm/memory_hotplug.c:create_altmaps_and_memory_blocks rolls a failed
+    #: create_memory_block_devices back with the block's altmap (6.12.100 "mm/memory_hotplug:
+    #: fix incorrect altmap passing in error path"); False: with NULL (6.8..6.11), so x86's
+    #: teardown hands the altmap's own pages to free_pagetable
+    per_block_rollback_passes_altmap: bool = False
+    #: mm/vmstat.c:zoneinfo_show_print prints promo_wmark_pages after high (in 6.12.118, not in
+    #: 6.11.11, and not among Debian's 6.12.y stable changes: from the 6.12 merge window)
+    zoneinfo_promo: bool = False
+    #: mm/page_alloc.c:__setup_per_zone_wmarks leaves ZONE_MOVABLE out of lowmem_pages and caps
+    #: its MIN like highmem's, clamp(managed / 1024, SWAP_CLUSTER_MAX, 128) ("mm/page_alloc: fix
+    #: min_free_kbytes calculation regarding ZONE_MOVABLE"): read in 6.11.11 and 6.12.118, absent
+    #: from 6.1.176 (whose readings agree with the uncapped rule); 6.6 and 6.8 not re-read
+    movable_wmark_like_highmem: bool = False
+    #: per-CPU pageset high is auto-tuned between pcp->high_min and high_max
+    #: (mm/page_alloc.c:pageset_update, nr_pcp_high, decay_pcp_high; read in 6.11.11 and
+    #: 6.12.118): the "high:" zoneinfo prints moves with the workload, the model keeps high_min
+    pcp_high_autotune: bool = False
 
     def describe(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -211,13 +242,50 @@ LINUX_6_8 = replace(LINUX_6_6, name="6.8", source="sndrzt/linux-6.8 (6.8.0 commi
 #:   is hotmem/arch/s390x_init.py's); 6.8 keeps none of this, so 6.11 has it all.
 LINUX_6_11 = replace(LINUX_6_8, name="6.11", source="segzix/linux-6.11.11 (6.11.11)",
                      release=(6, 11), memmap_stats=True, hotplug_memmap_page_offline=True,
-                     memory_notify_prepare_finish=True)
+                     memory_notify_prepare_finish=True, movable_wmark_like_highmem=True,
+                     pcp_high_autotune=True)
 
-POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8, LINUX_6_11)}
+#: 6.12 as Debian 13 builds it, read at 6.12.118 (Debian's linux-source-6.12 6.12.118-1, the
+#: source of the linux-image-6.12.118+deb13-amd64-unsigned that `hotmem validate --kernel-version
+#: 6.12` boots) and diffed against 6.11.11. What changed for memory hotplug:
+#: - mm/vmstat.c:zoneinfo_show_print prints "promo" (promo_wmark_pages) after "high" (6.12.0;
+#:   the line is not in Debian's 6.12.y stable changelog).
+#: - mm/memory_hotplug.c:mhp_get_default_online_type / mhp_set_default_online_type replace the
+#:   mhp_default_online_type global; the Kconfig choice CONFIG_MHP_DEFAULT_ONLINE_TYPE_* replaces
+#:   CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE (6.14, "mm: add build-time option for hotplug memory
+#:   default online type", backported in 6.12.111): online_memory_block, add_memory_resource and
+#:   drivers/base/memory.c:auto_online_blocks_show/store go through them. The build's choice is
+#:   hotmem.kconfig.KernelConfig's, not the policy's.
+#: - the memmap accounting moved out of __populate_section_memmap: sparse_init_nid counts each
+#:   present section's memmap in nr_memmap_boot_pages, free_map_bootmem takes it off again
+#:   (6.12.48), and populate_section_memmap counts section_nr_vmemmap_pages whether the populate
+#:   worked or not, so section_activate's failure path (depopulate) nets to zero (6.12.101).
+#: - create_altmaps_and_memory_blocks passes params.altmap to arch_remove_memory when
+#:   create_memory_block_devices fails (6.12.100).
+#: Read and found without an effect the model can show (no field): remove_memory_blocks_and_altmaps
+#: and memblk_nr_poison_add/sub drop the device reference find_memory_block took (6.12.94; the
+#: model keeps no device refcounts); __add_memory_block sets mem->altmap only once the device is
+#: registered; free_area_init_core_hotplug folds per-CPU node stat deltas a node's hot-unplug
+#: stranded, and fails with -ENOMEM instead of oopsing when alloc_percpu fails (6.12.105; the
+#: model keeps no per-CPU vmstat deltas); do_migrate_range works on folios and skips hwpoisoned
+#: large folios (6.12.86; the model migrates nothing); x86 arch_add_memory leaves max_pfn alone
+#: for a dev_pagemap (ZONE_DEVICE, not modelled); arch_remove_memory / __remove_pages /
+#: sparse_remove_section take a dev_pagemap (NULL here); mm_init.c:calculate_node_totalpages sets
+#: node_spanned_pages to node_end_pfn - node_start_pfn (the model already does); struct
+#: memory_block's state becomes enum memory_block_state (sysfs text unchanged); vmstat_text gains
+#: zone_reclaim_success, thp_underused_split_page, swpin_zero and swpout_zero (event counters, a
+#: workload's).
+LINUX_6_12 = replace(LINUX_6_11, name="6.12", source="Debian linux-source-6.12 (6.12.118)",
+                     release=(6, 12), default_online_type_kconfig="choice",
+                     memmap_stats_count_failed_populate=True, free_map_bootmem_counts=True,
+                     per_block_rollback_passes_altmap=True, zoneinfo_promo=True)
+
+POLICIES = {p.name: p for p in (V2, LINUX_5_13, LINUX_6_1, LINUX_6_6, LINUX_6_8, LINUX_6_11,
+                                LINUX_6_12)}
 
 
 def get_policy(version: str | KernelPolicy) -> KernelPolicy:
-    """The policy named ``version`` ("v2", "5.13", "6.1", "6.6", "6.8", "6.11")."""
+    """The policy named ``version`` ("v2", "5.13", "6.1", "6.6", "6.8", "6.11", "6.12")."""
     if isinstance(version, KernelPolicy):
         return version
     try:
@@ -261,4 +329,15 @@ def policy_table() -> str:
         for f in fields(ArchPolicy):
             vals = [str(getattr(POLICIES[n].arch(arch), f.name)) for n in names]
             rows.append(f"| `{arch}.{f.name}` | " + " | ".join(vals) + " |")
+    # the build configurations (hotmem.kconfig): the preset a Machine takes by default, then
+    # each distribution preset's options where it has a build of the version ("-": none)
+    from hotmem.kconfig import DEFAULT_PRESET, PRESETS
+    rows.append("| `config.default` | " + " | ".join(DEFAULT_PRESET.get(n, "defconfig")
+                                                     for n in names) + " |")
+    for preset, builds in PRESETS.items():
+        if not builds:
+            continue
+        for key in ("mhp_default_online_type", "mhp_memmap_on_memory"):
+            vals = [str(getattr(builds[n], key)) if n in builds else "-" for n in names]
+            rows.append(f"| `config.{preset}.{key}` | " + " | ".join(vals) + " |")
     return "\n".join(rows) + "\n"

@@ -29,6 +29,7 @@ from hotmem.drivers.base.memory import MemorySubsys, memory_dev_init
 from hotmem.errors import HotplugError, check
 from hotmem.init import main as init_main
 from hotmem.init.main import QEMU_PC_EXTRA_RESERVED_PAGES, QEMU_PC_LATE_FREED_PAGES
+from hotmem.kconfig import get_config
 from hotmem.kernel import get_policy
 from hotmem.mm import memblock, page_alloc
 from hotmem.mm import memory_hotplug as mh
@@ -196,12 +197,15 @@ class Machine(_MachineAPI):
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
                  maxmem="16G", slots: int = 8, page_size: str | None = None,
                  mmu: str | None = None, backend: str | None = None, standby_memory=None,
-                 struct_page_storage: str | None = None):
+                 struct_page_storage: str | None = None, config=None):
         self.core = _backend.load(backend)
         #: "pattern" (struct pages held as shared patterns, copied on write) or "flat" (every
         #: section materialised); None: $HOTMEM_STRUCT_PAGE_STORAGE, else "pattern"
         self.struct_page_storage = struct_page_storage
         self.policy = get_policy(kernel)
+        #: the kernel's build configuration (hotmem.kconfig.KernelConfig): a preset name
+        #: ("debian", "defconfig"), a KernelConfig or a mapping; None: the version's default
+        self.kconfig = get_config(config, self.policy, arch)
         #: the arch profile and its hooks (hotmem.arch.ops.ArchOps), which own the arch's state
         self.arch, self.arch_ops = arch_ops_for(arch, self.policy, paging_levels=paging_levels,
                                                 page_size=page_size, mmu=mmu,

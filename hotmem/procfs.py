@@ -69,7 +69,9 @@ class ProcFs:
                             for cpu in range(m.nr_cpus)}
                 zones.append(ZoneInfo(
                     name=z.name, free=z.nr_free_pages, min=z.min_wmark, low=z.low_wmark,
-                    high=z.high_wmark, spanned=z.spanned_pages, present=z.present_pages,
+                    high=z.high_wmark,
+                    promo=z.promo_wmark if m.policy.zoneinfo_promo else None,
+                    spanned=z.spanned_pages, present=z.present_pages,
                     managed=z.managed_pages,
                     protection=tuple(z.lowmem_reserve[b.idx] for b in built),
                     stats=ZoneStat(nr_free_pages=z.nr_free_pages), pagesets=pagesets,
@@ -80,7 +82,7 @@ class ProcFs:
         return nodes
 
     def zoneinfo(self) -> str:
-        """mm/vmstat.c:zoneinfo_show (6.1)."""
+        """mm/vmstat.c:zoneinfo_show (6.1; 6.12 prints the promo watermark too)."""
         return render_zoneinfo(self.node_infos())
 
     def buddyinfo(self) -> str:

@@ -63,6 +63,8 @@ class BareMachine:
     """
 
     allocator = None
+    #: the kernel version whose watermark rules apply (the 6.1 readings these tests check)
+    from hotmem.kernel import LINUX_6_1 as policy
 
     def __init__(self, nodes, online_cpus=((0, 0),), arch=None, **globals_):
         if arch is None:

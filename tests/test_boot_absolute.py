@@ -1,6 +1,6 @@
-"""Absolute boot figures against real Linux 6.1 boots (issue #16): Debian's 6.1.176 amd64 kernel
-booted in QEMU pc with different boot memory, CPUs and NUMA layouts, with ``memblock=debug`` so
-that the boot log names every memblock allocation and its caller (tests/data/kernel-6.1-boot/,
+"""Absolute boot figures against real Linux boots (issue #16): Debian's 6.1.176 and 6.12.118 amd64
+kernels booted in QEMU pc with different boot memory, CPUs and NUMA layouts, with ``memblock=debug`` so
+that the boot log names every memblock allocation and its caller (tests/data/kernel-6.1-boot/ and kernel-6.12-boot/,
 recorded by `hotmem.validate`'s QEMU guest). Zone spans and present pages are exact for every
 layout. Managed pages (hence MemTotal and the watermarks) come from the boot allocations
 modelled by cause (hotmem/arch/x86_setup.py, docs/boot-reservations.md); the layouts still off
@@ -15,9 +15,11 @@ import hotmem
 from hotmem.validate.runner import model_machine
 from hotmem.validate.scenario import parse_scenario
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel-6.1-boot")
-REFERENCE = "x86_64_1G"
-CASES = sorted(f[:-5] for f in os.listdir(DATA) if f.endswith(".json"))
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+#: Debian's 6.1.176 and 6.12.118 amd64 builds
+DIRS = ("kernel-6.1-boot", "kernel-6.12-boot")
+CASES = sorted(f"{d}/{f[:-5]}" for d in DIRS for f in os.listdir(os.path.join(HERE, d))
+               if f.endswith(".json"))
 
 
 def _zones(text: str) -> dict:
@@ -41,11 +43,12 @@ def _machine(rec: dict) -> hotmem.Machine:
     """The recorded guest in the model, as `hotmem validate` builds it (without memblock=debug)."""
     sc = parse_scenario(rec["scenario_toml"])
     sc.machine.cmdline = sc.machine.cmdline.replace("memblock=debug", "").strip()
+    sc.machine.kernel = rec.get("kernel_version", "6.1")
     return model_machine(sc)
 
 
 def _load(name):
-    with open(os.path.join(DATA, name + ".json")) as f:
+    with open(os.path.join(HERE, name + ".json")) as f:
         return json.load(f)
 
 
@@ -63,11 +66,11 @@ def test_boot_zone_spans_equal_the_real_kernel(name):
 #: layouts still off, and why: sub-page packing of the small early allocations, which the
 #: model keeps as whole pages (x86_setup.OTHER_EARLY_PAGES)
 KNOWN_OFF = {
-    "x86_64_16G": "1 page: the kernel packs its small early allocations (usemaps, firmware-map "
+    "kernel-6.1-boot/x86_64_16G": "1 page: the kernel packs its small early allocations (usemaps, firmware-map "
                   "entries, cpumasks) across one page more than the model",
-    "x86_64_1G_memoryless_node1": "1 page: the memoryless node's pg_data_t (174208 bytes) "
+    "kernel-6.1-boot/x86_64_1G_memoryless_node1": "1 page: the memoryless node's pg_data_t (174208 bytes) "
                                   "packs against the small early allocations in the kernel",
-    "x86_64_1G_memoryless_node1_with_cpu": "1 page: as x86_64_1G_memoryless_node1",
+    "kernel-6.1-boot/x86_64_1G_memoryless_node1_with_cpu": "1 page: as the CPU-less one",
 }
 
 

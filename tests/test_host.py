@@ -76,8 +76,24 @@ def test_capture_fake_two_node_root(tmp_path):
 def test_newer_release_is_said_out_loud(tmp_path):
     root = _fake_root(tmp_path, QEMU_FW, {0: range(16)}, {0: "0"}, release="6.18.44-fc")
     host = capture(str(root))
-    assert host.kernel == "6.11"
-    assert any("6.18.44-fc is modelled with the 6.11 policy" in n for n in host.notes)
+    assert host.kernel == "6.12"
+    assert any("6.18.44-fc is modelled with the 6.12 policy" in n for n in host.notes)
+    # no boot/config-6.18.44-fc: the Kconfig defaults, not Debian's 6.12 build
+    assert host.config == "defconfig" and any("config-6.18.44-fc" in n for n in host.notes)
+
+
+def test_host_build_config_is_read(tmp_path):
+    """boot/config-<release> gives the default online type (Debian's own 6.12 lines)."""
+    from pathlib import Path
+    root = _fake_root(tmp_path, QEMU_FW, {0: range(16)}, {0: "0"}, release="6.12.118+deb13-amd64")
+    boot = Path(root) / "boot"
+    boot.mkdir(exist_ok=True)
+    src = Path(__file__).parent / "data" / "kconfig" / "config-6.12.118+deb13-amd64.hotplug"
+    (boot / "config-6.12.118+deb13-amd64").write_text(src.read_text())
+    host = capture(str(root))
+    assert host.config.mhp_default_online_type == "online"
+    m = hotmem.Machine(**host.machine_kwargs())
+    assert m.sysfs.read("/sys/devices/system/memory/auto_online_blocks") == "online\n"
 
 
 def test_trim_keeps_aligned_and_drops_partial():

@@ -21,7 +21,7 @@ SMALL = {"grid": {"kernel": ["6.1", "6.11"], "memmap_on_memory": ["0", "1"],
                   "dimms": ["128M,128M", "1G"], "nodes": ["0", "0,1"],
                   "boot_memory": ["1G,1G"]},
          "points": [{"dimms": "64G", "kernel": "6.1"},                  # ENOMEM at the add
-                    {"kernel": "6.12"},                                 # not modelled: boot
+                    {"kernel": "6.13"},                                 # not modelled: boot
                     {"kernel": "6.11", "memmap_on_memory": "force", "dimms": "384M"}]}
 
 
@@ -60,7 +60,7 @@ def test_failures_are_rows(local_table):
     by = local_table.set_index("dimms")
     big = local_table[local_table.dimms == "64G"].iloc[0]
     assert (big.status, big.errno, big.failed_step) == ("refused", "ENOMEM", "add")
-    unknown = local_table[local_table.kernel == "6.12"].iloc[0]
+    unknown = local_table[local_table.kernel == "6.13"].iloc[0]
     assert (unknown.status, unknown.errno, unknown.failed_step) == ("refused", "EINVAL", "boot")
     assert "not modelled" in unknown.error
     assert (local_table.status == "ok").sum() == len(local_table) - 2
@@ -89,7 +89,7 @@ def test_rows_agree_with_single_compare_runs(local_table, capsys):
     with memmap_on_memory (altmap) or without (regular) of the compare report."""
     checked = 0
     for row in local_table.itertuples():
-        if row.kernel == "6.12":
+        if row.kernel == "6.13":
             continue
         capsys.readouterr()
         rc = main(_compare_args(row))
@@ -202,6 +202,30 @@ def test_search_bisects_the_largest_dimm():
     assert 16 << 30 <= row.largest_ok < 64 << 30
     assert row.smallest_refused == row.largest_ok + (1 << 30)
     assert row.errno == "ENOMEM"
+
+
+def test_search_on_debian_6_12_and_the_config_axis():
+    """The Kata question on 6.12 (Debian 13's build, which onlines at add: the plan boots it
+    with memhp_default_state=offline and onlines each DIMM movable itself), without memmap on
+    memory: as on 6.1 the DIMM's memmap (1/64 of it) comes from the 1 GiB of boot memory, so
+    16 GiB goes and 64 GiB cannot. defconfig (offline at add) gives the same row."""
+    df = hotmem.sweep({"sweep": {"mode": "search"},
+                       "grid": {"memmap_on_memory": ["0"], "kernel": ["6.12"],
+                                "config": ["debian", "defconfig"]},
+                       "search": {"min": "1G", "max": "64G", "step": "1G"}}, workers=0)
+    assert list(df.config) == ["debian", "defconfig"]
+    for row in df.itertuples():
+        assert 16 << 30 <= row.largest_ok < 64 << 30
+        assert row.smallest_refused == row.largest_ok + (1 << 30) and row.errno == "ENOMEM"
+    assert df.iloc[0].largest_ok == df.iloc[1].largest_ok
+
+
+def test_kata_spec_has_6_12_and_a_bad_config_is_a_row():
+    from pathlib import Path
+    spec = parse(Path(__file__).parents[1] / "scenarios" / "sweeps" / "kata.toml")
+    assert {p["kernel"] for p in spec.points} == {"6.1", "6.8", "6.11", "6.12"}
+    row = run_point(_cfg(kernel="6.11", config="debian"))          # Debian's 6.11: not read
+    assert (row["status"], row["errno"], row["failed_step"]) == ("refused", "EINVAL", "boot")
 
 
 @pytest.mark.parametrize("text,errname,needle", [

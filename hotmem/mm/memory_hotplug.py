@@ -319,7 +319,9 @@ def create_altmaps_and_memory_blocks(m, nid: int, group, start: int, size: int) 
             break
         rc = m.memory.create_memory_block_devices(cur, bs, altmap, group)
         if rc:
-            m.arch_ops.arch_remove_memory(m, cur, bs, None)
+            # 6.8..6.11 pass NULL; 6.12.100+ the block's altmap
+            m.arch_ops.arch_remove_memory(
+                m, cur, bs, altmap if m.policy.per_block_rollback_passes_altmap else None)
             break
         cur += bs
     if rc and cur != start:                             # out: the blocks already done

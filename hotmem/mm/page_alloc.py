@@ -369,17 +369,23 @@ def _init_per_zone_wmark_min_incremental(m) -> None:
             batch = 1
         batches.append(max(1, (1 << (batch + batch // 2).bit_length() - 1) - 1))
     total_managed = sum(managed)
+    movable_capped = m.policy.movable_wmark_like_highmem
+    lowmem_pages = sum(zm for z, zm in zip(zones, managed)
+                       if not (movable_capped and z.idx == ZONE_MOVABLE))
 
     def setup_per_zone_wmarks() -> None:
         pages_min = g.min_free_kbytes >> (ps - 10)
-        if total_managed == 0:
+        if lowmem_pages == 0:
             raise HotplugError(errno.EINVAL, "__setup_per_zone_wmarks: no zone has managed "
                                "pages (division by zero)")
         wsf = g.watermark_scale_factor
         for z, zm in zip(zones, managed):
-            wmin = pages_min * zm // total_managed
+            share = pages_min * zm // lowmem_pages
+            # 6.11+: ZONE_MOVABLE's MIN capped like highmem's (watermark.__setup_per_zone_wmarks)
+            wmin = min(max(zm // 1024, 32), 128) \
+                if movable_capped and z.idx == ZONE_MOVABLE else share
             q, r = divmod(zm, 10000)
-            tmp = max(wmin >> 2, q * wsf + r * wsf // 10000)
+            tmp = max(share >> 2, q * wsf + r * wsf // 10000)
             low = wmin + tmp
             high = low + tmp
             z._watermark = (wmin, low, high, high + tmp)

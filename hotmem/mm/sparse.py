@@ -117,8 +117,11 @@ def section_deactivate(m, pfn: int, nr_pages: int, altmap) -> None:
 
 def free_map_bootmem(m, section_nr: int) -> None:
     """mm/sparse.c:free_map_bootmem (6.1, VMEMMAP): vmemmap_free of an emptied early section's
-    boot memmap (6.11 takes nothing off nr_memmap_boot_pages here)."""
+    boot memmap (6.11 takes nothing off nr_memmap_boot_pages here; 6.12.48+ takes the
+    section's memmap off it, section_nr_vmemmap_pages(pfn, PAGES_PER_SECTION, NULL, NULL))."""
     a = m.arch
+    if m.policy.free_map_bootmem_counts:
+        memmap_boot_pages_add(m, -memmap_pages_of(m, a.PAGES_PER_SECTION))
     start = a.pfn_to_page(a.section_nr_to_pfn(section_nr))
     end = a.pfn_to_page(a.section_nr_to_pfn(section_nr + 1))
     m.arch_ops.vmemmap_free(m, start, end, None)

@@ -108,11 +108,14 @@ def populate_section_memmap(m, pfn: int, nr_pages: int, nid: int, altmap) -> int
 
     6.11: on success, DIV_ROUND_UP(end - start, PAGE_SIZE) goes to nr_memmap_pages -- altmap
     pages included (hot-add runs after boot; the boot memmap is counted in sparse_init).
+    6.12.101+ (populate_section_memmap, sparse-vmemmap.c): the same amount, success or not.
     """
     start = m.arch.pfn_to_page(pfn)
     end = m.arch.pfn_to_page(pfn + nr_pages)
     rc = m.arch_ops.vmemmap_populate(m, start, end, nid, altmap)
-    if rc == 0:                 # section_activate takes any other value as failure
+    # 6.12.101+: mm/sparse-vmemmap.c:populate_section_memmap counts section_nr_vmemmap_pages
+    # before looking at the result (the depopulate of a failure takes it off again)
+    if rc == 0 or m.policy.memmap_stats_count_failed_populate:
         memmap_pages_add(m, memmap_pages_of(m, nr_pages))
     return rc
 

@@ -58,6 +58,8 @@ BOOT_PAGESET_HIGH = 0
 BOOT_PAGESET_BATCH = 1
 MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8
 
+#: include/linux/swap.h
+SWAP_CLUSTER_MAX = 32
 MIN_FREE_KBYTES_DEFAULT = 1024              # mm/page_alloc.c: int min_free_kbytes = 1024
 SYSCTL_LOWMEM_RESERVE_RATIO = (256, 256, 32, 0, 0)   # DMA, DMA32, NORMAL, MOVABLE, DEVICE
 WATERMARK_SCALE_FACTOR = 10
@@ -216,7 +218,8 @@ def calculate_min_free_kbytes(m) -> None:
 def __setup_per_zone_wmarks(m) -> None:
     """Per-zone min/low/high/promo from min_free_kbytes; boost 0; then totalreserve_pages.
 
-    mm/page_alloc.c:__setup_per_zone_wmarks (6.1), lowmem branch only. MIN is the zone's share
+    mm/page_alloc.c:__setup_per_zone_wmarks (6.1; 6.11+ caps ZONE_MOVABLE as highmem, below).
+    MIN is the zone's share
     of pages_min (min_free_kbytes >> (PAGE_SHIFT - 10)) by managed pages over all zones of all
     online nodes (Movable included); the low/high/promo steps are max(MIN/4, managed *
     watermark_scale_factor / 10000).
@@ -225,12 +228,18 @@ def __setup_per_zone_wmarks(m) -> None:
     pages_min = g.min_free_kbytes >> (m.arch.page_shift - 10)
     zones = list(for_each_zone(m))
     managed = [z.managed_pages for z in zones]
-    lowmem_pages = sum(managed)
+    # 6.11+ (read in 6.11.11 and 6.12.118): ZONE_MOVABLE is left out of lowmem_pages and its
+    # MIN capped like highmem's, clamp(managed / 1024, SWAP_CLUSTER_MAX, 128)
+    movable_capped = m.policy.movable_wmark_like_highmem
+    lowmem_pages = sum(zm for z, zm in zip(zones, managed)
+                       if not (movable_capped and z.idx == ZONE_MOVABLE))
     if lowmem_pages == 0:
         raise _einval("__setup_per_zone_wmarks: no zone has managed pages (division by zero)")
     for z, zm in zip(zones, managed):
-        wmin = pages_min * zm // lowmem_pages
-        tmp = max(wmin >> 2, mult_frac(zm, g.watermark_scale_factor, 10000))
+        share = pages_min * zm // lowmem_pages
+        wmin = min(max(zm // 1024, SWAP_CLUSTER_MAX), 128) \
+            if movable_capped and z.idx == ZONE_MOVABLE else share
+        tmp = max(share >> 2, mult_frac(zm, g.watermark_scale_factor, 10000))
         low = wmin + tmp
         high = low + tmp
         z._watermark = (wmin, low, high, high + tmp)

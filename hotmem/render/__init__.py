@@ -22,7 +22,7 @@ from hotmem.render.node import (
     parse_node_meminfo, parse_nodelist, render_node_meminfo, render_nodelist,
 )
 from hotmem.render.vmstat import (
-    apply_buddyinfo, parse_buddyinfo, parse_vmstat, parse_zoneinfo, render_buddyinfo,
+    apply_buddyinfo, parse_buddyinfo, parse_vmstat, parse_vmstat_items, parse_zoneinfo, render_buddyinfo,
     render_vmstat, render_zoneinfo,
 )
 
@@ -33,7 +33,7 @@ __all__ = [
     "NodeStats", "NumaStat", "Pageset", "Resource", "VmEvents", "VmStat", "WritebackStat",
     "ZoneInfo", "ZoneStat", "iomem_root",
     "render_meminfo", "parse_meminfo",
-    "render_vmstat", "parse_vmstat", "render_zoneinfo", "parse_zoneinfo",
+    "render_vmstat", "parse_vmstat", "parse_vmstat_items", "render_zoneinfo", "parse_zoneinfo",
     "render_buddyinfo", "parse_buddyinfo", "apply_buddyinfo",
     "render_node_meminfo", "parse_node_meminfo", "render_nodelist", "parse_nodelist",
     "render_iomem", "parse_iomem",

@@ -325,6 +325,9 @@ class ZoneInfo:
     min: int = 0
     low: int = 0
     high: int = 0
+    #: promo_wmark_pages: printed after "high" from 6.12 ("mm: print the promo watermark in
+    #: zoneinfo"); None where the kernel does not print it
+    promo: int | None = None
     spanned: int = 0
     present: int = 0
     managed: int = 0

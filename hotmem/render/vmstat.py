@@ -27,6 +27,17 @@ def render_vmstat(vm: VmStat, vm_stat_extra=()) -> str:
     return "".join(f"{name} {value}\n" for name, value in items) + _DEPRECATED
 
 
+def parse_vmstat_items(text: str) -> dict[str, int]:
+    """Every "name value" line of any kernel's /proc/vmstat (6.11's nr_memmap_pages, 6.12's new
+    events, ...), in file order."""
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[name] = int(value)
+    return out
+
+
 def parse_vmstat(text: str) -> VmStat:
     """Inverse of render_vmstat; the names must be exactly the 6.1 Debian list, in order."""
     lines = text.splitlines()
@@ -48,7 +59,7 @@ def _stat_line(name: str, value: int) -> str:
 
 
 def _zoneinfo_zone(out: list[str], node: NodeInfo, zone: ZoneInfo, first_populated: bool):
-    """mm/vmstat.c:zoneinfo_show_print (6.1)."""
+    """mm/vmstat.c:zoneinfo_show_print (6.1; 6.12 adds the promo watermark line)."""
     out.append(f"Node {node.nid}, zone {zone.name:>8}")
     if first_populated:
         out.append("\n  per-node stats")
@@ -59,7 +70,8 @@ def _zoneinfo_zone(out: list[str], node: NodeInfo, zone: ZoneInfo, first_populat
         f"\n        min      {zone.min}"
         f"\n        low      {zone.low}"
         f"\n        high     {zone.high}"
-        f"\n        spanned  {zone.spanned}"
+        + (f"\n        promo    {zone.promo}" if zone.promo is not None else "")
+        + f"\n        spanned  {zone.spanned}"
         f"\n        present  {zone.present}"
         f"\n        managed  {zone.managed}"
         f"\n        cma      {zone.cma}")
@@ -137,9 +149,22 @@ class _Lines:
             self.i += 1
         return values
 
+    def all_counters(self) -> dict[str, int]:
+        """Consume every "      name value" line (another kernel's item list: 6.12's has
+        items 6.1's has not)."""
+        values = {}
+        while (line := self.peek()) is not None and line.startswith("      "):
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                break
+            values[parts[0]] = int(parts[1])
+            self.i += 1
+        return values
 
-def parse_zoneinfo(text: str) -> list[NodeInfo]:
-    """Inverse of render_zoneinfo (buddyinfo's free_area stays 0; see parse_buddyinfo)."""
+
+def parse_zoneinfo(text: str, lenient: bool = False) -> list[NodeInfo]:
+    """Inverse of render_zoneinfo (buddyinfo's free_area stays 0; see parse_buddyinfo).
+    ``lenient``: another kernel's zoneinfo (6.12): counters 6.1 does not have are skipped."""
     src = _Lines(text)
     nodes: list[NodeInfo] = []
     while src.peek() is not None:
@@ -155,16 +180,29 @@ def parse_zoneinfo(text: str) -> list[NodeInfo]:
         node.zones.append(zone)
         if src.peek() == "  per-node stats":
             src.i += 1
-            node.stats = NodeStats.from_mapping(src.counters(NODE_STAT_ITEMS))
+            if lenient:
+                node.stats = NodeStats.from_mapping(
+                    {k: v for k, v in src.all_counters().items() if k in NODE_STAT_ITEMS})
+            else:
+                node.stats = NodeStats.from_mapping(src.counters(NODE_STAT_ITEMS))
         zone.free = int(src.take("  pages free "))
         for key in _WATERMARKS:
             setattr(zone, key, int(src.take(f"        {key} ")))
+            if key == "high" and (src.peek() or "").startswith("        promo "):
+                zone.promo = int(src.take("        promo "))
         prot = src.take("        protection: (")
         zone.protection = tuple(int(p) for p in prot.rstrip(")").split(", "))
         if not (src.peek() or "").startswith("      "):
             continue            # unpopulated: nothing more is printed
-        zone.stats = ZoneStat.from_mapping(src.counters(ZONE_STAT_ITEMS))
-        zone.numa = NumaStat.from_mapping(src.counters(NUMA_STAT_ITEMS))
+        if lenient:
+            got = src.all_counters()
+            zone.stats = ZoneStat.from_mapping({k: v for k, v in got.items()
+                                                if k in ZONE_STAT_ITEMS})
+            zone.numa = NumaStat.from_mapping({k: v for k, v in got.items()
+                                               if k in NUMA_STAT_ITEMS})
+        else:
+            zone.stats = ZoneStat.from_mapping(src.counters(ZONE_STAT_ITEMS))
+            zone.numa = NumaStat.from_mapping(src.counters(NUMA_STAT_ITEMS))
         src.take("  pagesets")
         while (src.peek() or "").startswith("    cpu: "):
             cpu = int(src.take("    cpu: "))

@@ -30,6 +30,9 @@ class Plan:
     costs_for: tuple = ("16G",)         # sizes of the "what hot-adding N costs" table
     start: object = None                # first DIMM's address; None: above boot RAM, aligned
     backend: str | None = None
+    #: the kernel build configuration (hotmem.kconfig: a preset name or a KernelConfig; None:
+    #: the version's default, Debian's for 6.1 and 6.12)
+    config: object = None
 
     def sizes(self) -> list[int]:
         return [parse_size(s) for s in self.dimms]
@@ -50,7 +53,17 @@ class Plan:
         return dict(sorted(layout.items()))
 
     def cmdline(self, mom: bool) -> str:
-        return f"memory_hotplug.memmap_on_memory={self.memmap_on_memory if mom else 0}"
+        """The plan onlines every block itself (``online_type``): on a build that onlines at
+        add (Debian's 6.12: CONFIG_MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO) it boots with
+        memhp_default_state=offline, as a user of that kernel would to choose the zone."""
+        from hotmem.kconfig import get_config
+        from hotmem.kernel import get_policy
+        words = [f"memory_hotplug.memmap_on_memory={self.memmap_on_memory if mom else 0}"]
+        if (hotplug_kind(self.arch) != "dlpar" and get_config(
+                self.config, get_policy(self.kernel), self.arch).mhp_default_online_type
+                != "offline"):
+            words.append("memhp_default_state=offline")
+        return " ".join(words)
 
     def qemu_memory(self) -> dict:
         """QEMU's ``-m maxmem=,slots=`` for the plan: room for every DIMM and every "what N
@@ -64,7 +77,8 @@ class Plan:
         """The plan's Machine booted with (``mom``) or without memmap on memory; on s390x with
         the plan's DIMMs (or ``standby`` bytes) as standby memory."""
         kw = dict(arch=self.arch, kernel=self.kernel, boot_memory=self.boot_layout(),
-                  cmdline=self.cmdline(mom), backend=self.backend, **self.qemu_memory())
+                  cmdline=self.cmdline(mom), backend=self.backend, config=self.config,
+                  **self.qemu_memory())
         if self.paging_levels is not None:
             kw["paging_levels"] = self.paging_levels
         kw.update({k: v for k, v in (("page_size", self.page_size), ("mmu", self.mmu))

@@ -26,7 +26,7 @@ class PointTimeout(Exception):
 #: Machine — a Machine holds module references and cannot be copied or pickled)
 _BLOCK_SIZES: dict = {}
 BOOT_KEYS = ("arch", "page_size", "mmu", "paging_levels", "kernel", "boot_memory", "block_size",
-             "nodes")
+             "nodes", "config")
 
 
 def probed_block_size(plan, cfg: dict) -> int:
@@ -58,7 +58,7 @@ def make_plan(cfg: dict, dimms: tuple | None = None):
                 online_type=online or "online_movable",
                 memmap_on_memory="1" if mom == "0" else mom, backend=None,
                 page_size=cfg["page_size"], mmu=cfg["mmu"], start=cfg["start"],
-                fragment=False, costs_for=())
+                config=cfg.get("config"), fragment=False, costs_for=())
     if dimms is None and cfg["dimms"] is None:
         bs = probed_block_size(plan, cfg)
         plan.dimms = (f"{bs >> 30}G" if bs % (1 << 30) == 0 else f"{bs >> 20}M",) * 4

@@ -17,7 +17,7 @@ from hotmem.errors import HotplugError
 AXES = {
     "arch": "x86_64", "page_size": None, "mmu": None, "paging_levels": None, "kernel": "6.1",
     "boot_memory": "1G", "block_size": None, "memmap_on_memory": "1", "online_type": None,
-    "dimms": None, "nodes": "0", "start": None,
+    "dimms": None, "nodes": "0", "start": None, "config": None,
 }
 SWEEP_KEYS = {"mode", "output", "timeout", "workers", "batch"}
 SEARCH_KEYS = {"axis", "dimm", "min", "max", "step"}

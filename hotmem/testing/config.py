@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8", "6.11")
+KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8", "6.11", "6.12")
 #: the versions an s390x Machine models (6.9+ adds standby memory with memmap on memory)
 S390X_KERNELS = ("v2", "5.13", "6.1", "6.6", "6.8")
 
@@ -80,7 +80,7 @@ def machine_configs(kernels=KERNELS, size: str = "any", archs=None):
         kernel = draw(st.sampled_from(kernels))
         boot = draw(layouts)
         nodes = sorted(n for n, _ in boot) if isinstance(boot, tuple) else [0]
-        force = ["force"] if kernel in ("6.6", "6.8", "6.11") else []
+        force = ["force"] if kernel in ("6.6", "6.8", "6.11", "6.12") else []
         mom = draw(st.sampled_from(["1", "1", "1", "0"] + force))
         words = [] if kernel == "v2" and draw(st.booleans()) else \
             [f"memory_hotplug.memmap_on_memory={mom}"]

@@ -1,8 +1,11 @@
-"""The real components of ``hotmem validate``: QEMU, a Debian 6.1 kernel and a busybox initramfs.
+"""The real components of ``hotmem validate``: QEMU, a Debian 6.1 or 6.12 kernel and a busybox
+initramfs.
 
 Everything is installed through Debian's ordinary clients (``apt-get install`` for the tools,
 ``apt-get download`` + ``dpkg -x`` for the kernel) and cached outside the repository, in
-``$HOTMEM_CACHE`` or ``~/.cache/hotmem``.
+``$HOTMEM_CACHE`` or ``~/.cache/hotmem``. Debian 12's 6.1 comes through the system's apt; Debian 13's
+6.12 through a sources list, apt state and cache of the project's own (``apt-trixie/`` in the cache
+directory), so the system's apt configuration is never changed.
 """
 from __future__ import annotations
 
@@ -111,9 +114,86 @@ def choose_kernel_package(log=print) -> str:
                      "(run apt-get update), and no --kernel was given")
 
 
-def fetch_kernel(package: str | None = None, log=print) -> Path:
+# -- Debian 13 (trixie) kernels through the project's own apt state ----------------------------
+
+#: the Debian 13 suites the 6.12 kernels come from (deb.debian.org, signed by the trixie keys
+#: of Debian 12's debian-archive-keyring)
+TRIXIE_SOURCES = (
+    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+    "http://deb.debian.org/debian trixie main\n"
+    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+    "http://deb.debian.org/debian-security trixie-security main\n")
+_KERNEL_612_RE = re.compile(r"^linux-image-6\.12\.(\d+)\+deb13-amd64-unsigned$")
+
+
+def trixie_apt_options() -> list[str]:
+    """``-o`` options that point apt-get / apt-cache at a sources list, state and cache of
+    their own under the cache directory (``apt-trixie/``); the system's apt configuration,
+    lists and dpkg status are left alone."""
+    root = cache_dir() / "apt-trixie"
+    for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial",
+              "cache/archives/partial"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    sources = root / "etc" / "sources.list"
+    if not sources.exists() or sources.read_text() != TRIXIE_SOURCES:
+        sources.write_text(TRIXIE_SOURCES)
+    status = root / "status"
+    status.touch()
+    opts = {"Dir::Etc::SourceList": sources, "Dir::Etc::SourceParts": root / "etc/sources.list.d",
+            "Dir::Etc::PreferencesParts": root / "etc/preferences.d",
+            "Dir::State": root / "state", "Dir::State::status": status,
+            "Dir::Cache": root / "cache", "APT::Architecture": "amd64",
+            "APT::Sandbox::User": "root" if os.geteuid() == 0 else "_apt"}
+    return [a for k, v in opts.items() for a in ("-o", f"{k}={v}")]
+
+
+def _kernel_612_candidates(update: bool, log=print) -> list[str]:
+    """linux-image-6.12.N+deb13-amd64-unsigned packages of the project's trixie apt state,
+    newest first (apt-get update of that state first when it has no lists, or ``update``)."""
+    for tool in ("apt-get", "apt-cache"):
+        if shutil.which(tool) is None:
+            raise SetupError(f"{tool} is needed to fetch a Debian 6.12 kernel; or pass --kernel")
+    opts = trixie_apt_options()
+    lists = cache_dir() / "apt-trixie" / "state" / "lists"
+    if update or not any(lists.glob("*_Packages*")):
+        log("hotmem validate: apt-get update (the project's own trixie sources)")
+        _run(["apt-get", *opts, "update"], timeout=900)
+    out = _run(["apt-cache", *opts, "pkgnames", "linux-image-6.12."]).split()
+    names = [n for n in out if _KERNEL_612_RE.match(n)]
+    return sorted(names, key=lambda n: -int(_KERNEL_612_RE.match(n).group(1)))
+
+
+def fetch_kernel_612(log=print) -> Path:
+    """The vmlinuz of the newest Debian 13 6.12 amd64 kernel that downloads (the archive's index
+    can list a file that is already gone: then the next newest), through the project's own apt
+    state (trixie_apt_options); unpacked into the cache once."""
+    found = sorted((cache_dir() / "kernels").glob("linux-image-6.12.*+deb13-amd64-unsigned/"
+                                                  "boot/vmlinuz-*"))
+    if found:
+        return max(found, key=lambda p: int(_KERNEL_612_RE.match(p.parents[1].name).group(1)))
+    names = _kernel_612_candidates(update=False, log=log)
+    if not names:
+        names = _kernel_612_candidates(update=True, log=log)
+    errors = []
+    for package in names:
+        try:
+            return fetch_kernel(package, log=log, apt_options=trixie_apt_options())
+        except SetupError as exc:          # a 404: the index lists a file that is gone
+            errors.append(f"{package}: {str(exc)[-200:]}")
+            log(f"hotmem validate: {package} did not download; trying the next")
+    raise SetupError("no linux-image-6.12.*+deb13-amd64-unsigned downloaded"
+                     + (": " + "; ".join(errors[:3]) if errors else " (none known to apt)"))
+
+
+def fetch_kernel(package: str | None = None, log=print, version: str = "6.1",
+                 apt_options=()) -> Path:
     """The bzImage of a Debian kernel package, downloaded with ``apt-get download`` and unpacked
-    with ``dpkg -x`` into the cache (done once)."""
+    with ``dpkg -x`` into the cache (done once). ``version`` "6.12" takes Debian 13's newest
+    (fetch_kernel_612)."""
+    if package is None and version == "6.12":
+        return fetch_kernel_612(log)
+    if package is None and version != "6.1":
+        raise SetupError(f"no Debian kernel package is known for version {version!r}")
     package = package or choose_kernel_package(log)
     dest = cache_dir() / "kernels" / package
     found = sorted(dest.glob("boot/vmlinuz-*"))
@@ -125,9 +205,9 @@ def fetch_kernel(package: str | None = None, log=print) -> Path:
     log(f"hotmem validate: fetching {package}")
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         try:
-            _run(["apt-get", "download", package], cwd=tmp)
+            _run(["apt-get", *apt_options, "download", package], cwd=tmp)
         except SetupError:
-            if not can_install():
+            if apt_options or not can_install():
                 raise
             _apt_get("update")
             _run(["apt-get", "download", package], cwd=tmp)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from hotmem.render import (parse_buddyinfo, parse_iomem, parse_meminfo, parse_node_meminfo,
-                           parse_nodelist, parse_vmstat, parse_zoneinfo)
+                           parse_nodelist, parse_vmstat_items, parse_zoneinfo)
 from hotmem.validate.scenario import MEMORY, Scenario
 
 NODE = "/sys/devices/system/node"
@@ -125,13 +125,21 @@ def _plain(v):
 # -- parsing both sides' files ----------------------------------------------------------------------
 
 def _meminfo(text):
-    return {k: v for k, v in vars(parse_meminfo(text)).items() if v is not None}
+    """Every /proc/meminfo line as field -> kB (MemInfo's names for 6.1's lines; a later
+    kernel's extra lines, 6.12's Unaccepted, by their own label)."""
+    from hotmem.render.meminfo import _BY_LABEL
+    out = {}
+    for line in text.splitlines():
+        label, sep, rest = line.partition(":")
+        if sep and rest.split():
+            out[_BY_LABEL.get(label, label)] = int(rest.split()[0])
+    return out
 
 
 def _zones(text, buddy_text):
     out = {}
     buddy = parse_buddyinfo(buddy_text) if buddy_text else {}
-    for node in parse_zoneinfo(text):
+    for node in parse_zoneinfo(text, lenient=True):
         for z in node.zones:
             pcp = sum(p.count for p in z.pagesets.values())
             out[f"node{node.nid}/{z.name}"] = {
@@ -197,7 +205,7 @@ def _d(now, before, key):
     return now[key] - before[key]
 
 
-def _compare_zoneinfo(st, mz, rz, m0, r0, mp, rp, limit, baseline):
+def _compare_zoneinfo(st, mz, rz, m0, r0, mp, rp, limit, baseline, autotune=False):
     for key in sorted(set(mz) | set(rz), key=lambda k: (k.split("/")[0], _zone_order(k))):
         a, b = mz.get(key), rz.get(key)
         if a is None or b is None:
@@ -207,6 +215,8 @@ def _compare_zoneinfo(st, mz, rz, m0, r0, mp, rp, limit, baseline):
         for f in ("spanned", "present", "min", "low", "high", "boost", "cma",
                   "node_unreclaimable"):
             st.exact("zoneinfo", f"{key} {f}", getattr(za, f), getattr(zb, f))
+        if za.promo is not None or zb.promo is not None:       # 6.12+
+            st.exact("zoneinfo", f"{key} promo", za.promo, zb.promo)
         st.exact("zoneinfo", f"{key} protection", tuple(za.protection), tuple(zb.protection))
         if za.populated or zb.populated:
             st.exact("zoneinfo", f"{key} start_pfn", za.start_pfn, zb.start_pfn)
@@ -218,9 +228,18 @@ def _compare_zoneinfo(st, mz, rz, m0, r0, mp, rp, limit, baseline):
                      zb.managed - r0[key]["z"].managed if key in r0 else zb.managed)
         for cpu in sorted(set(za.pagesets) | set(zb.pagesets)):
             pa, pb = za.pagesets.get(cpu), zb.pagesets.get(cpu)
+            if autotune:
+                # 6.7+: pcp->high moves between high_min and high_max with the frees the
+                # guest makes (nr_pcp_high, decay_pcp_high): a workload counter; batch is exact
+                st.exact("zoneinfo", f"{key} cpu{cpu} pageset batch",
+                         pa and pa.batch, pb and pb.batch)
+                st.add("zoneinfo", f"{key} cpu{cpu} pageset high", "workload",
+                       pa and pa.high, pb and pb.high)
+                continue
             st.exact("zoneinfo", f"{key} cpu{cpu} pageset high/batch",
                      pa and (pa.high, pa.batch), pb and (pb.high, pb.batch))
         prev_a, prev_b = mp.get(key) if mp else None, rp.get(key) if rp else None
+        moved = abs(b["pcp"] - prev_b["pcp"]) if autotune and prev_b else 0
         free = lambda x: x["z"].free
         fpcp = lambda x: x["z"].free + x["pcp"]
         for label, fn in (("free", free), ("free+pcp", fpcp)):
@@ -230,7 +249,7 @@ def _compare_zoneinfo(st, mz, rz, m0, r0, mp, rp, limit, baseline):
             st.predicted("zoneinfo", f"{key} {label} change",
                          fn(a) - fn(prev_a) if prev_a else (fn(a) if mp is not None else None),
                          fn(b) - fn(prev_b) if prev_b else (fn(b) if rp is not None else None),
-                         limit)
+                         limit + (moved if label == "free" else 0))
         st.add("zoneinfo", f"{key} pcp count", "workload", a["pcp"], b["pcp"])
         if a["buddy"] is not None or b["buddy"] is not None:
             st.add("buddyinfo", f"{key} free blocks per order", "workload", a["buddy"], b["buddy"])
@@ -248,15 +267,32 @@ def _zone_order(key):
     return ZONE_NAMES.index(name) if name in ZONE_NAMES else 99
 
 
+#: /proc/vmstat items compared exactly where the kernel has them (6.11+: the memmap's pages,
+#: mm/vmstat.c memmap_pages_add / memmap_boot_pages_add)
+VMSTAT_EXACT = ("nr_memmap_pages", "nr_memmap_boot_pages")
+
+
+def _pcp_moved(now, before) -> int:
+    """Pages the kernel's per-CPU lists gave back or took, summed over zones, since ``before``
+    (the size of the pcp drift the free-only counts of this step may show)."""
+    if not before:
+        return 0
+    return abs(sum(z["pcp"] - before[k]["pcp"] for k, z in now.items() if k in before))
+
+
 def _compare_vmstat(st, mf, rf, mp, rp, limit):
-    mv, rv = dict(parse_vmstat(mf).items()), dict(parse_vmstat(rf).items())
+    mv, rv = parse_vmstat_items(mf), parse_vmstat_items(rf)
+    for name in VMSTAT_EXACT:
+        if name in mv or name in rv:
+            st.exact("vmstat", name, mv.get(name), rv.get(name))
     if mp is None:
         st.add("vmstat", "nr_free_pages", "workload", mv["nr_free_pages"], rv["nr_free_pages"])
     else:
         st.predicted("vmstat", "nr_free_pages change",
             mv["nr_free_pages"] - mp["nr_free_pages"], rv["nr_free_pages"] - rp["nr_free_pages"],
             limit)
-    _workload(st, "vmstat", mv, {k: v for k, v in rv.items() if k != "nr_free_pages"})
+    _workload(st, "vmstat", mv, {k: v for k, v in rv.items()
+                                 if k != "nr_free_pages" and k not in VMSTAT_EXACT})
 
 
 def _compare_iomem(st, mf, rf, dimm_ranges):
@@ -301,18 +337,32 @@ def _sysfs_order(k):
     return (0 if k.startswith(NODE) else 1, int(mt.group(1)) if mt else -1, k)
 
 
+def _node_meminfo(text):
+    """A node's meminfo as field -> value (NodeMemInfo's names for 6.1's lines; a later
+    kernel's extra lines, 6.12's Unaccepted, by their own label)."""
+    import re
+
+    from hotmem.render.node import _BY_LABEL
+    out = {}
+    for line in text.splitlines():
+        mt = re.fullmatch(r"Node \d+ (\S+):\s+(\d+)(?: kB)?", line)
+        if mt:
+            out[_BY_LABEL.get(mt.group(1), mt.group(1))] = int(mt.group(2))
+    return out
+
+
 def _compare_node_meminfo(st, key, m, r, m0, r0, baseline):
     nid = key.split("/node")[-1].split("/")[0]
     name = f"node{nid}"
     if m is None or r is None:
         st.exact("node meminfo", f"{name} exists", m is not None, r is not None)
         return
-    mi, ri = vars(parse_node_meminfo(m)[1]), vars(parse_node_meminfo(r)[1])
+    mi, ri = _node_meminfo(m), _node_meminfo(r)
     if baseline or m0 is None or r0 is None:
         st.add("node meminfo", f"{name} MemTotal", "boot" if baseline else "exact",
                mi["MemTotal"], ri["MemTotal"])
     else:
-        mi0, ri0 = vars(parse_node_meminfo(m0)[1]), vars(parse_node_meminfo(r0)[1])
+        mi0, ri0 = _node_meminfo(m0), _node_meminfo(r0)
         st.exact("node meminfo", f"{name} MemTotal change since boot",
                  mi["MemTotal"] - mi0["MemTotal"], ri["MemTotal"] - ri0["MemTotal"])
     _workload(st, "node meminfo", {f"{name} {k}": v for k, v in mi.items()},
@@ -370,17 +420,20 @@ def _runs(words, limit=6) -> str:
 
 def diff_runs(sc: Scenario, model, real) -> Diff:
     """Compare a model Run and a kernel Run of the same scenario."""
+    from hotmem.kernel import get_policy
     d = Diff(sc.name)
     limit = sc.noise_pages
+    autotune = get_policy(sc.machine.kernel).pcp_high_autotune
     if len(model.steps) != len(real.steps):
         d.notes.append(f"the kernel run stopped after {len(real.steps) - 1} of "
                        f"{len(model.steps) - 1} steps")
     dimm_ranges = [(s.addr, s.size) for s in sc.steps if s.op == "hotplug"]
     names = {(s.addr >> 12, s.size >> 12): s.dimm for s in sc.steps if s.op == "hotplug"}
     if model.info.get("calibration_pages"):
-        from hotmem.machine import QEMU_PC_EXTRA_RESERVED_PAGES
+        from hotmem.init.main import qemu_pc_calibration
         _Step(d, "baseline").add("model", "boot reservation (pages)", "boot",
-                                 QEMU_PC_EXTRA_RESERVED_PAGES, model.info["boot_reserved_pages"],
+                                 qemu_pc_calibration(sc.machine.kernel)[0],
+                                 model.info["boot_reserved_pages"],
                                  note="recalibrated to the kernel's boot MemTotal")
     m0 = r0 = None
     mp = rp = None
@@ -395,11 +448,16 @@ def diff_runs(sc: Scenario, model, real) -> Diff:
         rz = _zones(rf["/proc/zoneinfo"], rf.get("/proc/buddyinfo"))
         if baseline:
             m0, r0 = (mf, mz, _meminfo(mf["/proc/meminfo"])), (rf, rz, _meminfo(rf["/proc/meminfo"]))
+        # 6.7+ pcp auto-tuning: decay_pcp_high drains the per-CPU lists toward high_min once a
+        # second, so pages move between the pcp lists and the free counts (which leave pcp pages
+        # out) with time alone: the kernel's own pcp count change widens the free-only limits
+        pcp_moved = _pcp_moved(rz, rp and rp[1]) if autotune and not baseline else 0
         _compare_meminfo(st, mf["/proc/meminfo"], rf["/proc/meminfo"], m0[2], r0[2],
-                         mp and mp[2], rp and rp[2], limit, baseline)
+                         mp and mp[2], rp and rp[2], limit + pcp_moved, baseline)
         _compare_vmstat(st, mf["/proc/vmstat"], rf["/proc/vmstat"], mp and mp[3], rp and rp[3],
-                        limit)
-        _compare_zoneinfo(st, mz, rz, m0[1], r0[1], mp and mp[1], rp and rp[1], limit, baseline)
+                        limit + pcp_moved)
+        _compare_zoneinfo(st, mz, rz, m0[1], r0[1], mp and mp[1], rp and rp[1], limit, baseline,
+                          autotune)
         _compare_iomem(st, mf["/proc/iomem"], rf["/proc/iomem"], dimm_ranges)
         _compare_sysfs(st, mf, rf, m0[0], r0[0], baseline)
         for key in sorted(set(ms.reading["kpage"]) | set(rs.reading["kpage"])):
@@ -408,6 +466,6 @@ def diff_runs(sc: Scenario, model, real) -> Diff:
                 st.exact("kpageflags", f"{names.get(key, key)} read", a is not None, b is not None)
                 continue
             _compare_kpage(st, names.get(key, f"pfn {key[0]:#x}"), a, b)
-        mp = (mf, mz, _meminfo(mf["/proc/meminfo"]), dict(parse_vmstat(mf["/proc/vmstat"]).items()))
-        rp = (rf, rz, _meminfo(rf["/proc/meminfo"]), dict(parse_vmstat(rf["/proc/vmstat"]).items()))
+        mp = (mf, mz, _meminfo(mf["/proc/meminfo"]), parse_vmstat_items(mf["/proc/vmstat"]))
+        rp = (rf, rz, _meminfo(rf["/proc/meminfo"]), parse_vmstat_items(rf["/proc/vmstat"]))
     return d

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hotmem.validate.guest import decode_words, encode_words
 from hotmem.validate.runner import Run, StepResult
-from hotmem.validate.scenario import Scenario, parse_scenario
+from hotmem.validate.scenario import Scenario, for_kernel, parse_scenario
 
 FORMAT = "hotmem-validate/1"
 
@@ -61,6 +61,8 @@ def load(path) -> tuple[Scenario, Run]:
     if doc.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} recording")
     sc = parse_scenario(doc["scenario_toml"], doc["scenario"] + ".toml")
+    # the version the run was taken on (recordings without it are Debian 6.1's)
+    sc = for_kernel(sc, doc["info"].get("kernel_version", "6.1"))
     steps = [StepResult(s["name"], s["op"], s["ok"], s["error"], s["detail"],
                         _reading_from_json(s["reading"]),
                         {k: v for k, v in s["dimms"].items()}, s["seconds"])

@@ -66,11 +66,11 @@ def model_machine(sc: Scenario, backend: str | None = None,
     if "maxmem" in params and "slots" in params:      # the QEMU pc layout's 64-bit PCI window
         kw = {"maxmem": spec.maxmem, "slots": spec.slots}
     return hotmem.Machine(
-        arch="x86_64", kernel="6.1",
+        arch="x86_64", kernel=spec.kernel,
         boot_memory=spec.boot_memory[0] if single else dict(spec.boot_memory),
         cmdline=spec.cmdline, paging_levels=levels,
         cpus=spec.cpu_nodes[0] if single else dict(spec.cpu_nodes), cpu_flags=flags,
-        backend=backend, boot_reserved_pages=boot_reserved_pages, **kw)
+        backend=backend, boot_reserved_pages=boot_reserved_pages, config=spec.config, **kw)
 
 
 def model_reading(m, ranges) -> dict:
@@ -212,7 +212,7 @@ def run_qemu(sc: Scenario, kernel: str | None = None, log=print, install: bool =
         missing = assets.missing_tools()
         raise assets.SetupError(f"missing {', '.join(sorted(missing))}: apt-get install "
                                 f"{' '.join(sorted(set(missing.values())))} (or --install)")
-    kernel_path = str(kernel or assets.fetch_kernel(log=log))
+    kernel_path = str(kernel or assets.fetch_kernel(log=log, version=sc.machine.kernel))
     initrd = str(assets.build_initramfs(log))
     with tempfile.TemporaryDirectory(prefix="hotmem-qemu-") as tmp:
         sock = os.path.join(tmp, "qmp.sock")
@@ -224,7 +224,8 @@ def run_qemu(sc: Scenario, kernel: str | None = None, log=print, install: bool =
             release, version, cmdline = (uname.strip().splitlines() + ["", "", ""])[:3]
             _, bs = guest.run(f"cat {MEMORY}/block_size_bytes")
             block_size = int(bs.strip(), 16)
-            info = {"kernel": kernel_path, "release": release, "version": version,
+            info = {"kernel": kernel_path, "kernel_version": sc.machine.kernel,
+                    "release": release, "version": version,
                     "cmdline": cmdline, "qemu": qemu.qemu_version(), "qemu_argv": argv,
                     "boot_s": round(guest.boot_s, 2)}
             steps = [StepResult("baseline", "boot", reading=_guest_reading(guest, []))]

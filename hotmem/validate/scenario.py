@@ -64,6 +64,14 @@ class MachineSpec:
     cpu_nodes: dict[int, int] = field(default_factory=lambda: {0: 1})
     slots: int = 8
     maxmem: int = 16 * GiB
+    #: the kernel version both sides run ("6.1" or "6.12"; set by for_kernel, not in the TOML)
+    kernel: str = "6.1"
+    #: "offline": the steps expect hot-added blocks to arrive offline, so on a build whose
+    #: default online type is not offline (Debian's 6.12) memhp_default_state=offline is added
+    #: to the command line; "config": the build's default is what the scenario checks
+    default_online: str = "offline"
+    #: the model's build configuration (hotmem.kconfig; None: the version's default, Debian's)
+    config: object = None
 
     @property
     def nr_cpus(self) -> int:
@@ -136,7 +144,8 @@ def _int(v, what):
 
 
 def _machine(t: dict) -> MachineSpec:
-    unknown = set(t) - {"boot_memory", "cmdline", "paging_levels", "cpus", "slots", "maxmem"}
+    unknown = set(t) - {"boot_memory", "cmdline", "paging_levels", "cpus", "slots", "maxmem",
+                        "default_online"}
     if unknown:
         raise ScenarioError(f"[machine]: unknown keys {sorted(unknown)}")
     m = MachineSpec(
@@ -145,7 +154,11 @@ def _machine(t: dict) -> MachineSpec:
         paging_levels=t.get("paging_levels", 4),
         cpu_nodes=_per_node(t.get("cpus", 1), "machine.cpus", _int),
         slots=_int(t.get("slots", 8), "machine.slots"),
-        maxmem=_size(t.get("maxmem", "16G"), "machine.maxmem"))
+        maxmem=_size(t.get("maxmem", "16G"), "machine.maxmem"),
+        default_online=str(t.get("default_online", "offline")))
+    if m.default_online not in ("offline", "config"):
+        raise ScenarioError(f"machine.default_online = {m.default_online!r}: expected "
+                            "\"offline\" or \"config\"")
     if m.paging_levels not in (4, 5):
         raise ScenarioError(f"machine.paging_levels = {m.paging_levels!r}: expected 4 or 5")
     if m.nr_cpus < 1:
@@ -257,6 +270,36 @@ def parse_scenario(text: str, source: str | None = None) -> Scenario:
                   noise_pages=_int(doc.get("noise_pages", 256), "noise_pages"), source=source)
     assign_addresses(sc)
     return sc
+
+
+#: the kernel versions ``hotmem validate --kernel-version`` boots (Debian's builds)
+KERNEL_VERSIONS = ("6.1", "6.12")
+
+
+def for_kernel(sc: Scenario, version: str, config=None) -> Scenario:
+    """``sc`` as run on Debian's ``version`` build, in QEMU and in the model (a copy);
+    ``config`` gives the model another build configuration (hotmem simulate --config).
+
+    Where that build's default online type is not offline (6.12: CONFIG_MHP_DEFAULT_ONLINE_TYPE_
+    ONLINE_AUTO=y) and the scenario expects offline blocks (``default_online = "offline"``, the
+    default) without a memhp_default_state= of its own, ``memhp_default_state=offline`` is added
+    to the command line of both sides."""
+    import copy
+
+    from hotmem.kconfig import get_config
+    from hotmem.kernel import get_policy
+    if version not in KERNEL_VERSIONS:
+        raise ScenarioError(f"kernel version {version!r}: expected one of "
+                            f"{', '.join(KERNEL_VERSIONS)}")
+    out = copy.deepcopy(sc)
+    out.machine.kernel = version
+    out.machine.config = config
+    cfg = get_config(config, get_policy(version))
+    words = out.machine.cmdline.split()
+    if (out.machine.default_online == "offline" and cfg.mhp_default_online_type != "offline"
+            and not any(w.startswith("memhp_default_state=") for w in words)):
+        out.machine.cmdline = " ".join(words + ["memhp_default_state=offline"])
+    return out
 
 
 def load_scenario(path) -> Scenario:
