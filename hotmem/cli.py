@@ -171,21 +171,21 @@ def _output_path(path: str, flag: str, extensions=None) -> str:
     """Check an output file before any work is done: its directory exists, it is not a directory
     itself, and (for a plot) its extension is a format the writer knows."""
     if not path:
-        raise HotplugError(errno.ENOENT, f"{flag} {show(path)}: empty file name")
+        raise HotplugError(errno.ENOENT, f"{flag} {show(path, 300)}: empty file name")
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise HotplugError(errno.EISDIR, f"{flag} {show(path)}: is a directory (give a file name)")
+        raise HotplugError(errno.EISDIR, f"{flag} {show(path, 300)}: is a directory (give a file name)")
     if not os.path.isdir(parent):
         err = errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT
-        raise HotplugError(err, f"{flag} {show(path)}: directory {show(parent)} "
+        raise HotplugError(err, f"{flag} {show(path, 300)}: directory {show(parent, 300)} "
                            + ("is not a directory" if err == errno.ENOTDIR else "does not exist"))
     if not os.access(parent, os.W_OK):
-        raise HotplugError(errno.EACCES, f"{flag} {show(path)}: directory {show(parent)} is "
+        raise HotplugError(errno.EACCES, f"{flag} {show(path, 300)}: directory {show(parent, 300)} is "
                            "not writable")
     if extensions is not None:
         ext = os.path.splitext(path)[1].lstrip(".").lower()
         if ext not in extensions:
-            raise HotplugError(errno.EINVAL, f"{flag} {show(path)}: unknown image format "
+            raise HotplugError(errno.EINVAL, f"{flag} {show(path, 300)}: unknown image format "
                                f"{show(ext)} (one of {', '.join(sorted(extensions))})")
     return path
 
@@ -425,7 +425,7 @@ def _simulate(args) -> int:
     try:
         sc = load_scenario(args.scenario)
     except ScenarioError as exc:
-        print(f"hotmem: EINVAL: {exc}", file=sys.stderr)
+        print(f"hotmem: {error_line(exc)}", file=sys.stderr)
         return 2
     if args.json:
         _output_path(args.json, "--json")
@@ -442,10 +442,10 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, HotplugError):
         return str(exc)
     if isinstance(exc, ScenarioError):
-        return f"EINVAL: {exc}"
+        return f"{errno.errorcode.get(exc.errno, 'EINVAL')}: {exc}"
     if isinstance(exc, OSError) and exc.errno:
         name = errno.errorcode.get(exc.errno, str(exc.errno))
-        where = f": {show(exc.filename)}" if exc.filename is not None else \
+        where = f": {show(exc.filename, 300)}" if exc.filename is not None else \
             (" (writing the output to stdout)" if exc.errno in (errno.ENOSPC, errno.EPIPE) else "")
         return f"{name}: {exc.strerror}{where}"
     if isinstance(exc, MemoryError):

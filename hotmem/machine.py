@@ -69,6 +69,10 @@ class _MachineAPI:
             _boundary.as_node(nid_or_start, "remove_memory nid", self.arch)
         start = _boundary.as_size(start, "remove_memory start")
         size = _boundary.as_size(size, "remove_memory size")
+        if start + size > 1 << self.arch.max_physmem_bits:
+            raise HotplugError(errno.EINVAL, f"remove_memory [{start:#x}, {start + size:#x}): "
+                               f"beyond the {self.arch.max_physmem_bits}-bit physical address "
+                               "space (no memory block there)")
         check(self, mh.remove_memory(self, start, size))
 
     def acpi_memory_hotplug(self, start, size, node: int = 0):

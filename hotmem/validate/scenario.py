@@ -37,6 +37,7 @@ A reading is taken after boot (step "baseline") and after every step unless ``re
 """
 from __future__ import annotations
 
+import errno
 import re
 import tomllib
 from collections import Counter
@@ -60,7 +61,12 @@ MAX_STEPS = 10_000
 
 
 class ScenarioError(ValueError):
-    """A scenario file that does not describe a valid run (the message names the value)."""
+    """A scenario file that does not describe a valid run (the message names the value);
+    ``errno`` is EINVAL, or the errno of a file that cannot be read."""
+
+    def __init__(self, message: str, err: int = errno.EINVAL):
+        super().__init__(message)
+        self.errno = err
 
 
 def _str(v, what) -> str:
@@ -192,7 +198,8 @@ _STEP_KEYS = {"hotplug": {"dimm", "size", "node", "addr"}, "online": {"dimm", "h
 
 
 def _step(i: int, t: dict, dimms: dict) -> Step:
-    op = ALIASES.get(t.get("op"), t.get("op"))
+    op = t.get("op")
+    op = ALIASES.get(op, op) if isinstance(op, str) else op
     where = f"steps[{i}]"
     if op not in OPS:
         raise ScenarioError(f"{where}.op = {t.get('op')!r}: expected one of {', '.join(OPS)}")
@@ -303,7 +310,7 @@ def load_scenario(path) -> Scenario:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ScenarioError(f"{path}: {exc.strerror}") from None
+        raise ScenarioError(f"{path}: {exc.strerror}", exc.errno or errno.EIO) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
