@@ -514,7 +514,14 @@ for argv, err, needle in (
         (["lsmem", "--dimms", "128M", "--nodes", "2147483648"], "EINVAL", "2147483648"),
         (["lsmem", "--dimms", "128M", "--nodes", "5000"], "EINVAL", "node 5000"),
         (["lsmem", "--dimms", "129M"], "EINVAL", "backend memory size must be multiple of 0x200000 "
-                                                 "(size 0x8100000)")):
+                                                 "(size 0x8100000)"),
+        (["export", "AFILE"], "ENOTDIR", "AFILE"), (["export", "PLOTDIR2"], "ENOTEMPTY", "PLOTDIR2"),
+        (["capture", "--root", "/nonexistent-root"], "ENOENT", "/nonexistent-root"),
+        (["validate", "BADUTF8"], "EINVAL", "not UTF-8"), (["validate", "FLOATLEVELS"], "EINVAL", "4.0"),
+        (["sweep", "/nonexistent.toml", "-o", "PLOTDIR/o.parquet"], "ENOENT", "/nonexistent.toml"),
+        (["sweep", "BADUTF8", "-o", "PLOTDIR/o.parquet"], "EINVAL", "not UTF-8"),
+        (["sweep", "SWEEPTOML", "-o", "PLOTDIR/o.parquet"], "EINVAL", "Expected '='"),
+        (["sweep", "SWEEPKEY", "-o", "PLOTDIR/o.parquet"], "EINVAL", "'arch'")):
     cli(3, " ".join(argv), argv, err, needle)
 
 
@@ -525,7 +532,13 @@ def cli_files(tmp_path):
     (tmp_path / "bad.toml").write_bytes(b'name = "x"\n\xff\xfe\n')
     (tmp_path / "levels.toml").write_text("[machine]\npaging_levels = 4.0\n")
     (tmp_path / "good.toml").write_text(HEAD)
-    return {"PLOTDIR": str(tmp_path / "plots"), "AFILE": str(tmp_path / "afile"),
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    (tmp_path / "sweep_toml.toml").write_text("garbage[")
+    (tmp_path / "sweep_key.toml").write_text('[sweep]\narch = "x86_64"\n')
+    return {"PLOTDIR2": str(tmp_path / "full"), "SWEEPTOML": str(tmp_path / "sweep_toml.toml"),
+            "SWEEPKEY": str(tmp_path / "sweep_key.toml"),
+            "PLOTDIR": str(tmp_path / "plots"), "AFILE": str(tmp_path / "afile"),
             "BADUTF8": str(tmp_path / "bad.toml"), "FLOATLEVELS": str(tmp_path / "levels.toml"),
             "GOOD": str(tmp_path / "good.toml")}
 
