@@ -12,11 +12,14 @@ scenario in the model only.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 import hotmem
 from hotmem.arch import ARCHES, ArchProfile, get_arch
 from hotmem.arch.base import IS_ALIGNED
+from hotmem.boundary import show
 from hotmem.errors import HotplugError
 
 COMMANDS = ("compare", "lsmem", "costs", "validate", "simulate", "sweep", "export", "capture",
@@ -157,6 +160,71 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
                    help="core backend (default: compiled, or $HOTMEM_BACKEND)")
 
 
+def _list_arg(text, flag: str) -> tuple[str, ...]:
+    """A comma-separated option value: no empty items ("128M,,128M", ",,," and "" are EINVAL)."""
+    items = tuple(text.split(","))
+    if not text or any(not i.strip() for i in items):
+        raise HotplugError(errno.EINVAL, f"{flag} {show(text)}: expected a comma-separated list "
+                           "without empty items")
+    return tuple(i.strip() for i in items)
+
+
+def _sizes_arg(text, flag: str) -> tuple[str, ...]:
+    """A comma-separated list of sizes, each checked as memparse reads it."""
+    from hotmem.boundary import as_size
+    items = _list_arg(text, flag)
+    for i in items:
+        as_size(i, f"{flag} item")
+    return items
+
+
+def _nodes_arg(text, flag: str = "--nodes") -> tuple[int, ...]:
+    """A comma-separated list of node ids (ASCII decimal; the Machine bounds them by
+    MAX_NUMNODES)."""
+    items = _list_arg(text, flag)
+    for i in items:
+        if not (i.isascii() and i.isdigit()) or len(i) > 10:
+            raise HotplugError(errno.EINVAL, f"{flag} {show(text)}: node id {show(i)} is not a "
+                               "non-negative integer")
+    return tuple(int(i) for i in items)
+
+
+def _output_path(path: str, flag: str, extensions=None) -> str:
+    """Check an output file before any work is done: its directory exists, it is not a directory
+    itself, and (for a plot) its extension is a format the writer knows."""
+    if not path:
+        raise HotplugError(errno.ENOENT, f"{flag} {show(path, 300)}: empty file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise HotplugError(errno.EISDIR, f"{flag} {show(path, 300)}: is a directory (give a file name)")
+    if not os.path.isdir(parent):
+        err = errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT
+        raise HotplugError(err, f"{flag} {show(path, 300)}: directory {show(parent, 300)} "
+                           + ("is not a directory" if err == errno.ENOTDIR else "does not exist"))
+    if not os.access(parent, os.W_OK):
+        raise HotplugError(errno.EACCES, f"{flag} {show(path, 300)}: directory {show(parent, 300)} is "
+                           "not writable")
+    if extensions is not None:
+        ext = os.path.splitext(path)[1].lstrip(".").lower()
+        if ext not in extensions:
+            raise HotplugError(errno.EINVAL, f"{flag} {show(path, 300)}: unknown image format "
+                               f"{show(ext)} (one of {', '.join(sorted(extensions))})")
+    return path
+
+
+def _plot_formats():
+    """The file formats matplotlib's Agg canvas writes (None without matplotlib: plot() says
+    how to install it)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise HotplugError(errno.ENOENT, "--plot needs matplotlib: pip install 'hotmem[plot]'") \
+            from None
+    return set(Figure().canvas.get_supported_filetypes())
+
+
 def _plan(args, **kw):
     from hotmem.report import Plan, hotplug_kind
     if hotplug_kind(args.arch) == "dlpar":
@@ -166,9 +234,13 @@ def _plan(args, **kw):
                                f"{args.online_type} does not apply")
         args.online_type = "online"
     args.online_type = args.online_type or "online_movable"
-    plan = Plan(dimms=tuple(s for s in (args.dimms or "").split(",") if s),
-                nodes=tuple(int(n) for n in args.nodes.split(",")),
-                boot_memory=tuple(args.boot_memory.split(",")), block_size=args.block_size,
+    if args.block_size is not None:
+        from hotmem.boundary import as_size
+        as_size(args.block_size, "--block-size")
+    plan = Plan(dimms=() if args.dimms is None else _sizes_arg(args.dimms, "--dimms"),
+                nodes=_nodes_arg(args.nodes),
+                boot_memory=_sizes_arg(args.boot_memory, "--boot-memory"),
+                block_size=args.block_size,
                 kernel=args.kernel, arch=args.arch, paging_levels=args.paging_levels,
                 online_type=args.online_type, memmap_on_memory=args.memmap_on_memory,
                 backend=args.backend, page_size=args.page_size, mmu=args.mmu,
@@ -185,9 +257,12 @@ def _compare(args) -> None:
     from hotmem import report
     if args.online_type == "offline":
         raise HotplugError(22, "compare onlines every block: --online-type offline is for lsmem")
-    costs_for = args.costs_for or ("1G,2G,4G,8G,16G" if args.plot else "16G")
+    if args.plot is not None:
+        _output_path(args.plot, "--plot", _plot_formats())
+    costs_for = args.costs_for if args.costs_for is not None else \
+        ("1G,2G,4G,8G,16G" if args.plot else "16G")
     cmp = report.compare(_plan(args, fragment=not args.no_fragment,
-                               costs_for=tuple(s for s in costs_for.split(",") if s)))
+                               costs_for=_sizes_arg(costs_for, "--costs-for")))
     sys.stdout.write(report.to_json(cmp) if args.json else report.render_text(cmp))
     if args.plot:
         report.plot(cmp, args.plot)
@@ -256,6 +331,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="hotmem", description="A byte-accurate model of Linux memory hotplug "
         "with memmap_on_memory. Without a command, runs 'compare'.")
     parser.add_argument("--version", action="version", version=f"hotmem {hotmem.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a refusal (also: HOTMEM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="command")
     compare = sub.add_parser("compare", help="a hot-add plan with memmap on memory and with a "
                              "regular memmap, side by side (the default command)")
@@ -355,7 +432,7 @@ def _validate(args) -> int:
         else:
             sc = for_kernel(load_scenario(args.scenario), args.kernel_version)
     except (ScenarioError, ValueError, OSError) as exc:
-        print(f"hotmem: {exc}", file=sys.stderr)
+        print(f"hotmem: {error_line(exc)}", file=sys.stderr)
         return 2
     try:
         if not args.scenario.endswith(".json"):
@@ -381,8 +458,10 @@ def _simulate(args) -> int:
     try:
         sc = for_kernel(load_scenario(args.scenario), args.kernel_version, config_arg(args.config))
     except (ScenarioError, HotplugError) as exc:
-        print(f"hotmem: {exc}", file=sys.stderr)
+        print(f"hotmem: {error_line(exc)}", file=sys.stderr)
         return 2
+    if args.json:
+        _output_path(args.json, "--json")
     run = run_model(sc)
     sys.stdout.write(render_simulation(sc, run, full=args.full))
     if args.json:
@@ -390,35 +469,93 @@ def _simulate(args) -> int:
     return 0
 
 
+def error_line(exc: BaseException) -> str:
+    """The one line the CLI prints for a refusal: ``ERRNO: message``."""
+    from hotmem.validate import ScenarioError
+    if isinstance(exc, HotplugError):
+        return str(exc)
+    if isinstance(exc, ScenarioError):
+        return f"{errno.errorcode.get(exc.errno, 'EINVAL')}: {exc}"
+    if isinstance(exc, OSError) and exc.errno:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        where = f": {show(exc.filename, 300)}" if exc.filename is not None else \
+            (" (writing the output to stdout)" if exc.errno in (errno.ENOSPC, errno.EPIPE) else "")
+        return f"{name}: {exc.strerror}{where}"
+    if isinstance(exc, MemoryError):
+        return "ENOMEM: out of memory (the machine described is too large for this host)"
+    return (f"internal error: {type(exc).__name__}: {exc} (a hotmem bug: run with --debug or "
+            "HOTMEM_DEBUG=1 for the traceback)")
+
+
+def _debug_wanted(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("HOTMEM_DEBUG", "") not in ("", "0")
+
+
+def _silence_stdout() -> None:
+    """After stdout failed (a full device, a closed pipe): send what is still buffered to
+    /dev/null so that the interpreter's last flush does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run(args) -> int:
+    if args.command == "compare":
+        _compare(args)
+    elif args.command in ("lsmem", "export", "mount"):
+        _lsmem(args)
+    elif args.command == "capture":
+        from hotmem.host import capture
+        if args.output:
+            _output_path(args.output, "-o")
+        host = capture(args.root)
+        for note in host.notes:
+            print(f"hotmem: {note}", file=sys.stderr)
+        if args.output:
+            with open(args.output, "w") as f:
+                f.write(host.to_toml())
+        else:
+            sys.stdout.write(host.to_toml())
+    elif args.command == "costs":
+        arch = get_arch(args.arch, paging_levels=args.paging_levels)
+        sys.stdout.write(render_costs(arch))
+    elif args.command == "validate":
+        return _validate(args)
+    elif args.command == "simulate":
+        return _simulate(args)
+    elif args.command == "sweep":
+        from hotmem.sweep.cli import main as sweep_main
+        return sweep_main(args)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``hotmem`` and ``python -m hotmem``; returns the exit status."""
+    """Entry point of ``hotmem`` and ``python -m hotmem``; returns the exit status.
+
+    A refused input prints one line ``hotmem: ERRNO: message`` on stderr (argparse's usage
+    error for a malformed command line) and gives a non-zero status; ``--debug`` (anywhere on
+    the command line) or ``HOTMEM_DEBUG=1`` lets the exception through with its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_wanted(argv)
+    argv = [a for a in argv if a != "--debug"]
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "compare")           # `compare` is the default command
     args = _parser().parse_args(argv)
     try:
-        if args.command == "compare":
-            _compare(args)
-        elif args.command in ("lsmem", "export", "mount"):
-            _lsmem(args)
-        elif args.command == "capture":
-            from hotmem.host import capture
-            host = capture(args.root)
-            for note in host.notes:
-                print(f"hotmem: {note}", file=sys.stderr)
-            open(args.output, "w").write(host.to_toml()) if args.output else \
-                sys.stdout.write(host.to_toml())
-        elif args.command == "costs":
-            arch = get_arch(args.arch, paging_levels=args.paging_levels)
-            sys.stdout.write(render_costs(arch))
-        elif args.command == "validate":
-            return _validate(args)
-        elif args.command == "simulate":
-            return _simulate(args)
-        elif args.command == "sweep":
-            from hotmem.sweep.cli import main as sweep_main
-            return sweep_main(args)
-    except HotplugError as exc:
-        print(f"hotmem: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        rc = _run(args)
+        try:
+            sys.stdout.flush()              # a full device or a closed pipe fails here
+        except OSError as exc:
+            raise HotplugError(exc.errno or errno.EIO, f"writing the output to stdout: "
+                               f"{exc.strerror}") from exc
+        return rc
+    except Exception as exc:
+        if debug:
+            raise
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EPIPE, errno.EIO):
+            _silence_stdout()
+        print(f"hotmem: {error_line(exc)}", file=sys.stderr)
+        from hotmem.validate import ScenarioError
+        return 2 if isinstance(exc, ScenarioError) else 1

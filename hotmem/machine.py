@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 import functools
 
-from hotmem import _backend, fault_inject
+from hotmem import _backend, boundary as _boundary, fault_inject
 from hotmem.accounting import Owners, Slab, pfn_to_nid
 from hotmem.arch import arch_ops_for
 from hotmem.cmdline import parse_args, parse_size
@@ -52,8 +52,11 @@ class _MachineAPI:
                            name: str = "System RAM") -> None:
         """__add_memory: register_memory_resource + add_memory_resource, refusing bad input
         before anything changes, as the kernel's early checks do."""
-        check(self, _add_memory(self, nid, parse_size(start), parse_size(size), mhp_flags,
-                                group, name))
+        nid = _boundary.as_node(nid, "add_memory nid", self.arch)
+        start = _boundary.as_size(start, "add_memory start")
+        size = _boundary.as_size(size, "add_memory size")
+        mhp_flags = _boundary.as_int(mhp_flags, "mhp_flags", 0, _boundary.INT_MAX)
+        check(self, _add_memory(self, nid, start, size, mhp_flags, group, name))
 
     def add_memory(self, nid: int, start, size, mhp_flags: int = mh.MHP_NONE) -> None:
         """mm/memory_hotplug.c:add_memory (6.1): add [start, start + size) on node ``nid``."""
@@ -64,16 +67,25 @@ class _MachineAPI:
         (nid, start, size) form is accepted too)."""
         if size is None:
             start, size = nid_or_start, start
-        check(self, mh.remove_memory(self, parse_size(start), parse_size(size)))
+        else:
+            _boundary.as_node(nid_or_start, "remove_memory nid", self.arch)
+        start = _boundary.as_size(start, "remove_memory start")
+        size = _boundary.as_size(size, "remove_memory size")
+        if start + size > 1 << self.arch.max_physmem_bits:
+            raise HotplugError(errno.EINVAL, f"remove_memory [{start:#x}, {start + size:#x}): "
+                               f"beyond the {self.arch.max_physmem_bits}-bit physical address "
+                               "space (no memory block there)")
+        check(self, mh.remove_memory(self, start, size))
 
     def acpi_memory_hotplug(self, start, size, node: int = 0):
-        """A pc-dimm arriving through ACPI: one _CRS range, node from _PXM."""
-        start, size = parse_size(start), parse_size(size)
-        for other in self.acpi_devices:          # QEMU refuses a DIMM over another one
-            for s, n in other.ranges:
-                if s < start + size and start < s + n:
-                    raise HotplugError(errno.EEXIST, f"pc-dimm [{start:#x}, {start + size:#x}) "
-                                       f"overlaps the DIMM at [{s:#x}, {s + n:#x})")
+        """A pc-dimm arriving through ACPI: one _CRS range, node from _PXM. The board refuses
+        what QEMU's device_add refuses (ArchOps.memory_device_pre_plug: slots, maxmem,
+        alignment, the device-memory region, overlap) before the guest sees anything."""
+        start, size = _boundary.as_size(start, "pc-dimm addr"), _boundary.as_size(size, "pc-dimm size")
+        node = _boundary.as_node(node, "pc-dimm node", self.arch)
+        if not size:
+            raise HotplugError(errno.EINVAL, f"pc-dimm size {size}: a memory backend needs a size")
+        self.arch_ops.memory_device_pre_plug(self, start, size, self.acpi_devices)
         dev = acpi.AcpiMemoryDevice(ranges=[(start, size)], node=node)
         check(self, acpi.acpi_memory_enable_device(self, dev))
         self.acpi_devices.append(dev)
@@ -93,7 +105,7 @@ class _MachineAPI:
 
     def mhp_supports_memmap_on_memory(self, size) -> bool:
         """mm/memory_hotplug.c:mhp_supports_memmap_on_memory under this machine's arch and kernel."""
-        return mh.mhp_supports_memmap_on_memory(self, parse_size(size))
+        return mh.mhp_supports_memmap_on_memory(self, _boundary.as_size(size, "size"))
 
     # -- fault injection -----------------------------------------------------------------------
     NOTIFIER_EVENTS = fault_inject.NOTIFIER_EVENTS
@@ -113,6 +125,19 @@ class _MachineAPI:
         - ``"unmovable"``: take the free page ``pfn`` out of the buddy and keep it allocated,
           as a kernel allocation that cannot be migrated (offlining its block fails with EBUSY).
         Returns the injection record (its ``failed`` count says how often it fired)."""
+        b = _boundary
+        kind = b.as_str(kind, "injection kind")
+        nth = b.as_int(nth, f"{kind} injection nth", 1, b.INT_MAX)
+        times = b.as_int(times, f"{kind} injection times", 1, b.INT_MAX)
+        order = b.as_optional_int(order, f"{kind} injection order", 0, self.max_order - 1)
+        if node is not None:
+            node = b.as_node(node, f"{kind} injection node", self.arch)
+        if event is not None:
+            b.as_str(event, f"{kind} injection event")
+        # lib/notifier-error-inject.c:debugfs_errno_set (6.1): clamp_t(int, val, -MAX_ERRNO, 0)
+        error = max(b.as_int(error, f"{kind} injection error"), -b.MAX_ERRNO)
+        if pfn is not None:
+            pfn = b.as_pfn(pfn, f"{kind} injection pfn", self.arch)
         return fault_inject.inject(self, kind, nth=nth, times=times, order=order, node=node,
                                    event=event, error=error, pfn=pfn)
 
@@ -147,6 +172,14 @@ class _MachineAPI:
         return export(self, root)
 
     def zone(self, nid: int, name: str):
+        """Node ``nid``'s zone ``name`` ("DMA", "DMA32", "Normal", "Movable", ...)."""
+        nid = _boundary.as_node(nid, "zone: node", self.arch)
+        if nid not in self.pgdats:
+            raise HotplugError(errno.EINVAL, f"zone: node {nid} is not possible on this machine "
+                               f"(nodes {sorted(self.pgdats)})")
+        if name not in ZONE_NAMES:
+            raise HotplugError(errno.EINVAL, f"zone: {_boundary.show(name)} is not a zone "
+                               f"(one of {', '.join(ZONE_NAMES)})")
         return self.pgdats[nid].node_zones[ZONE_NAMES.index(name)]
 
     def accounting(self) -> dict:
@@ -195,9 +228,15 @@ class Machine(_MachineAPI):
                  cmdline: str = "", paging_levels: int = 4, cpus: int = 1,
                  cpu_flags=("pse", "hypervisor"), e820_ranges=None,
                  boot_reserved_pages: int | None = None, boot_late_freed_pages: int | None = None,
-                 maxmem="16G", slots: int = 8, page_size: str | None = None,
+                 maxmem=None, slots: int = 8, page_size: str | None = None,
                  mmu: str | None = None, backend: str | None = None, standby_memory=None,
                  struct_page_storage: str | None = None, config=None):
+        a = _boundary_args(arch=arch, kernel=kernel, boot_memory=boot_memory, cmdline=cmdline,
+                           paging_levels=paging_levels, cpus=cpus, cpu_flags=cpu_flags,
+                           e820_ranges=e820_ranges, boot_reserved_pages=boot_reserved_pages,
+                           boot_late_freed_pages=boot_late_freed_pages, slots=slots,
+                           page_size=page_size, mmu=mmu, backend=backend,
+                           struct_page_storage=struct_page_storage)
         self.core = _backend.load(backend)
         #: "pattern" (struct pages held as shared patterns, copied on write) or "flat" (every
         #: section materialised); None: $HOTMEM_STRUCT_PAGE_STORAGE, else "pattern"
@@ -209,7 +248,7 @@ class Machine(_MachineAPI):
         #: the arch profile and its hooks (hotmem.arch.ops.ArchOps), which own the arch's state
         self.arch, self.arch_ops = arch_ops_for(arch, self.policy, paging_levels=paging_levels,
                                                 page_size=page_size, mmu=mmu,
-                                                boot_memory=boot_memory,
+                                                boot_memory=a["boot_memory"],
                                                 standby_memory=standby_memory)
         self.standby_memory = standby_memory     # s390x standby storage (hotmem/arch/s390x_init.py)
         self.max_order = self.arch.NR_PAGE_ORDERS      # 6.1's MAX_ORDER: the number of orders
@@ -219,19 +258,20 @@ class Machine(_MachineAPI):
         parse_args(self, cmdline)
         self.has_pse = "pse" in self.cpu_flags
         self.direct_gbpages = "pdpe1gb" in self.cpu_flags and not self.nogbpages
-        if isinstance(boot_memory, dict):
-            self.boot_memory = {int(n): parse_size(s) for n, s in boot_memory.items()}
-        else:
-            self.boot_memory = {0: parse_size(boot_memory)}
-        if isinstance(cpus, dict):
-            self.cpu_nodes = {int(n): int(c) for n, c in cpus.items()}
-        else:
-            self.cpu_nodes = {min(self.boot_memory): int(cpus)}
+        self.boot_memory = a["boot_memory"]
+        self.cpu_nodes = a["cpu_nodes"] if a["cpu_nodes"] is not None \
+            else {min(self.boot_memory): a["cpus"]}
         self.nr_cpus = sum(self.cpu_nodes.values())
         if self.nr_cpus < 1:
             raise HotplugError(errno.EINVAL, f"cpus {cpus!r}: need at least one CPU")
+        _boundary.machine_limits(self.arch, self.arch_ops, self.boot_memory, self.cpu_nodes,
+                                 maxmem, a["slots"], e820_ranges)
         self.e820_ranges = e820_ranges
-        self.maxmem, self.slots = parse_size(maxmem), int(slots)   # QEMU -m ...,slots=,maxmem=
+        # QEMU -m ...,slots=,maxmem= (default: 16 GiB, or no room above a larger boot RAM)
+        total = sum(self.boot_memory.values())
+        self.maxmem = _boundary.as_size(maxmem, "maxmem") if maxmem is not None \
+            else max(16 << 30, total)
+        self.slots = a["slots"]
         self.boot_reserved_pages = boot_reserved_pages       # None: calibrated default
         self.boot_late_freed_pages = boot_late_freed_pages
         self.late_freed = range(0)                           # the initrd pages freed late
@@ -290,6 +330,12 @@ class Machine(_MachineAPI):
         self.zonelists = ZoneLists(self)
         self.memory = MemorySubsys(self)
         self.resources = ResourceTree(a.physmem_end)
+
+
+def _boundary_args(**kw) -> dict:
+    """The Machine constructor's arguments typed and bounded before anything is built
+    (hotmem/boundary.py): boot_memory and cpus as {node: value}."""
+    return _boundary.machine_arguments(**kw)
 
 
 #: start_kernel's order (init/main.c, 6.1): setup_arch (memblock, paging_init), mm_init

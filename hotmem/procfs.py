@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 
+from hotmem.boundary import LLONG_MAX, as_int, show
 from hotmem.errors import HotplugError
 from hotmem.render import (MemInfo, NodeInfo, Pageset, VmStat, ZoneInfo, render_buddyinfo,
                            render_iomem, render_meminfo, render_vmstat, render_zoneinfo)
@@ -25,8 +26,8 @@ class ProcFs:
         readers = {"/proc/meminfo": self.meminfo, "/proc/zoneinfo": self.zoneinfo,
                    "/proc/vmstat": self.vmstat, "/proc/buddyinfo": self.buddyinfo,
                    "/proc/iomem": self.iomem}
-        if path not in readers:
-            raise HotplugError(errno.ENOENT, f"{path}: No such file (not modelled)")
+        if not isinstance(path, str) or path not in readers:
+            raise HotplugError(errno.ENOENT, f"{show(path)}: No such file (not modelled)")
         return readers[path]()
 
     # -- /proc/meminfo -------------------------------------------------------------------------
@@ -107,19 +108,21 @@ class ProcFs:
         return render_iomem(self.m.resources.root)
 
     # -- /proc/kpageflags, /proc/kpagecount ----------------------------------------------------
-    def _range(self, pfn: int, count: int):
-        if pfn < 0 or count < 0:
-            raise HotplugError(errno.EINVAL, f"bad pfn range {pfn:#x}+{count}")
-        # get_max_dump_pfn: reads stop at round_up(max_pfn, PAGES_PER_SECTION)
+    def _range(self, pfn: int, count: int, what: str):
+        """The pfns a read of ``count`` words at ``pfn`` returns: the file offset pfn * 8 is a
+        loff_t (a pread past LLONG_MAX is EINVAL), and reads stop at get_max_dump_pfn:
+        round_up(max_pfn, PAGES_PER_SECTION) (fs/proc/page.c, 6.1)."""
+        pfn = as_int(pfn, f"{what}: pfn", 0, LLONG_MAX // 8)
+        count = as_int(count, f"{what}: count", 0, LLONG_MAX // 8)
         limit = -(-self.m.max_pfn // self.m.arch.PAGES_PER_SECTION) * self.m.arch.PAGES_PER_SECTION
         return pfn, max(0, min(count, limit - pfn))
 
     def kpageflags(self, pfn: int, count: int = 1):
         """fs/proc/page.c:kpageflags_read (6.1): one u64 per pfn (short read past max_pfn)."""
-        pfn, n = self._range(pfn, count)
+        pfn, n = self._range(pfn, count, "/proc/kpageflags")
         return self.m.core.kpageflags(self.m.ms, pfn, n, self.m.max_order)
 
     def kpagecount(self, pfn: int, count: int = 1):
         """fs/proc/page.c:kpagecount_read (6.1)."""
-        pfn, n = self._range(pfn, count)
+        pfn, n = self._range(pfn, count, "/proc/kpagecount")
         return self.m.core.kpagecount(self.m.ms, pfn, n)

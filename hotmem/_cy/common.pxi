@@ -13,6 +13,7 @@ cnp.import_array()
 
 import errno as _errno
 from hotmem.errors import HotplugError
+from hotmem.boundary import core_int as _core_int, core_pfn_range as _core_pfn_range
 
 
 def c_defs():

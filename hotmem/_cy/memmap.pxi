@@ -699,7 +699,13 @@ cdef class MemSections:
         return sorted(self._memmap)
 
     # -- struct page access --------------------------------------------------------------------
-    def pfn_valid(self, int64_t pfn):
+    def pfn_valid(self, pfn_arg):
+        """include/linux/mmzone.h:pfn_valid: a pfn of an int64 beyond the table has no struct
+        page (False, as in the twin); a non-integer is EINVAL (hotmem.boundary.core_int)."""
+        pfn_arg = _core_int(pfn_arg, "pfn_valid pfn")
+        if pfn_arg < 0 or pfn_arg > 0x7fffffffffffffff:
+            return False
+        cdef int64_t pfn = pfn_arg
         return self.pfn_to_page(pfn) != NULL
 
     cdef page_t* _page(self, int64_t pfn) except NULL:

@@ -155,11 +155,15 @@ cdef class PageAllocator(_PcpLists):
         self.ms.c_fold_range(start_pfn, end_pfn - start_pfn)
         return removed
 
-    def take_page_off_buddy(self, int64_t pfn):
+    def take_page_off_buddy(self, pfn_arg):
         """mm/page_alloc.c:take_page_off_buddy (6.1): take one free page out of the buddy block
         holding it (break_down_buddy_pages puts the other halves back) and hand it out as an
         order-0 allocation (refcount 1), without the HWPoison marking. False if it is not free
-        in the buddy."""
+        in the buddy. A pfn outside int64 has no struct page (EINVAL, as in the twin)."""
+        pfn_arg = _core_int(pfn_arg, "take_page_off_buddy pfn")
+        if pfn_arg < 0 or pfn_arg > 0x7fffffffffffffff:
+            raise _pa_err(_errno.EINVAL, f"pfn {pfn_arg:#x} has no struct page")
+        cdef int64_t pfn = pfn_arg
         if self._page(pfn) == NULL:
             raise _pa_err(_errno.EINVAL, f"pfn {pfn:#x} has no struct page")
         cdef int order, page_order, high, mt

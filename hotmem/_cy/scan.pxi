@@ -56,12 +56,13 @@ cdef uint64_t _stable_page_flags(MemSections ms, int64_t pfn, int max_order) noe
     return u
 
 
-def kpageflags(MemSections ms not None, int64_t start_pfn, int64_t count, int max_order):
+def kpageflags(MemSections ms not None, pfn_arg, count_arg, int max_order):
     """The /proc/kpageflags words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1).
 
-    ``max_order`` is 6.1's MAX_ORDER (number of buddy orders) for is_free_buddy_page."""
-    if start_pfn < 0 or count < 0:
-        raise HotplugError(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+    ``max_order`` is 6.1's MAX_ORDER (number of buddy orders) for is_free_buddy_page. The range
+    is checked before it is converted to int64 (hotmem.boundary.core_pfn_range, as the twin)."""
+    cdef int64_t start_pfn, count
+    start_pfn, count = _core_pfn_range(pfn_arg, count_arg, "kpageflags")
     cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(count, dtype=np.uint64)
     cdef uint64_t[::1] o = out
     cdef int64_t i
@@ -71,10 +72,11 @@ def kpageflags(MemSections ms not None, int64_t start_pfn, int64_t count, int ma
     return out
 
 
-def kpagecount(MemSections ms not None, int64_t start_pfn, int64_t count):
-    """The /proc/kpagecount words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1)."""
-    if start_pfn < 0 or count < 0:
-        raise HotplugError(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+def kpagecount(MemSections ms not None, pfn_arg, count_arg):
+    """The /proc/kpagecount words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1);
+    the range checked as kpageflags checks it."""
+    cdef int64_t start_pfn, count
+    start_pfn, count = _core_pfn_range(pfn_arg, count_arg, "kpagecount")
     cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.zeros(count, dtype=np.uint64)
     cdef uint64_t[::1] o = out
     cdef int64_t i

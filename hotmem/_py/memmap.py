@@ -34,6 +34,7 @@ from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
     PG_writeback, SECTION_HAS_MEM_MAP, SECTION_IS_EARLY, SECTION_IS_ONLINE,
     SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE,
 )
+from hotmem.boundary import INT64_MAX, core_int
 from hotmem.errors import HotplugError
 
 __all__ = [
@@ -440,7 +441,9 @@ class MemSections:
 
     # -- struct page access --------------------------------------------------------------------
     def pfn_valid(self, pfn):
-        return pfn >= 0 and (pfn >> self.pfn_section_shift) in self._memmap
+        """include/linux/mmzone.h:pfn_valid (a non-integer is EINVAL, as in the compiled core)."""
+        pfn = core_int(pfn, "pfn_valid pfn")
+        return 0 <= pfn <= INT64_MAX and (pfn >> self.pfn_section_shift) in self._memmap
 
     def _page_array(self, pfn, write=False):
         arr = self._chunk_w(pfn) if write else self._chunk(pfn)

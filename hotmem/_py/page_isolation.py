@@ -9,6 +9,7 @@ import errno
 from hotmem.defs import (
     FPI_TO_TAIL, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, PAGE_TYPE_BASE, PG_hwpoison,
 )
+from hotmem.boundary import INT64_MAX, core_int
 from hotmem._py.buddy import _BUDDY_MASK, _OFFLINE_MASK, _err
 from hotmem._py.pcp import _PcpLists
 from hotmem._py.scan import _pageblock_has_unmovable
@@ -254,8 +255,9 @@ class PageAllocator(_PcpLists):
         """mm/page_alloc.c:take_page_off_buddy (6.1): take one free page out of the buddy block
         holding it (break_down_buddy_pages puts the other halves back) and hand it out as an
         order-0 allocation (refcount 1), without the HWPoison marking. False if it is not free
-        in the buddy."""
-        if self._arr(pfn) is None:
+        in the buddy. A pfn outside int64 has no struct page (EINVAL, as in the compiled core)."""
+        pfn = core_int(pfn, "take_page_off_buddy pfn")
+        if pfn < 0 or pfn > INT64_MAX or self._arr(pfn) is None:
             raise _err(errno.EINVAL, f"pfn {pfn:#x} has no struct page")
         for order in range(self.max_order):
             head = pfn & ~((1 << order) - 1)

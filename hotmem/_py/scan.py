@@ -22,6 +22,7 @@ from hotmem.defs import (  # noqa: F401  (re-exported: see __all__)
     PG_owner_priv_1, PG_reserved, PG_slab, PG_swapbacked, PG_table, REPORT_FAILURE,
     STABLE_PAGE_FLAGS_COPY,
 )
+from hotmem.boundary import core_pfn_range
 from hotmem.errors import HotplugError
 
 __all__ = [
@@ -83,17 +84,17 @@ def _stable_page_flags(ms, pfn, max_order):
 def kpageflags(ms, start_pfn, count, max_order):
     """The /proc/kpageflags words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1).
 
-    ``max_order`` is 6.1's MAX_ORDER (number of buddy orders) for is_free_buddy_page."""
-    if start_pfn < 0 or count < 0:
-        raise HotplugError(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+    ``max_order`` is 6.1's MAX_ORDER (number of buddy orders) for is_free_buddy_page. The range
+    is checked as the compiled core checks it (hotmem.boundary.core_pfn_range)."""
+    start_pfn, count = core_pfn_range(start_pfn, count, "kpageflags")
     return np.array([_stable_page_flags(ms, pfn, max_order)
                      for pfn in range(start_pfn, start_pfn + count)], dtype=np.uint64)
 
 
 def kpagecount(ms, start_pfn, count):
-    """The /proc/kpagecount words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1)."""
-    if start_pfn < 0 or count < 0:
-        raise HotplugError(errno.EINVAL, f"bad pfn range {start_pfn:#x}+{count}")
+    """The /proc/kpagecount words of [start_pfn, start_pfn + count) (fs/proc/page.c, 6.1);
+    the range checked as kpageflags checks it."""
+    start_pfn, count = core_pfn_range(start_pfn, count, "kpagecount")
     out = np.zeros(count, dtype=np.uint64)
     for i, pfn in enumerate(range(start_pfn, start_pfn + count)):
         if not ms.pfn_to_online_page(pfn):

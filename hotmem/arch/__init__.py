@@ -72,6 +72,9 @@ def arch_ops_for(arch: str, policy: KernelPolicy, *, paging_levels: int = 4, pag
     the kernel ``policy``: x86_64 (``paging_levels``), arm64 (``page_size``, default 4K),
     powerpc64 (``mmu``, ``page_size``), s390x (``boot_memory`` plus ``standby_memory`` size it).
     Bad options are refused with EINVAL, s390x with a 6.9+ kernel with EOPNOTSUPP."""
+    if mmu is not None and arch != "powerpc64":
+        raise HotplugError(errno.EINVAL, f"mmu {mmu!r}: {arch} has one MMU; the radix/hash "
+                           "choice is powerpc64's")
     if standby_memory is not None and arch != "s390x":
         raise HotplugError(errno.EINVAL, f"standby_memory: standby storage is an s390x feature, "
                            f"not {arch}'s")

@@ -183,5 +183,7 @@ class Arm64Ops(ArchOps, hooks_from=globals()):
     name = "arm64"
     board = "QEMU virt"
     hotplug_method = "acpi-dimm"
+    #: QEMU's limit on -m slots=: ACPI_MAX_RAM_SLOTS, 256 (QEMU 7.2)
+    max_ram_slots = 256
     arch_support_memmap_on_memory = staticmethod(arch_support_memmap_on_memory)
 

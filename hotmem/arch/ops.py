@@ -184,6 +184,70 @@ class ArchOps(abc.ABC):
         """Where the board's hot-pluggable memory region starts."""
         raise NotImplementedError(f"{self.name}: no device-memory region")
 
+    # -- the board's pc-dimm rules (QEMU 7.2) ---------------------------------------------------
+    #: the board's limit on ``-m slots=`` (hw/i386/pc.c:pc_memory_init, hw/arm/virt.c: ACPI_MAX_RAM_SLOTS;
+    #: hw/ppc/spapr.c: SPAPR_MAX_RAM_SLOTS); None: the board has no pc-dimm slots
+    max_ram_slots: int | None = None
+    #: the alignment QEMU asks of a pc-dimm's address and size: the RAM block's alignment,
+    #: softmmu/physmem.c:ram_block_add sets mr->align = QEMU_VMALLOC_ALIGN (2 MiB on an x86-64
+    #: or aarch64 Linux host with transparent huge pages)
+    dimm_align: int = 2 << 20
+
+    def device_memory_size(self, m) -> int:
+        """The size of the board's device-memory region: maxmem − RAM, plus 1 GiB per slot
+        (hw/i386/pc.c:pc_memory_init with enforce_aligned_dimm; hw/arm/virt.c:virt_memory_init);
+        0 when maxmem does not exceed the RAM (no region)."""
+        ram = sum(m.boot_memory.values())
+        if m.maxmem <= ram:
+            return 0
+        return m.maxmem - ram + m.slots * GiB
+
+    def memory_device_pre_plug(self, m, start: int, size: int, devices) -> None:
+        """QEMU's refusals of a pc-dimm at ``start`` of ``size`` bytes, with QEMU's own wording
+        (hw/mem/pc-dimm.c:pc_dimm_pre_plug → pc_dimm_get_free_slot, then
+        hw/mem/memory-device.c:memory_device_pre_plug → memory_device_get_free_addr, 7.2):
+        a free slot, room left under maxmem, the address and size aligned, the range inside the
+        device-memory region (so never over boot RAM or a PCI hole), no other DIMM there.
+        ``devices`` are the plugged DIMMs (``.ranges``). Raises HotplugError (device_add
+        fails; the guest sees nothing)."""
+        import errno
+        from hotmem.errors import HotplugError
+        used = [(s, n) for dev in devices for s, n in dev.ranges]
+        if self.max_ram_slots is None:
+            raise HotplugError(errno.EOPNOTSUPP, f"{self.board}: no pc-dimm slots (pc-dimm at "
+                               f"{start:#x})")
+        if not m.slots:
+            raise HotplugError(errno.ENOSPC, f"no slots where allocated, please specify the "
+                               f"'slots' option (pc-dimm at {start:#x})")
+        if len(devices) >= m.slots:
+            raise HotplugError(errno.ENOSPC, f"no free slots (slots={m.slots}; pc-dimm at "
+                               f"{start:#x})")
+        region = self.device_memory_size(m)
+        if not region:
+            raise HotplugError(errno.EINVAL, f"memory devices (e.g. for memory hotplug) are not "
+                               f"enabled, please specify the maxmem option (maxmem {m.maxmem:#x};"
+                               f" pc-dimm at {start:#x})")
+        in_use = sum(n for _, n in used)
+        room = m.maxmem - sum(m.boot_memory.values())
+        if in_use + size > room:
+            raise HotplugError(errno.ENOSPC, f"not enough space, currently {in_use:#x} in use of "
+                               f"total space for memory devices {room:#x} (pc-dimm of {size:#x}"
+                               f" at {start:#x})")
+        if start % self.dimm_align:
+            raise HotplugError(errno.EINVAL, f"address must be aligned to {self.dimm_align:#x} "
+                               f"bytes (addr {start:#x})")
+        if size % self.dimm_align:
+            raise HotplugError(errno.EINVAL, f"backend memory size must be multiple of "
+                               f"{self.dimm_align:#x} (size {size:#x})")
+        base = self.device_memory_base(m)
+        if start < base or start + size > base + region:
+            raise HotplugError(errno.EINVAL, f"can't add memory device [{start:#x}:{size:#x}], "
+                               f"usable range for memory devices [{base:#x}:{region:#x}]")
+        for s, n in used:
+            if s < start + size and start < s + n:
+                raise HotplugError(errno.EEXIST, f"address range conflicts with memory device "
+                                   f"at [{s:#x}:{n:#x}] (pc-dimm [{start:#x}:{size:#x}])")
+
     @staticmethod
     def boot_memory_for_block_size(block_size: int, boot_total: int) -> int:
         """The smallest boot RAM from ``boot_total`` up that makes the platform's

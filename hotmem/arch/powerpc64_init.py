@@ -495,6 +495,8 @@ class PowerPC64Ops(ArchOps, hooks_from=globals()):
     name = "powerpc64"
     board = "QEMU pseries (PAPR guest)"
     hotplug_method = "dlpar-lmb"
+    #: QEMU's limit on -m slots=: SPAPR_MAX_RAM_SLOTS (include/hw/ppc/spapr.h, QEMU 7.2)
+    max_ram_slots = 32
     ZONE_TYPES = ZONE_TYPES
 
     def __init__(self, profile):

@@ -265,6 +265,8 @@ class X86_64Ops(ArchOps, hooks_from=globals()):
     name = "x86_64"
     board = "QEMU pc"
     hotplug_method = "acpi-dimm"
+    #: QEMU's limit on -m slots=: ACPI_MAX_RAM_SLOTS, 256 (QEMU 7.2)
+    max_ram_slots = 256
 
     def __init__(self, profile):
         super().__init__(profile)

@@ -91,6 +91,9 @@ def load(spec) -> tuple[dict, str | None]:
         raise HotplugError(exc.errno or errno.EIO, f"sweep spec {spec}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise _err(f"{spec}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _err(f"{spec}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                   f"{exc.start}); TOML files are UTF-8") from None
 
 
 def count_grid(grid: dict) -> int:

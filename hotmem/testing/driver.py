@@ -52,8 +52,22 @@ STEPS = {"steps": 0, "programs": 0, "failed_ops": 0, "known": 0, "oops": 0}
 #: (operation, outcome) → count, over all Drivers of this process
 OUTCOMES: dict = {}
 
-_TRUE = ("1", "y", "yes", "on", "true")
-_FALSE = ("0", "n", "no", "off", "false")
+def _expected_word(attr: str, word: str):
+    """What the kernel makes of ``word`` written to memoryN/``attr``, worked out here from the
+    kernel's rules (not the model's parsers): "state" takes an online type name with at most one
+    trailing newline (sysfs_streq); "online" is true for a first character in yYtT1 or "on", false
+    for nN fF0 or "off" (6.1's kstrtobool). Both read the buffer up to the first NUL. Returns
+    "online", "offline" or None (refused, or an empty write that does nothing)."""
+    w = word.split("\0", 1)[0]
+    if attr == "state":
+        w = w[:-1] if w.endswith("\n") else w
+        return {"online": "online", "online_kernel": "online", "online_movable": "online",
+                "offline": "offline"}.get(w)
+    if w[:1] in tuple("yYtT1") or w[:2].lower() == "on":
+        return "online"
+    if w[:1] in tuple("nNfF0") or w[:2].lower() == "of":
+        return "offline"
+    return None
 
 
 class Driver(Teardown):
@@ -413,9 +427,8 @@ class Driver(Teardown):
             mem = m.memory.blocks.get(block)
             if mem is None:
                 return ("identical",)
-            w = word.strip() if attr == "state" else word.strip().lower()
-            onl = w in ONLINE_WORDS if attr == "state" else w in _TRUE
-            off = w == "offline" if attr == "state" else w in _FALSE
+            w = _expected_word(attr, word)
+            onl, off = w == "online", w == "offline"
             secs = range(mem.start_section_nr, mem.start_section_nr
                          + m.memory.sections_per_block)
             if onl and mem.state == "offline":

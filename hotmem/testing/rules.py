@@ -10,10 +10,18 @@ from hotmem.testing.consts import ZONE_NAMES
 from hotmem.testing.driver import ONLINE_WORDS, Driver
 
 STATE_WORDS = ONLINE_WORDS + ("offline",)
-INVALID_STATE_WORDS = ("", "on", "Online", "online_movable ", "offline\n", "1", "going-offline",
-                       "online_kernel,", "unplug", "\x00")
+#: words the kernel takes for memoryN/state besides the bare names: one trailing newline
+#: (echo's), and anything after a NUL (sysfs_streq, lib/string_helpers.c, 6.1)
+STATE_WORDS_ACCEPTED = ("online\n", "offline\n", "online_movable\n", "online_kernel\n",
+                        "offline\0junk")
+#: words it refuses (EINVAL): spaces, tabs, a second newline, case, prefixes, other names
+INVALID_STATE_WORDS = ("on", "Online", "online_movable ", " online", "online\n\n",
+                       "online_movable\t\n", "1", "going-offline", "online_kernel,", "unplug",
+                       "\x00", "\n", "offline\r\n", "onl\u0131ne")
+#: memoryN/online: 6.1's kstrtobool reads only the first one or two characters
 ONLINE_ATTR_WORDS = ("1", "0", "y", "n", "Y", "N", "yes", "no", "on", "off", "true", "false",
-                     "2", "maybe", "", "online")
+                     "t", "F", "yolo", "On", "oFf", "2", "maybe", "", "online", "o", "e", " 1",
+                     "\n")
 
 
 def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4,
@@ -139,10 +147,12 @@ def make_state_machine(backends=("compiled",), configs=None, max_blocks: int = 4
         @precondition(alive)
         @rule(i=index, hot=st.booleans(),
               attr_word=st.one_of(
-                  st.tuples(st.just("state"), st.sampled_from(STATE_WORDS + INVALID_STATE_WORDS)),
+                  st.tuples(st.just("state"), st.sampled_from(STATE_WORDS + STATE_WORDS_ACCEPTED
+                                                              + INVALID_STATE_WORDS)),
                   st.tuples(st.just("online"), st.sampled_from(ONLINE_ATTR_WORDS)),
                   st.tuples(st.just("auto_online_blocks"),
-                            st.sampled_from(STATE_WORDS + ("on", "")))),
+                            st.sampled_from(STATE_WORDS + ("on", "", "online\n",
+                                                             "online ", "offline\n\n")))),
               missing=st.integers(0, 9))
         def sysfs_write(self, i, hot, attr_word, missing):
             """Any word to memoryN/state, memoryN/online (N may not exist) or

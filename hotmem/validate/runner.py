@@ -4,6 +4,8 @@ same form, so that hotmem.validate.diff can compare them file by file.
 """
 from __future__ import annotations
 
+import errno
+
 import inspect
 import os
 import tempfile
@@ -99,7 +101,10 @@ def _model_step(m, sc: Scenario, step: Step, devices: dict) -> tuple[bool, str |
         if step.op == "hotplug":
             devices[step.dimm] = m.acpi_memory_hotplug(step.addr, step.size, node=step.node)
         elif step.op == "eject":
+            if step.dimm not in devices:        # its device_add was refused: QMP device_del
+                raise HotplugError(errno.ENODEV, f"Device '{step.dimm}' not found")
             m.acpi_memory_eject(devices[step.dimm])
+            del devices[step.dimm]
         elif step.op in ("online", "offline"):
             for path, value in _online_steps(step, sc, m.memory_block_size_bytes):
                 m.sysfs.write(path, value)

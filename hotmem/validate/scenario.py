@@ -37,11 +37,14 @@ A reading is taken after boot (step "baseline") and after every step unless ``re
 """
 from __future__ import annotations
 
+import errno
 import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotmem.boundary import INT_MAX
 from hotmem.machine import parse_size
 
 GiB, MiB = 1 << 30, 1 << 20
@@ -51,8 +54,25 @@ ONLINE_HOW = ("online", "online_kernel", "online_movable", "offline")
 MEMORY = "/sys/devices/system/memory"
 
 
+#: QEMU's limit on -m slots= for the pc machine (ACPI_MAX_RAM_SLOTS, QEMU 7.2)
+ACPI_MAX_RAM_SLOTS = 256
+#: the most steps a scenario may have (each takes a reading: 10,000 is hours in QEMU)
+MAX_STEPS = 10_000
+
+
 class ScenarioError(ValueError):
-    """A scenario file that does not describe a valid run (the message names the value)."""
+    """A scenario file that does not describe a valid run (the message names the value);
+    ``errno`` is EINVAL, or the errno of a file that cannot be read."""
+
+    def __init__(self, message: str, err: int = errno.EINVAL):
+        super().__init__(message)
+        self.errno = err
+
+
+def _str(v, what) -> str:
+    if not isinstance(v, str):
+        raise ScenarioError(f"{what} = {v!r}: expected a string")
+    return v
 
 
 @dataclass
@@ -128,34 +148,50 @@ def _size(value, what: str) -> int:
         raise ScenarioError(f"{what}: {exc}") from None
 
 
+def _node_id(k: str, what: str) -> int:
+    """A node id key of a per-node table ("0", "1", ...: TOML keys are strings)."""
+    if not (k.isascii() and k.isdigit()) or len(k) > 10 or int(k) > INT_MAX:
+        raise ScenarioError(f"{what}: node id {k!r} is not a non-negative integer")
+    return int(k)
+
+
 def _per_node(value, what: str, conv) -> dict[int, int]:
     if isinstance(value, dict):
-        try:
-            return {int(k): conv(v, f"{what}.{k}") for k, v in value.items()}
-        except ValueError as exc:
-            raise ScenarioError(f"{what}: node ids must be integers ({exc})") from None
+        if not value:
+            raise ScenarioError(f"{what} = {{}}: needs at least one node")
+        return {_node_id(k, what): conv(v, f"{what}.{k}") for k, v in value.items()}
     return {0: conv(value, what)}
 
 
-def _int(v, what):
-    if not isinstance(v, int) or v < 0:
-        raise ScenarioError(f"{what} = {v!r}: expected a non-negative integer")
+def _int(v, what, hi: int = INT_MAX):
+    """A non-negative TOML integer (true/false and 4.0 are not integers)."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+        raise ScenarioError(f"{what} = {v!r}: expected a non-negative integer"
+                            + (f" up to {hi}" if hi != INT_MAX else ""))
+    return v
+
+
+def _bool(v, what):
+    if not isinstance(v, bool):
+        raise ScenarioError(f"{what} = {v!r}: expected true or false (a TOML boolean)")
     return v
 
 
 def _machine(t: dict) -> MachineSpec:
+    if not isinstance(t, dict):
+        raise ScenarioError(f"machine = {t!r}: expected a table ([machine])")
     unknown = set(t) - {"boot_memory", "cmdline", "paging_levels", "cpus", "slots", "maxmem",
                         "default_online"}
     if unknown:
         raise ScenarioError(f"[machine]: unknown keys {sorted(unknown)}")
     m = MachineSpec(
         boot_memory=_per_node(t.get("boot_memory", "1G"), "machine.boot_memory", _size),
-        cmdline=str(t.get("cmdline", "")),
-        paging_levels=t.get("paging_levels", 4),
+        cmdline=_str(t.get("cmdline", ""), "machine.cmdline"),
+        paging_levels=_int(t.get("paging_levels", 4), "machine.paging_levels"),
         cpu_nodes=_per_node(t.get("cpus", 1), "machine.cpus", _int),
-        slots=_int(t.get("slots", 8), "machine.slots"),
+        slots=_int(t.get("slots", 8), "machine.slots", ACPI_MAX_RAM_SLOTS),
         maxmem=_size(t.get("maxmem", "16G"), "machine.maxmem"),
-        default_online=str(t.get("default_online", "offline")))
+        default_online=_str(t.get("default_online", "offline"), "machine.default_online"))
     if m.default_online not in ("offline", "config"):
         raise ScenarioError(f"machine.default_online = {m.default_online!r}: expected "
                             "\"offline\" or \"config\"")
@@ -175,14 +211,15 @@ _STEP_KEYS = {"hotplug": {"dimm", "size", "node", "addr"}, "online": {"dimm", "h
 
 
 def _step(i: int, t: dict, dimms: dict) -> Step:
-    op = ALIASES.get(t.get("op"), t.get("op"))
+    op = t.get("op")
+    op = ALIASES.get(op, op) if isinstance(op, str) else op
     where = f"steps[{i}]"
     if op not in OPS:
         raise ScenarioError(f"{where}.op = {t.get('op')!r}: expected one of {', '.join(OPS)}")
     unknown = set(t) - _STEP_KEYS[op] - {"op", "name", "read"}
     if unknown:
         raise ScenarioError(f"{where} ({op}): unknown keys {sorted(unknown)}")
-    s = Step(op=op, name="", read=bool(t.get("read", True)))
+    s = Step(op=op, name="", read=_bool(t.get("read", True), f"{where}.read"))
     if op in ("hotplug", "online", "offline", "eject"):
         s.dimm = t.get("dimm")
         if not isinstance(s.dimm, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", s.dimm):
@@ -208,7 +245,7 @@ def _step(i: int, t: dict, dimms: dict) -> Step:
     default = {"hotplug": f"add_{s.dimm}", "online": f"online_{s.dimm}",
                "offline": f"offline_{s.dimm}", "eject": f"remove_{s.dimm}",
                "write": f"write_{i + 1}", "read": f"read_{i + 1}"}[op]
-    s.name = str(t.get("name", default))
+    s.name = _str(t.get("name", default), f"{where}.name")
     return s
 
 
@@ -226,6 +263,11 @@ def assign_addresses(sc: Scenario) -> None:
         if s.op == "eject":
             plugged.pop(s.dimm, None)
         if s.op != "hotplug":
+            continue
+        if len(plugged) >= sc.machine.slots:
+            # QEMU will refuse it (pc_dimm_get_free_slot: no free slots): it takes no room,
+            # and the walk below stays bounded by the slots (linear parsing)
+            s.addr = base if s.addr is None else s.addr
             continue
         if s.addr is None:
             addr = base
@@ -252,6 +294,9 @@ def parse_scenario(text: str, source: str | None = None) -> Scenario:
     steps_t = doc.get("steps", [])
     if not isinstance(steps_t, list) or not all(isinstance(t, dict) for t in steps_t):
         raise ScenarioError("steps must be an array of tables ([[steps]])")
+    if len(steps_t) > MAX_STEPS:
+        raise ScenarioError(f"{source or 'scenario'}: {len(steps_t)} steps: at most {MAX_STEPS} "
+                            "steps in a scenario")
     dimms: dict[str, Step] = {}
     steps = []
     for i, t in enumerate(steps_t):
@@ -259,13 +304,13 @@ def parse_scenario(text: str, source: str | None = None) -> Scenario:
         if s.op == "hotplug":
             dimms[s.dimm] = s
         steps.append(s)
-    names = [s.name for s in steps]
-    dup = sorted({n for n in names if names.count(n) > 1} | ({"baseline"} & set(names)))
+    counts = Counter(s.name for s in steps)           # linear in the number of steps
+    dup = sorted({n for n, c in counts.items() if c > 1} | ({"baseline"} & set(counts)))
     if dup:
         raise ScenarioError(f"step names must be unique and not 'baseline': {dup}")
     default_name = Path(source).stem if source else "scenario"
-    sc = Scenario(name=str(doc.get("name", default_name)),
-                  description=str(doc.get("description", "")),
+    sc = Scenario(name=_str(doc.get("name", default_name), "name"),
+                  description=_str(doc.get("description", ""), "description"),
                   machine=_machine(doc.get("machine", {})), steps=steps,
                   noise_pages=_int(doc.get("noise_pages", 256), "noise_pages"), source=source)
     assign_addresses(sc)
@@ -306,9 +351,14 @@ def load_scenario(path) -> Scenario:
     """parse_scenario of a file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
-        raise ScenarioError(f"{path}: {exc.strerror}") from None
+        raise ScenarioError(f"{path}: {exc.strerror}", exc.errno or errno.EIO) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                            f"{exc.start}); TOML files are UTF-8") from None
     return parse_scenario(text, str(path))
 
 

@@ -63,6 +63,21 @@ class MemoryBlock:
         return self.state != "offline"
 
 
+def _show(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+
+
+def mhp_online_type_from_str(text: str) -> int:
+    """drivers/base/memory.c:mhp_online_type_from_str (6.1): the MMOP_* whose name
+    (online_type_to_str: offline, online, online_kernel, online_movable) ``text`` matches by
+    sysfs_streq, else -EINVAL."""
+    from hotmem.sysfs import sysfs_streq
+    for name, online_type in mh.ONLINE_TYPE_NAMES.items():
+        if sysfs_streq(text, name):
+            return online_type
+    return -errno.EINVAL
+
+
 def memory_notify(m, event: str, start_pfn: int, nr_pages: int, status_change_nid: int) -> int:
     """drivers/base/memory.c:memory_notify (6.1): the memory notifier chain, 0 or the first
     negative errno. The arch's notifier (registered at an initcall, so called first) may refuse
@@ -310,11 +325,12 @@ class MemorySubsys:
 
     # -- sysfs ---------------------------------------------------------------------------------
     def state_store(self, mem: MemoryBlock, text: str) -> None:
-        """drivers/base/memory.c:state_store (6.1)."""
-        word = text.strip()
-        if word not in mh.ONLINE_TYPE_NAMES:
-            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/state: invalid value {word!r}")
-        online_type = mh.ONLINE_TYPE_NAMES[word]
+        """drivers/base/memory.c:state_store (6.1): mhp_online_type_from_str, then
+        device_online / device_offline; already there is EINVAL."""
+        online_type = mhp_online_type_from_str(text)
+        if online_type < 0:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/state: invalid value "
+                               f"{_show(text)}")
         if online_type == mh.MMOP_OFFLINE:
             ret = self.device_offline(mem)
         else:
@@ -324,14 +340,24 @@ class MemorySubsys:
             raise HotplugError(errno.EINVAL, f"memory{mem.block_id} is already {mem.state}")
 
     def online_store(self, mem: MemoryBlock, text: str) -> None:
-        """drivers/base/core.c:online_store (6.1): kstrtobool; already there is success."""
-        word = text.strip().lower()
-        if word in ("1", "y", "yes", "on", "true"):
+        """drivers/base/core.c:online_store (6.1): strtobool (kstrtobool: only the first one or
+        two characters count); already there is success."""
+        from hotmem.sysfs import kstrtobool
+        val = kstrtobool(text)
+        if val is None:
+            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/online: invalid value "
+                               f"{_show(text)}")
+        if val:
             self.device_online(mem)
-        elif word in ("0", "n", "no", "off", "false"):
-            self.device_offline(mem)
         else:
-            raise HotplugError(errno.EINVAL, f"memory{mem.block_id}/online: invalid value {word!r}")
+            self.device_offline(mem)
+
+    def auto_online_blocks_store(self, text: str) -> None:
+        """drivers/base/memory.c:auto_online_blocks_store (6.1)."""
+        online_type = mhp_online_type_from_str(text)
+        if online_type < 0:
+            raise HotplugError(errno.EINVAL, f"auto_online_blocks: invalid value {_show(text)}")
+        self.m.mhp_default_online_type = online_type
 
     def valid_zones(self, mem: MemoryBlock) -> str:
         """drivers/base/memory.c:valid_zones_show (6.1)."""
