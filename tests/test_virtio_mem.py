@@ -348,3 +348,55 @@ def test_second_node(backend):
     blk = m.memory_blocks[d.first_id]
     assert blk.nid == 1 and blk.zone.node == 1
     assert d.group.nid == 1 and memtotal_kb(m) - t0 == 64 * 1024
+
+
+# -- scenario files ------------------------------------------------------------------------------
+
+SCENARIO = """
+name = "v"
+[machine]
+cmdline = "memhp_default_state=online"
+[[steps]]
+op = "hotplug"
+dimm = "d1"
+[[steps]]
+op = "virtio_mem"
+dimm = "vm0"
+size = "1G"
+requested = "64M"
+[[steps]]
+op = "resize"
+dimm = "vm0"
+requested = "0"
+"""
+
+
+def test_scenario_steps():
+    from hotmem.validate.runner import run_model
+    from hotmem.validate.scenario import parse_scenario
+    sc = parse_scenario(SCENARIO)
+    # the DIMM takes 128 MiB at 4 GiB; the device goes next, aligned to its 2 MiB block size
+    assert [(s.op, s.addr) for s in sc.steps] == [("hotplug", BASE), ("virtio_mem", BASE + BLOCK),
+                                                  ("resize", None)]
+    run = run_model(sc)
+    add, resize = run.steps[2], run.steps[3]
+    assert add.ok and add.dimms["vm0"]["plugged"] == 64 * MiB
+    assert add.dimms["vm0"]["blocks"] == {FIRST_MB + 1: "kernel_partial"}
+    # kpageflags of the region: 16384 plugged pages (in the buddy), 16384 fake-offline ones
+    flags = add.reading["kpage"][((BASE + BLOCK) // PAGE, GiB // PAGE)]["flags"]
+    offline = [int(f) >> KPF_OFFLINE & 1 for f in flags[:BLOCK_PAGES]]
+    assert offline == [0] * 16384 + [1] * 16384
+    assert resize.ok and resize.dimms["vm0"]["plugged"] == 0
+    assert f"{hotmem.validate.scenario.MEMORY}/memory{FIRST_MB + 1}/state" \
+        not in resize.reading["files"]
+
+
+@pytest.mark.parametrize("bad", [
+    'op = "resize"\ndimm = "d1"\nrequested = "0"',          # d1 is a DIMM
+    'op = "online"\ndimm = "vm0"',                           # a virtio-mem device
+    'op = "resize"\ndimm = "vm0"',                           # no requested size
+])
+def test_scenario_refused(bad):
+    from hotmem.validate.scenario import ScenarioError, parse_scenario
+    with pytest.raises(ScenarioError):
+        parse_scenario(SCENARIO + "[[steps]]\n" + bad + "\n")
