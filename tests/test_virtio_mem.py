@@ -400,3 +400,13 @@ def test_scenario_refused(bad):
     from hotmem.validate.scenario import ScenarioError, parse_scenario
     with pytest.raises(ScenarioError):
         parse_scenario(SCENARIO + "[[steps]]\n" + bad + "\n")
+
+
+def test_5_13_sbm_states_and_sub_blocks():
+    """5.13: 4 MiB sub blocks (MAX_ORDER_NR_PAGES), one ONLINE_PARTIAL state for both zones."""
+    m = machine(kernel="5.13", cmdline="memhp_default_state=online_movable")
+    t0 = memtotal_kb(m)
+    d = m.virtio_mem_device(region_size="1G", requested_size="64M")
+    assert d.block_states() == {FIRST_MB: "online_partial"}
+    assert d.plugged_sub_blocks(FIRST_MB) == list(range(16))    # 16 x 4 MiB
+    assert memtotal_kb(m) - t0 == 64 * 1024
