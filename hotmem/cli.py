@@ -158,6 +158,12 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paging-levels", type=int, default=None, help="page-table levels")
     p.add_argument("--backend", choices=("compiled", "python"), default=None,
                    help="core backend (default: compiled, or $HOTMEM_BACKEND)")
+    p.add_argument("--driver", choices=("platform", "virtio-mem"), default="platform",
+                   help="who adds the memory: the platform's way (ACPI DIMMs, DLPAR, "
+                   "standby; default) or one virtio-mem device whose requested size is "
+                   "the DIMMs' sum")
+    p.add_argument("--virtio-block-size", default=None, metavar="SIZE",
+                   help="virtio-mem device block size (default: QEMU's, 2M)")
 
 
 def _list_arg(text, flag: str) -> tuple[str, ...]:
@@ -259,6 +265,12 @@ def _compare(args) -> None:
         raise HotplugError(22, "compare onlines every block: --online-type offline is for lsmem")
     if args.plot is not None:
         _output_path(args.plot, "--plot", _plot_formats())
+    if args.driver == "virtio-mem":
+        from hotmem.report.virtio_mem import compare_virtio_mem, render_virtio_mem, to_json
+        plan = _plan(args, fragment=False)
+        rep = compare_virtio_mem(plan, args.virtio_block_size, plan.online_type)
+        sys.stdout.write(to_json(rep) if args.json else render_virtio_mem(rep))
+        return
     costs_for = args.costs_for if args.costs_for is not None else \
         ("1G,2G,4G,8G,16G" if args.plot else "16G")
     cmp = report.compare(_plan(args, fragment=not args.no_fragment,
@@ -283,6 +295,14 @@ def _lsmem(args) -> None:
     if kind == "standby" and any(plan.node_of(i) for i in range(len(plan.dimms))):
         raise HotplugError(22, "s390x: sclp adds standby memory to node 0 (no NUMA): --nodes 0")
     bar = progress(len(plan.dimms), "hotmem lsmem")
+    if args.driver == "virtio-mem":         # one virtio-mem device plugs the DIMMs' sum
+        if args.online_type != "offline":
+            m.sysfs.write("/sys/devices/system/memory/auto_online_blocks", args.online_type)
+        total = sum(plan.sizes())
+        m.virtio_mem_device(region_size=max(1 << 30, -(-total // (1 << 30)) << 30),
+                            block_size=args.virtio_block_size, node=plan.node_of(0),
+                            requested_size=total)
+        plan.dimms = ()
     for i, size in enumerate(plan.sizes()):
         if kind == "dlpar":                 # pseries: LMB by LMB, each onlined by DLPAR
             from hotmem.arch.powerpc64_init import dlpar_add_lmb

@@ -63,6 +63,8 @@ def parse_args(m, cmdline: str) -> None:
         if kconfig is not None else MMOP_OFFLINE
     m.nogbpages = False
     m.online_policy = "contig-zones"
+    m.auto_movable_ratio = 301              # mm/memory_hotplug.c (5.15+) defaults
+    m.auto_movable_numa_aware = True
     for word in cmdline.split():
         key, _, val = word.partition("=")
         if key == "memory_hotplug.memmap_on_memory":
@@ -89,9 +91,50 @@ def parse_args(m, cmdline: str) -> None:
                 raise HotplugError(errno.EINVAL, f"memhp_default_state={val!r}: expected "
                                    "online, online_kernel, online_movable or offline")
             m.mhp_default_online_type = ONLINE_TYPE_NAMES[val]
-        elif key == "memory_hotplug.online_policy":
-            if val != "contig-zones":
-                raise HotplugError(errno.EINVAL, f"memory_hotplug.online_policy={val!r}: only "
-                                   "contig-zones is modelled")
+        elif key in ("memory_hotplug.online_policy", "memory_hotplug.auto_movable_ratio",
+                     "memory_hotplug.auto_movable_numa_aware"):
+            if not m.policy.online_policy_param:
+                m.unknown_params.append(word)   # 5.15+: no such parameter before
+            else:
+                set_online_policy_param(m, key.partition(".")[2], val)
         elif key == "nogbpages":
             m.nogbpages = True
+
+
+#: mm/memory_hotplug.c:online_policy_to_str (5.15+)
+ONLINE_POLICIES = ("contig-zones", "auto-movable")
+
+
+def set_online_policy_param(m, name: str, val: str) -> None:
+    """The memory_hotplug parameters of the online policy (mm/memory_hotplug.c, 5.15+; 0644, so
+    the same at boot and through /sys/module/memory_hotplug/parameters): online_policy
+    (set_online_policy: sysfs_match_string over online_policy_to_str), auto_movable_ratio
+    (param_set_uint: kstrtouint) and auto_movable_numa_aware (param_set_bool: kstrtobool).
+    A bad value raises EINVAL and changes nothing."""
+    v = val.strip()
+    if name == "online_policy":
+        if v not in ONLINE_POLICIES:
+            raise HotplugError(errno.EINVAL, f"memory_hotplug.online_policy={val!r}: expected "
+                               "contig-zones or auto-movable")
+        m.online_policy = v
+    elif name == "auto_movable_ratio":
+        mt = re.fullmatch(r"\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v)
+        n = None
+        if mt:
+            d = mt.group(1)
+            n = int(d, 16) if d[:2].lower() == "0x" else int(d, 8) if d[0] == "0" else int(d)
+        if n is None or n >= 1 << 32:
+            raise HotplugError(errno.EINVAL, f"memory_hotplug.auto_movable_ratio={val!r}: "
+                               "expected an unsigned int")
+        m.auto_movable_ratio = n
+    elif name == "auto_movable_numa_aware":
+        w = v.lower()
+        if w in ("1", "y", "yes", "on", "true"):
+            m.auto_movable_numa_aware = True
+        elif w in ("0", "n", "no", "off", "false"):
+            m.auto_movable_numa_aware = False
+        else:
+            raise HotplugError(errno.EINVAL, f"memory_hotplug.auto_movable_numa_aware={val!r}: "
+                               "expected a boolean")
+    else:
+        raise HotplugError(errno.ENOENT, f"memory_hotplug.{name}: no such parameter")

@@ -179,6 +179,10 @@ class KernelPolicy:
     #: (mm/page_alloc.c:pageset_update, nr_pcp_high, decay_pcp_high; read in 6.11.11 and
     #: 6.12.118): the "high:" zoneinfo prints moves with the workload, the model keeps high_min
     pcp_high_autotune: bool = False
+    #: memory_hotplug.online_policy ("contig-zones" / "auto-movable"), auto_movable_ratio and
+    #: auto_movable_numa_aware, and memory groups (5.15+: David Hildenbrand's "memory group"
+    #: series; mm/memory_hotplug.c:auto_movable_zone_for_pfn)
+    online_policy_param: bool = True
 
     def describe(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -200,7 +204,7 @@ LINUX_6_1 = KernelPolicy(name="6.1", source="unifreq/linux-6.1.y at 6.1.166")
 LINUX_5_13 = replace(LINUX_6_1, name="5.13", source="lsk-legends/linux-5.14 (5.14-rc5)",
                      release=(5, 13), vmemmap_self_hosted_flag=False,
                      add_rollback_passes_altmap=False, usage_has_rcu_head=False,
-                     isolate_ends_first=False)
+                     isolate_ends_first=False, online_policy_param=False)
 
 #: The seed: "[RFC PATCH v2] Allocate memmap from hotadded memory (per device)", 25 Nov 2020,
 #: on 5.10-rc (§15.1).

@@ -98,6 +98,16 @@ class _MachineAPI:
         check(self, acpi.acpi_memory_remove(self, dev))
         self.acpi_devices.remove(dev)
 
+    def virtio_mem_device(self, addr=None, region_size="1G", block_size=None, node: int = 0,
+                          requested_size=0):
+        """A virtio-mem-pci device with its memory-backend-ram memdev, probed by the guest's
+        virtio_mem driver (hotmem/drivers/virtio_mem.py): the device, whose
+        ``set_requested_size(size)`` is QEMU's ``qom-set <dev> requested-size <size>``."""
+        from hotmem.drivers.virtio_mem import virtio_mem_device
+        return virtio_mem_device(self, addr=addr, region_size=region_size,
+                                 block_size=block_size, node=node,
+                                 requested_size=requested_size)
+
     @property
     def block_size_bytes(self) -> int:
         """memory_block_size_bytes() of this machine."""
@@ -210,6 +220,12 @@ class _MachineAPI:
             "slab": self.slab.snapshot(), "totalram": self.totalram_pages, "max_pfn": self.max_pfn,
             "fw": tuple(self.firmware_map),
             "memmap stats": (self.nr_memmap_pages, self.nr_memmap_boot_pages),
+            "virtio_mem": tuple(d.state() for d in self.virtio_mem_devices),
+            "memory groups": tuple((i, g.nid, g.is_dynamic, g.present_kernel_pages,
+                                    g.present_movable_pages)
+                                   for i, g in sorted(self.memory_groups.items())),
+            "online policy": (self.online_policy, self.auto_movable_ratio,
+                              self.auto_movable_numa_aware),
         }
 
     # -- printk --------------------------------------------------------------------------------
@@ -292,6 +308,15 @@ class Machine(_MachineAPI):
         #: or MEM_FINISH_OFFLINE is sent (6.9+), else None
         self.memory_notify_altmap = None
         self.acpi_devices: list = []
+        #: drivers/base/memory.c: memory groups by id (xarray memory_groups, 5.15+)
+        self.memory_groups: dict = {}
+        #: the memory notifier chain's driver entries (register_memory_notifier), called after
+        #: the arch's and memory-notifier-error-inject's: f(m, event, start_pfn, nr_pages)
+        self.memory_notifiers: list = []
+        #: mm/memory_hotplug.c:online_page_callback; None: generic_online_page
+        self.online_page_callback = None
+        #: virtio-mem devices (hotmem/drivers/virtio_mem.py), in probe order
+        self.virtio_mem_devices: list = []
         self.injections: list[dict] = []
         self.errmsg: str | None = None       # why the last refused step refused (errors.fail)
         self._boot()

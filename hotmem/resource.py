@@ -81,14 +81,39 @@ class ResourceTree:
         return kids[i] if i >= 0 else None
 
     def request_mem_region(self, start: int, size: int, name: str, flags: int) -> Resource | None:
-        """__request_region on iomem_resource at the top level: the new busy resource, or None
-        when it conflicts (``conflict`` names with what)."""
+        """kernel/resource.c:__request_region on iomem_resource (6.1): the new busy resource, or
+        None when it conflicts (``conflict`` names with what). A conflicting resource that is
+        not busy and holds the whole range becomes the parent and the request goes one level
+        down (__request_region_locked's loop): how "System RAM (virtio_mem)" lands inside the
+        device's own non-busy "virtio0" region."""
         end = start + size - 1
-        if self.conflict(start, end) is not None:
-            return None
+        parent = self.root
+        while True:
+            kids = parent.children
+            i = _first_overlap(kids, start, end)
+            if i < 0:
+                break
+            c = kids[i]
+            if c.flags & IORESOURCE_BUSY or not (c.start <= start and end <= c.end) \
+                    or (i + 1 < len(kids) and kids[i + 1].start <= end):
+                return None
+            parent = c
         res = Resource(start, end, name, flags | IORESOURCE_BUSY)
-        insort(self.root.children, res, key=_start)
+        insort(parent.children, res, key=_start)
         return res
+
+    def parent_of(self, res: Resource) -> Resource:
+        """The resource whose children list holds ``res`` (res->parent)."""
+        parent = self.root
+        while True:
+            kids = parent.children
+            i = bisect_right(kids, res.start, key=_start) - 1
+            if i < 0:
+                raise HotplugError(errno.ENOENT, f"resource [{res.start:#x}-{res.end:#x}] "
+                                   "is not in the tree")
+            if kids[i] is res:
+                return parent
+            parent = kids[i]
 
     def release_mem_region_adjustable(self, start: int, size: int) -> bool:
         """kernel/resource.c:release_mem_region_adjustable (6.1): release, trim or split the busy
@@ -123,7 +148,7 @@ class ResourceTree:
 
     def merge_system_ram_resource(self, res: Resource) -> None:
         """kernel/resource.c:merge_system_ram_resource: fold into equal-flag neighbours."""
-        kids = self.root.children
+        kids = self.parent_of(res).children
         i = bisect_right(kids, res.start, key=_start) - 1
         if i < 0 or kids[i] is not res:
             i = kids.index(res)

@@ -139,7 +139,12 @@ class SysFs:
         mt = re.fullmatch(re.escape(PARAMS) + r"/(\w+)", path)
         if mt:
             params = render_memory_hotplug_params(MemoryHotplugParams(
-                memmap_on_memory=m.memmap_on_memory, online_policy=m.online_policy))
+                memmap_on_memory=m.memmap_on_memory, online_policy=m.online_policy,
+                auto_movable_ratio=m.auto_movable_ratio,
+                auto_movable_numa_aware=m.auto_movable_numa_aware))
+            if not m.policy.online_policy_param:       # 5.15+ parameters
+                for name in ("online_policy", "auto_movable_ratio", "auto_movable_numa_aware"):
+                    params.pop(name)
             kind = m.policy.memmap_on_memory_param
             if kind == "none" or not m.policy.arch(m.arch.name).mhp_memmap_on_memory_enable:
                 # no such module parameter: v2 has none, and it is only built with
@@ -165,11 +170,20 @@ class SysFs:
                 m.memory.state_store(mem, text)
             else:
                 m.memory.online_store(mem, text)
+            if m.virtio_mem_devices:        # work a MEM_ONLINE queued (virtio_mem_retry)
+                from hotmem.drivers.virtio_mem import run_deferred_work
+                run_deferred_work(m)
             return
         if path == f"{MEMORY}/auto_online_blocks":
             if not text:
                 return                           # fs/sysfs/file.c:sysfs_kf_write: count 0
             m.memory.auto_online_blocks_store(text)
+            return
+        mt = re.fullmatch(re.escape(PARAMS) + r"/(online_policy|auto_movable_ratio|"
+                          r"auto_movable_numa_aware)", path)
+        if mt and m.policy.online_policy_param:         # 0644 parameters (5.15+)
+            from hotmem.cmdline import set_online_policy_param
+            set_online_policy_param(m, mt.group(1), text)
             return
         self.read(path)  # ENOENT for unknown files
         raise HotplugError(errno.EACCES, f"{path}: Permission denied (read-only attribute)")

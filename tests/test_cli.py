@@ -156,3 +156,22 @@ def test_compare_names_the_platform_per_arch(capsys):
     assert r["c) fragmented: not measured"] == ["-", "-", "(added", "at", "boot)"]
     assert main(["--arch", "powerpc64", "--online-type", "online_kernel"]) == 1
     assert "--online-type online_kernel does not apply" in capsys.readouterr().err
+
+
+def test_compare_driver_virtio_mem(capsys):
+    """512 MiB through one virtio-mem device (SBM, 2 MiB sub blocks): 4 memory blocks of
+    128 MiB, each with 512 memmap pages (32768 x 64 B / 4096) from the buddy whether
+    memmap_on_memory is on or off -- virtio-mem never asks for it."""
+    import json
+    rep = json.loads(run(capsys, ["compare", "--driver", "virtio-mem", "--dimms", "512M",
+                                  "--json"]))
+    for side in ("memmap_on_memory", "regular"):
+        s = rep[side]
+        assert (s["mode"], s["granularity"], s["plugged"]) == ("SBM", 2 << 20, 512 << 20)
+        assert s["mhp_flags"] == "MHP_MERGE_RESOURCE | MHP_NID_IS_MGID"
+        assert s["memory_blocks"] == 4 and s["memory_blocks_with_memmap_on_memory"] == 0
+        assert s["memmap_pages_from_buddy"] == 4 * 512 and s["memmap_pages_from_altmap"] == 0
+        assert s["memtotal_kb_added"] == 512 * 1024
+    out = run(capsys, ["compare", "--driver", "virtio-mem", "--dimms", "256M",
+                       "--virtio-block-size", "256M"])
+    assert "BBM (big block 256 MiB)" in out and "never MHP_MEMMAP_ON_MEMORY" in out

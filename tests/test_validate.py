@@ -21,7 +21,8 @@ from hotmem.validate.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(glob.glob(str(REPO / "scenarios" / "*.toml"))
-                   + glob.glob(str(REPO / "scenarios" / "known-differences" / "*.toml")))
+                   + glob.glob(str(REPO / "scenarios" / "known-differences" / "*.toml"))
+                   + glob.glob(str(REPO / "scenarios" / "virtio-mem" / "*.toml")))
 RECORDED = sorted(glob.glob(str(REPO / "tests" / "data" / "recorded" / "*.json")))
 #: the same scenarios on Debian 13's 6.12.118 (`hotmem validate --kernel-version 6.12 --record`)
 RECORDED_612 = sorted(glob.glob(str(REPO / "tests" / "data" / "recorded-6.12" / "*.json")))

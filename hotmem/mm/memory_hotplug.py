@@ -23,7 +23,7 @@ from hotmem.mm import page_alloc, page_isolation, sparse, watermark
 from hotmem.mm.page_isolation import MEMORY_OFFLINE, MIGRATE_ISOLATE, REPORT_FAILURE  # noqa: F401
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
 from hotmem.mm.page_alloc import adjust_managed_page_count, page_zone
-from hotmem.resource import IORESOURCE_SYSTEM_RAM
+from hotmem.resource import IORESOURCE_SYSRAM_DRIVER_MANAGED, IORESOURCE_SYSTEM_RAM
 
 # include/linux/memory_hotplug.h (6.1)
 MHP_NONE = 0
@@ -225,13 +225,118 @@ def default_zone_for_pfn(m, nid: int, start_pfn: int, nr_pages: int):
     return movable_zone if m.movable_node_enabled else kernel_zone
 
 
+# -- the "auto-movable" online policy (5.15+) ----------------------------------------------------
+
+def auto_movable_stats_account_zone(stats: dict, zone) -> None:
+    """mm/memory_hotplug.c:auto_movable_stats_account_zone (6.1): ZONE_MOVABLE's present pages
+    count as movable, the other zones' present_early_pages as kernel (no CMA in the model)."""
+    if zone.idx == ZONE_MOVABLE:
+        stats["movable_pages"] += zone.present_pages
+    else:
+        stats["kernel_early_pages"] += zone.present_early_pages
+
+
+def auto_movable_stats_account_group(m, group, stats: dict) -> None:
+    """mm/memory_hotplug.c:auto_movable_stats_account_group (6.1): the kernel pages a dynamic
+    group's movable memory asks for (present_movable_pages * 100 / ratio, less what the group
+    has in kernel zones), and its movable pages."""
+    ratio = m.auto_movable_ratio
+    if not ratio:
+        return
+    pages = group.present_movable_pages * 100 // ratio - group.present_kernel_pages
+    if pages > 0:
+        stats["req_kernel_early_pages"] += pages
+    stats["movable_pages"] += group.present_movable_pages
+
+
+def walk_dynamic_memory_groups(m, nid: int, func, excluded, arg) -> None:
+    """drivers/base/memory.c:walk_dynamic_memory_groups (6.1): every dynamic group in mgid order,
+    but ``excluded``, of node ``nid`` (all nodes for NUMA_NO_NODE, -1)."""
+    for _mgid, group in sorted(getattr(m, "memory_groups", {}).items()):
+        if not group.is_dynamic or group is excluded:
+            continue
+        if nid != -1 and group.nid != nid:
+            continue
+        func(m, group, arg)
+
+
+def auto_movable_can_online_movable(m, nid: int, group, nr_pages: int) -> bool:
+    """mm/memory_hotplug.c:auto_movable_can_online_movable (6.1): would ``nr_pages`` more in
+    ZONE_MOVABLE keep MOVABLE:KERNEL at or below memory_hotplug.auto_movable_ratio percent, on
+    node ``nid`` (or the whole machine for NUMA_NO_NODE, -1), once the kernel memory the other
+    dynamic groups' movable memory asks for is set aside?"""
+    stats = {"kernel_early_pages": 0, "movable_pages": 0}
+    pgdats = m.pgdats.values() if nid == -1 else [m.pgdats[nid]]
+    for pgdat in pgdats:
+        for zone in pgdat.node_zones:
+            if zone.populated_zone():
+                auto_movable_stats_account_zone(stats, zone)
+    kernel_early_pages, movable_pages = stats["kernel_early_pages"], stats["movable_pages"]
+    gstats = {"movable_pages": 0, "req_kernel_early_pages": 0}
+    walk_dynamic_memory_groups(m, nid, auto_movable_stats_account_group, group, gstats)
+    if kernel_early_pages <= gstats["req_kernel_early_pages"]:
+        return False
+    kernel_early_pages -= gstats["req_kernel_early_pages"]
+    movable_pages -= gstats["movable_pages"]
+    if group is not None and group.is_dynamic:
+        kernel_early_pages += group.present_kernel_pages
+    movable_pages += nr_pages
+    return movable_pages <= m.auto_movable_ratio * kernel_early_pages // 100
+
+
+def auto_movable_zone_for_pfn(m, nid: int, group, pfn: int, nr_pages: int):
+    """mm/memory_hotplug.c:auto_movable_zone_for_pfn (6.1): ZONE_MOVABLE when the whole unit
+    (a static group's max_pages less what it has in ZONE_MOVABLE and nothing in kernel zones;
+    a dynamic group's unit_pages less its online movable sections, none of them in a kernel zone;
+    or the block itself) fits the MOVABLE:KERNEL ratio machine-wide and, with
+    auto_movable_numa_aware, on the node; otherwise default_kernel_zone_for_pfn (of the aligned
+    unit's pfn and the pages left, as the kernel passes them)."""
+    online_pages = 0
+    a = m.arch
+    kernel = False
+    if not m.auto_movable_ratio:
+        kernel = True
+    elif group is not None and not group.is_dynamic:
+        max_pages = group.max_pages
+        online_pages = group.present_movable_pages
+        if group.present_kernel_pages:
+            kernel = True
+    elif group is None or group.unit_pages == nr_pages:
+        max_pages = nr_pages
+    else:
+        max_pages = group.unit_pages
+        pfn -= pfn % group.unit_pages
+        end_pfn = pfn + group.unit_pages
+        while pfn < end_pfn:
+            if m.ms.pfn_to_online_page(pfn):
+                if m.ms.page_zonenum(pfn) != ZONE_MOVABLE:
+                    kernel = True
+                    break
+                online_pages += a.PAGES_PER_SECTION
+            pfn += a.PAGES_PER_SECTION
+    if not kernel:
+        nr_pages = max_pages - online_pages
+        if not auto_movable_can_online_movable(m, -1, group, nr_pages):
+            kernel = True
+        elif m.auto_movable_numa_aware and not auto_movable_can_online_movable(m, nid, group,
+                                                                              nr_pages):
+            kernel = True
+    if kernel:
+        return default_kernel_zone_for_pfn(m, nid, pfn, nr_pages)
+    return m.pgdats[nid].node_zones[ZONE_MOVABLE]
+
+
 def zone_for_pfn_range(m, online_type: int, nid: int, group, start_pfn: int, nr_pages: int):
-    """mm/memory_hotplug.c:zone_for_pfn_range (6.1). The auto-movable policy is not modelled:
-    it raises EINVAL at boot-option parse time instead."""
+    """mm/memory_hotplug.c:zone_for_pfn_range (6.1): online_kernel / online_movable as asked;
+    otherwise the memory_hotplug.online_policy decides: "auto-movable"
+    (auto_movable_zone_for_pfn, 5.15+) or
+    "contig-zones" (default_zone_for_pfn)."""
     if online_type == MMOP_ONLINE_KERNEL:
         return default_kernel_zone_for_pfn(m, nid, start_pfn, nr_pages)
     if online_type == MMOP_ONLINE_MOVABLE:
         return m.pgdats[nid].node_zones[ZONE_MOVABLE]
+    if m.online_policy == "auto-movable":
+        return auto_movable_zone_for_pfn(m, nid, group, start_pfn, nr_pages)
     return default_zone_for_pfn(m, nid, start_pfn, nr_pages)
 
 
@@ -408,7 +513,10 @@ def _node_offline_again(m, nid: int) -> None:
 def register_memory_resource(m, start: int, size: int, name: str):
     """mm/memory_hotplug.c:register_memory_resource (6.1): the busy System RAM resource, or
     None (-EEXIST recorded) when the range conflicts."""
-    res = m.resources.request_mem_region(start, size, name, IORESOURCE_SYSTEM_RAM)
+    flags = IORESOURCE_SYSTEM_RAM
+    if name != "System RAM":
+        flags |= IORESOURCE_SYSRAM_DRIVER_MANAGED
+    res = m.resources.request_mem_region(start, size, name, flags)
     if res is None:
         c = m.resources.conflict(start, start + size - 1)
         fail(m, errno.EEXIST, f"[mem {start:#x}-{start + size - 1:#x}] conflicts with "
@@ -452,13 +560,91 @@ def __add_memory(m, nid: int, start: int, size: int, mhp_flags: int, group=None,
     return 0
 
 
+def add_memory_driver_managed(m, nid: int, start: int, size: int, resource_name: str,
+                              mhp_flags: int, group=None) -> int:
+    """mm/memory_hotplug.c:add_memory_driver_managed (6.1): memory a driver manages (virtio-mem,
+    dax/kmem) under a resource named "System RAM ($DRIVER)", flagged
+    IORESOURCE_SYSRAM_DRIVER_MANAGED and without a /sys/firmware/memmap entry. 0 or -errno."""
+    if (not resource_name or not resource_name.startswith("System RAM (")
+            or not resource_name.endswith(")")):
+        return fail(m, errno.EINVAL, f"add_memory_driver_managed: resource name "
+                    f"{resource_name!r} is not \"System RAM ($DRIVER)\"")
+    return __add_memory(m, nid, start, size, mhp_flags, group, resource_name)
+
+
+def offline_and_remove_memory(m, start: int, size: int) -> int:
+    """mm/memory_hotplug.c:offline_and_remove_memory (6.1): offline every memory block of the
+    range (try_offline_memory_block, remembering each one's online type), then
+    try_remove_memory; on failure the blocks it offlined are onlined again with their old
+    online type (try_reonline_memory_block, errors ignored). 0 or -errno."""
+    bs = m.memory_block_size_bytes
+    if not size or start % bs or size % bs:
+        return fail(m, errno.EINVAL, f"offline_and_remove_memory: range {start:#x}+{size:#x} "
+                    f"is not aligned to the block size {bs:#x}")
+    blocks = m.memory.blocks_in_range(start, size)
+    online_types = {}
+    rc = 0
+    for mem in blocks:                          # walk_memory_blocks(try_offline_memory_block)
+        # try_offline_memory_block: page_zonenum of the first page decides the online type
+        online_type = MMOP_OFFLINE
+        if mem.state == "online":
+            online_type = (MMOP_ONLINE_MOVABLE if mem.zone is not None
+                           and mem.zone.idx == ZONE_MOVABLE else MMOP_ONLINE_KERNEL)
+        rc = m.memory.memory_subsys_offline(mem)
+        if rc < 0:
+            break
+        rc = 0
+        online_types[mem.block_id] = online_type
+    if not rc:
+        rc = try_remove_memory(m, start, size)
+    if rc:
+        for mem in blocks:                      # try_reonline_memory_block
+            ot = online_types.get(mem.block_id, MMOP_OFFLINE)
+            if ot == MMOP_OFFLINE:
+                continue
+            mem.online_type = ot
+            if m.memory.memory_subsys_online(mem) < 0:
+                m.log(f"offline_and_remove_memory: memory{mem.block_id} stays offline")
+            mem.online_type = MMOP_OFFLINE
+    return rc
+
+
 # -- onlining ------------------------------------------------------------------------------------
+
+def set_online_page_callback(m, callback) -> int:
+    """mm/memory_hotplug.c:set_online_page_callback (6.1): 0, or -EINVAL when a callback other
+    than generic_online_page is installed. ``callback(m, pfn, order)``."""
+    if getattr(m, "online_page_callback", None) is not None:
+        return -errno.EINVAL
+    m.online_page_callback = callback
+    return 0
+
+
+def restore_online_page_callback(m, callback) -> int:
+    """mm/memory_hotplug.c:restore_online_page_callback (6.1): 0, or -EINVAL when ``callback``
+    is not the one installed."""
+    if getattr(m, "online_page_callback", None) is not callback:
+        return -errno.EINVAL
+    m.online_page_callback = None
+    return 0
+
 
 def online_pages_range(m, start_pfn: int, nr_pages: int) -> None:
     """mm/memory_hotplug.c:online_pages_range (6.1): the range in MAX_ORDER−1-capped, naturally
-    aligned chunks to generic_online_page (__free_pages_core + totalram_pages_add: one core
-    call, PageAllocator.online_pages_range); then the touched sections online."""
-    m.totalram_pages += m.allocator.online_pages_range(start_pfn, nr_pages)
+    aligned chunks to the online_page_callback -- generic_online_page (__free_pages_core +
+    totalram_pages_add: one core call, PageAllocator.online_pages_range) unless a driver
+    (virtio-mem) installed its own with set_online_page_callback; then the touched sections
+    online."""
+    cb = getattr(m, "online_page_callback", None)
+    if cb is None:
+        m.totalram_pages += m.allocator.online_pages_range(start_pfn, nr_pages)
+    else:
+        end_pfn, top = start_pfn + nr_pages, m.max_order - 1
+        pfn = start_pfn
+        while pfn < end_pfn:
+            order = min(top, (pfn & -pfn).bit_length() - 1) if pfn else top
+            cb(m, pfn, order)
+            pfn += 1 << order
     sparse.online_mem_sections(m, start_pfn, start_pfn + nr_pages)
 
 

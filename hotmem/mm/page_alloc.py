@@ -20,6 +20,7 @@ import errno
 from dataclasses import dataclass
 from math import isqrt
 
+from hotmem.defs import PAGE_TYPE_BASE, PG_buddy
 from hotmem.errors import HotplugError
 from hotmem.fault_inject import should_fail_alloc_page
 from hotmem.mm.mmzone import (MAX_NR_ZONES, WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_DMA,
@@ -199,6 +200,56 @@ def generic_online_page(m, pfn: int, order: int) -> None:
     """mm/page_alloc.c:generic_online_page (6.1): __free_pages_core + totalram_pages_add."""
     m.allocator.free_pages_core(pfn, order)
     m.totalram_pages += 1 << order
+
+
+def _free_block_containing(m, pfn: int):
+    """The free buddy block holding ``pfn`` as (head, order), or None (a page in use, on a pcp
+    list, or with no struct page): the PageBuddy head found by clearing low bits, as
+    alloc_contig_range's outer_start search does."""
+    ms, buddy = m.ms, PAGE_TYPE_BASE | PG_buddy
+    for order in range(m.max_order):
+        head = pfn & ~((1 << order) - 1)
+        if not ms.pfn_valid(head):
+            return None
+        if ms.page_type(head) & buddy == PAGE_TYPE_BASE:
+            o = ms.page_private(head)
+            return (head, o) if head + (1 << o) > pfn else None
+    return None
+
+
+def alloc_contig_range(m, start: int, end: int) -> int:
+    """mm/page_alloc.c:alloc_contig_range(start, end, MIGRATE_MOVABLE) (6.1) on a
+    pageblock-aligned range of one zone: 0 with every page of [start, end) allocated (refcount
+    1, out of the buddy and NR_FREE_PAGES), or -EBUSY with the buddy as it was.
+
+    The pcp lists of the zone are drained (drain_all_pages) and every page must then be free in
+    the buddy: the model keeps no movable (LRU) pages, so anything allocated is a page that
+    neither migration nor isolation can move -- __alloc_contig_migrate_range or
+    test_pages_isolated fails and the kernel returns -EBUSY. A free block that straddles the
+    range's ends is split as start_isolate_page_range's isolate_single_pageblock splits it, the
+    parts outside staying free (the model takes the pages one by one with take_page_off_buddy,
+    whose break_down_buddy_pages leaves the same buddy)."""
+    zone = page_zone(m, start)
+    m.allocator.drain_zone_pages(zone.zoneid)
+    pfn = start
+    while pfn < end:
+        blk = _free_block_containing(m, pfn)
+        if blk is None:
+            m.log(f"alloc_contig_range: [{start:#x}, {end:#x}) PFNs busy (pfn {pfn:#x})")
+            return -errno.EBUSY
+        pfn = blk[0] + (1 << blk[1])
+    for pfn in range(start, end):
+        if not m.allocator.take_page_off_buddy(pfn):
+            raise HotplugError(errno.EIO, f"alloc_contig_range: pfn {pfn:#x} left the buddy "
+                               "under the model's feet")
+    return 0
+
+
+def free_contig_range(m, pfn: int, nr_pages: int) -> None:
+    """mm/page_alloc.c:free_contig_range (6.1): __free_page of every page (through the pcp
+    lists of CPU 0)."""
+    for p in range(pfn, pfn + nr_pages):
+        m.allocator.free_pages(p, 0, 0)
 
 
 def adjust_managed_page_count(m, zone, count: int) -> None:

@@ -33,6 +33,19 @@
     op = "eject"                  # QMP device_del: the ACPI eject
     dimm = "d1"
 
+    [[steps]]
+    op = "virtio_mem"             # memory-backend-ram + virtio-mem-pci (model only for now)
+    dimm = "vm0"
+    size = "1G"                   # the memdev: the device's region
+    block_size = "2M"             # QEMU's default
+    requested = "64M"             # requested-size at start
+    node = 0
+
+    [[steps]]
+    op = "resize"                 # QMP qom-set vm0 requested-size
+    dimm = "vm0"
+    requested = "200M"
+
 A reading is taken after boot (step "baseline") and after every step unless ``read = false``.
 """
 from __future__ import annotations
@@ -48,7 +61,7 @@ from hotmem.boundary import INT_MAX
 from hotmem.machine import parse_size
 
 GiB, MiB = 1 << 30, 1 << 20
-OPS = ("hotplug", "online", "offline", "write", "eject", "read")
+OPS = ("hotplug", "online", "offline", "write", "eject", "read", "virtio_mem", "resize")
 ALIASES = {"add": "hotplug", "remove": "eject"}
 ONLINE_HOW = ("online", "online_kernel", "online_movable", "offline")
 MEMORY = "/sys/devices/system/memory"
@@ -115,6 +128,8 @@ class Step:
     path: str | None = None
     value: str | None = None
     read: bool = True
+    block_size: int | None = None       # virtio_mem: the device block size
+    requested: int | None = None        # virtio_mem / resize: requested-size
 
 
 @dataclass
@@ -128,7 +143,12 @@ class Scenario:
 
     def dimm_layout(self) -> dict[str, tuple[int, int, int]]:
         """dimm -> (addr, size, node) of every DIMM the scenario plugs (addresses resolved)."""
-        return {s.dimm: (s.addr, s.size, s.node) for s in self.steps if s.op == "hotplug"}
+        return {s.dimm: (s.addr, s.size, s.node) for s in self.steps
+                if s.op in ("hotplug", "virtio_mem")}
+
+    @property
+    def has_virtio_mem(self) -> bool:
+        return any(s.op == "virtio_mem" for s in self.steps)
 
     def to_dict(self) -> dict:
         m = self.machine
@@ -207,7 +227,9 @@ def _machine(t: dict) -> MachineSpec:
 
 
 _STEP_KEYS = {"hotplug": {"dimm", "size", "node", "addr"}, "online": {"dimm", "how"},
-              "offline": {"dimm"}, "write": {"path", "value"}, "eject": {"dimm"}, "read": set()}
+              "offline": {"dimm"}, "write": {"path", "value"}, "eject": {"dimm"}, "read": set(),
+              "virtio_mem": {"dimm", "size", "block_size", "requested", "node", "addr"},
+              "resize": {"dimm", "requested"}}
 
 
 def _step(i: int, t: dict, dimms: dict) -> Step:
@@ -220,18 +242,29 @@ def _step(i: int, t: dict, dimms: dict) -> Step:
     if unknown:
         raise ScenarioError(f"{where} ({op}): unknown keys {sorted(unknown)}")
     s = Step(op=op, name="", read=_bool(t.get("read", True), f"{where}.read"))
-    if op in ("hotplug", "online", "offline", "eject"):
+    if op in ("hotplug", "online", "offline", "eject", "virtio_mem", "resize"):
         s.dimm = t.get("dimm")
         if not isinstance(s.dimm, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", s.dimm):
             raise ScenarioError(f"{where}.dimm = {s.dimm!r}: expected an identifier like 'd1'")
-        if op == "hotplug":
+        if op in ("hotplug", "virtio_mem"):
             if s.dimm in dimms:
                 raise ScenarioError(f"{where}: DIMM {s.dimm!r} is plugged twice")
-            s.size = _size(t.get("size", "128M"), f"{where}.size")
+            s.size = _size(t.get("size", "128M" if op == "hotplug" else "1G"), f"{where}.size")
             s.node = _int(t.get("node", 0), f"{where}.node")
             s.addr = None if t.get("addr") is None else _size(t["addr"], f"{where}.addr")
         elif s.dimm not in dimms:
             raise ScenarioError(f"{where}: DIMM {s.dimm!r} was never plugged")
+        virtio = (dimms[s.dimm].op if s.dimm in dimms else op) == "virtio_mem"
+        if op in ("online", "offline", "eject") and virtio:
+            raise ScenarioError(f"{where} ({op}): {s.dimm!r} is a virtio-mem device: use "
+                                "resize, or write steps for its memory blocks")
+        if op == "resize" and not virtio:
+            raise ScenarioError(f"{where} (resize): {s.dimm!r} is not a virtio-mem device")
+    if op == "virtio_mem":
+        s.block_size = _size(t.get("block_size", "2M"), f"{where}.block_size")
+        s.requested = _size(t.get("requested", 0), f"{where}.requested")
+    if op == "resize":
+        s.requested = _size(t.get("requested"), f"{where}.requested")
     if op == "online":
         s.how = t.get("how", "online")
         if s.how not in ONLINE_HOW:
@@ -244,7 +277,8 @@ def _step(i: int, t: dict, dimms: dict) -> Step:
             raise ScenarioError(f"{where}.value = {s.value!r}: expected a plain word")
     default = {"hotplug": f"add_{s.dimm}", "online": f"online_{s.dimm}",
                "offline": f"offline_{s.dimm}", "eject": f"remove_{s.dimm}",
-               "write": f"write_{i + 1}", "read": f"read_{i + 1}"}[op]
+               "write": f"write_{i + 1}", "read": f"read_{i + 1}",
+               "virtio_mem": f"add_{s.dimm}", "resize": f"resize_{s.dimm}_{i + 1}"}[op]
     s.name = _str(t.get("name", default), f"{where}.name")
     return s
 
@@ -259,22 +293,28 @@ def assign_addresses(sc: Scenario) -> None:
     above = boot - below
     base = -(-(4 * GiB + above) // GiB) * GiB
     plugged: dict[str, tuple[int, int]] = {}
+    pc_dimms: set = set()                       # the plugged devices that take a DIMM slot
     for s in sc.steps:
         if s.op == "eject":
             plugged.pop(s.dimm, None)
-        if s.op != "hotplug":
+            pc_dimms.discard(s.dimm)
+        if s.op not in ("hotplug", "virtio_mem"):
             continue
-        if len(plugged) >= sc.machine.slots:
+        if s.op == "hotplug" and sum(1 for d in plugged if d in pc_dimms) >= sc.machine.slots:
             # QEMU will refuse it (pc_dimm_get_free_slot: no free slots): it takes no room,
             # and the walk below stays bounded by the slots (linear parsing)
             s.addr = base if s.addr is None else s.addr
             continue
+        if s.op == "hotplug":
+            pc_dimms.add(s.dimm)
+        # a virtio-mem device is aligned to its block size (memory_device_get_free_addr)
+        align = s.block_size if s.op == "virtio_mem" else 1
         if s.addr is None:
-            addr = base
+            addr = -(-base // align) * align
             for a, n in sorted(plugged.values()):
                 if addr + s.size <= a:
                     break
-                addr = max(addr, a + n)
+                addr = max(addr, -(-(a + n) // align) * align)
             s.addr = addr
         for other, (a, n) in plugged.items():
             if a < s.addr + s.size and s.addr < a + n:
@@ -301,7 +341,7 @@ def parse_scenario(text: str, source: str | None = None) -> Scenario:
     steps = []
     for i, t in enumerate(steps_t):
         s = _step(i, t, dimms)
-        if s.op == "hotplug":
+        if s.op in ("hotplug", "virtio_mem"):
             dimms[s.dimm] = s
         steps.append(s)
     counts = Counter(s.name for s in steps)           # linear in the number of steps

@@ -23,14 +23,53 @@ MEM_ONLINE, MEM_GOING_OFFLINE, MEM_OFFLINE = 1, 2, 4
 NUMA_NO_NODE = -1
 
 
-@dataclass
+@dataclass(eq=False)
 class MemoryGroup:
-    """struct memory_group (5.15+): a static group per ACPI memory device."""
+    """struct memory_group (5.15+): a static group per ACPI memory device (``max_pages``,
+    s.max_pages) or a dynamic one per virtio-mem device (``unit_pages``, d.unit_pages)."""
     nid: int
     max_pages: int = 0
     is_dynamic: bool = False
     present_kernel_pages: int = 0
     present_movable_pages: int = 0
+    unit_pages: int = 0
+    mgid: int = -1
+
+
+def memory_group_register(m, group: MemoryGroup) -> int:
+    """drivers/base/memory.c:memory_group_register (6.1): the new group's id (xa_alloc: the
+    lowest free id from 0), or -EINVAL for a node that is not possible."""
+    if group.nid not in m.pgdats:
+        return fail(m, errno.EINVAL, f"memory group: node {group.nid} is not possible")
+    groups = m.memory_groups
+    mgid = next(i for i in range(len(groups) + 1) if i not in groups)
+    group.mgid = mgid
+    groups[mgid] = group
+    return mgid
+
+
+def memory_group_register_dynamic(m, nid: int, unit_pages: int) -> int:
+    """drivers/base/memory.c:memory_group_register_dynamic (6.1): a dynamic group whose memory
+    is added and removed in units of ``unit_pages`` (a power of two of at least one memory
+    block); its id, or -EINVAL."""
+    block_pages = m.memory_block_size_bytes >> m.arch.page_shift
+    if not unit_pages or unit_pages & (unit_pages - 1) or unit_pages < block_pages:
+        return fail(m, errno.EINVAL, f"memory group: unit_pages {unit_pages:#x} is not a power "
+                    f"of two of at least {block_pages:#x} pages")
+    return memory_group_register(m, MemoryGroup(nid=nid, is_dynamic=True,
+                                                unit_pages=unit_pages))
+
+
+def memory_group_unregister(m, mgid: int) -> int:
+    """drivers/base/memory.c:memory_group_unregister (6.1): -EINVAL for an unknown id, -EBUSY
+    while memory blocks belong to the group."""
+    group = m.memory_groups.get(mgid)
+    if group is None:
+        return -errno.EINVAL
+    if any(b.group is group for b in m.memory.blocks.values()):
+        return -errno.EBUSY
+    del m.memory_groups[mgid]
+    return 0
 
 
 @dataclass
@@ -86,7 +125,14 @@ def memory_notify(m, event: str, start_pfn: int, nr_pages: int, status_change_ni
     err = m.arch_ops.memory_notifier(m, event, start_pfn, nr_pages)
     if err:
         return err
-    return memory_notifier_error(m, event)
+    err = memory_notifier_error(m, event)
+    if err:
+        return err
+    for notifier in m.memory_notifiers:     # register_memory_notifier: drivers (virtio-mem)
+        err = notifier(m, event, start_pfn, nr_pages)
+        if err:
+            return err
+    return 0
 
 
 def _early_nids(m, start: int, end: int) -> list:
