@@ -485,6 +485,45 @@ cdef class _BuddyZones:
         self._check_free_pages_core(pfn, order)
         self._free_pages_core(pfn, <int> order)
 
+    cdef int64_t _free_pages_core_run(self, int64_t pfn, int64_t end_pfn) except -1:
+        """_free_pages_core_chunk on the run of MAX_ORDER - 1 blocks from ``pfn`` (aligned) up to
+        ``end_pfn`` whose chunks share one pattern already freed before (its remembered result
+        in _fpc_memo) and pass _check_block: the same writes, block by block in ascending
+        order, with the pattern looked up once. Returns how many blocks it freed (0: none, the
+        caller takes the per-block path, which also raises for a block that fails a check)."""
+        cdef int order = self.max_order - 1
+        cdef int64_t n = (<int64_t> 1) << order, k, j, q
+        cdef object key, hit
+        cdef _PAZone z
+        cdef int mt
+        if order != self.ms.chunk_shift:
+            return 0
+        key = self.ms.c_chunk_key(pfn)
+        if key is None:
+            return 0
+        hit = self._fpc_memo.get(key)
+        if hit is None:
+            return 0
+        k = self.ms.c_shared_run(pfn, (end_pfn - pfn) >> order, key)
+        # _check_block of each (alignment, order and struct page hold for the whole run)
+        j = 0
+        while j < k and self._mt(pfn + j * n) >= 0:
+            j += 1
+        k = j
+        if k == 0:
+            return 0
+        z = self._zone(hit[1], True)
+        if not self.ms.c_chunk_share_run(pfn, k, key, hit[0]):
+            return 0
+        for j in range(k):
+            q = pfn + j * n
+            z.managed += n
+            mt = self._mt(q)                        # __free_pages_ok, free_one_page
+            if mt != D.MIGRATE_ISOLATE:
+                z.nr_free_pages += n                # __mod_zone_freepage_state
+            self._add_to_free_list(z, q, order, mt)
+        return k
+
     cdef int _free_pages_core_chunk(self, int64_t pfn, int order) except -1:
         """free_pages_core on an aligned block, O(1) for a whole MAX_ORDER - 1 block that is a
         shared chunk whose pattern was freed before: at MAX_ORDER - 1 __free_one_page merges

@@ -344,6 +344,65 @@ cdef class MemSections:
         ms.chunk_priv[ci] = 0
         return True
 
+    cdef int64_t c_shared_run(self, int64_t pfn, int64_t nchunks, object key) except -1:
+        """How many chunks from pfn's on (pfn chunk-aligned, at most ``nchunks``) share the
+        interned pattern ``key`` (the object c_chunk_key returned: compared by identity)."""
+        cdef int64_t n = 0, nr = -1, cur, ci
+        cdef mem_section_t* ms = NULL
+        cdef object item
+        cdef list chunks = None
+        if self.flat or pfn < 0 or key is None:
+            return 0
+        while n < nchunks:
+            cur = (pfn + (n << self.chunk_shift)) >> self.pfn_section_shift
+            if cur != nr:
+                nr = cur
+                ms = self.__nr_to_section(nr)
+                if ms == NULL or ms.chunks == NULL:
+                    break
+                item = self._memmap[nr]
+                if type(item) is not list:
+                    break
+                chunks = <list> item
+            ci = ((pfn + (n << self.chunk_shift)) & (self.pages_per_section - 1)) \
+                >> self.chunk_shift
+            if ms.chunk_priv[ci] or chunks[ci] is not key:
+                break
+            n += 1
+        return n
+
+    cdef bint c_chunk_share_run(self, int64_t pfn, int64_t nchunks, object old_key,
+                                object key) except -1:
+        """c_chunk_share on the ``nchunks`` chunks from pfn's on, all sharing ``old_key`` now
+        (c_shared_run), with the references counted once: the same end state as nchunks calls.
+        False, nothing changed, when ``key`` is no longer interned."""
+        cdef list ent = self._interned.get(key)
+        if ent is None:
+            return False
+        if nchunks <= 0:
+            return True
+        cdef int64_t j, q, nr = -1, cur, ci
+        cdef mem_section_t* ms = NULL
+        cdef list chunks = None
+        cdef object ikey = ent[2]
+        cdef page_t* data = self._shared_data(ikey)
+        cdef list old = self._interned[old_key]
+        for j in range(nchunks):
+            q = pfn + (j << self.chunk_shift)
+            cur = q >> self.pfn_section_shift
+            if cur != nr:
+                nr = cur
+                ms = self.__nr_to_section(nr)
+                chunks = <list> self._memmap[nr]
+            ci = (q & (self.pages_per_section - 1)) >> self.chunk_shift
+            chunks[ci] = ikey
+            ms.chunks[ci] = data
+            ms.chunk_priv[ci] = 0
+        ent[1] += nchunks
+        old[1] -= nchunks - 1
+        self._unshare(old_key)
+        return True
+
     cdef int c_section_set_pattern(self, int64_t nr, page_t* recs, int64_t period) except -1:
         """Every struct page of section nr := recs[0:period] repeated (period a power of two
         <= chunk_pages), O(chunks) without a copy of the section. Flat storage writes it out."""

@@ -216,8 +216,15 @@ cdef class PageAllocator(_PcpLists):
             raise _pa_err(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
         cdef int64_t end_pfn = start_pfn + nr_pages, pfn = start_pfn, total = 0
         cdef int order
+        cdef int64_t k
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
+            if order == self.max_order - 1:
+                k = self._free_pages_core_run(pfn, end_pfn)
+                if k:
+                    pfn += k << order
+                    total += k << order
+                    continue
             self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order
