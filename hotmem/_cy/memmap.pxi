@@ -411,13 +411,46 @@ cdef class MemSections:
         cdef mem_section_t* ms = self._section(nr)
         if ms.chunks == NULL:
             raise _einval(f"section {nr} has no memmap")
-        cdef int64_t ci
+        cdef int64_t ci, n = self.chunks_per_section, run = 0
         cdef object old = self._memmap[nr]          # alive until recs has been read
-        if not self.flat and type(old) is not list:
-            self._memmap[nr] = [None] * self.chunks_per_section     # leave the flat form
-        for ci in range(self.chunks_per_section):
-            self._set_chunk(nr, ms, ci, recs, period)
+        cdef object key, prev, cur
+        cdef list chunks
+        cdef page_t* data
+        if self.flat:
+            for ci in range(n):
+                self._set_chunk(nr, ms, ci, recs, period)
+            return 0
+        if type(old) is not list:
+            self._memmap[nr] = [None] * n           # leave the flat form
+        # as _set_chunk on every chunk, with the pattern interned once and the references of
+        # each run of chunks sharing one old pattern dropped together
+        chunks = self._memmap[nr]
+        key = self._share(recs, period)
+        data = self._shared_data(key)
+        prev = None
+        for ci in range(n):
+            cur = chunks[ci]
+            if type(cur) is bytes:
+                if cur is prev:
+                    run += 1
+                else:
+                    if run:
+                        self._unshare_n(prev, run)
+                    prev, run = cur, 1
+            chunks[ci] = key
+            ms.chunks[ci] = data
+            ms.chunk_priv[ci] = 0
+        if run:
+            self._unshare_n(prev, run)
+        if n > 1:
+            self._interned[key][1] += n - 1
         return 0
+
+    cdef void _unshare_n(self, object key, int64_t n):
+        """_unshare ``n`` times."""
+        if n > 1:
+            self._interned[key][1] -= n - 1
+        self._unshare(key)
 
     cdef bint c_section_is_pattern(self, int64_t nr) noexcept:
         """Section nr's struct pages are all shared patterns (none private)."""
