@@ -21,6 +21,8 @@ cdef uint64_t _PA_CHECK_AT_PREP = <uint64_t> D.PAGE_FLAGS_CHECK_AT_PREP
 cdef uint64_t _PA_LRU = (<uint64_t> 1) << D.PG_lru
 cdef uint64_t _PA_HWPOISON = (<uint64_t> 1) << D.PG_hwpoison
 cdef uint64_t _PA_RESERVED = (<uint64_t> 1) << D.PG_reserved
+#: how many free-list insertions ahead a run prefetches the free-head map's slots
+DEF _PA_PREFETCH = 16
 # fallbacks[] (mm/page_alloc.c, 6.1), two entries per allocatable migratetype
 cdef int _pa_fallbacks[D.MIGRATE_PCPTYPES][2]
 for _mt, (_f0, _f1) in FALLBACKS.items():
@@ -169,6 +171,15 @@ cdef class _BuddyZones:
             self._compact(z, order, mt)
         return 0
 
+    cdef inline void _dec_free(self, _PAZone z, int order, int mt) noexcept:
+        """One block less on the (order, mt) free list; when none is left, every entry still in
+        its heap is a stale one: the heap is emptied at once instead of by a later _compact
+        (which would look each of them up in the free-head map)."""
+        cdef int idx = order * D.MIGRATE_TYPES + mt
+        z.nr_free_mt[idx] -= 1
+        if z.nr_free_mt[idx] == 0:
+            z.heaps[idx].n = 0
+
     cdef int _add_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:add_to_free_list / add_to_free_list_tail (position not modelled)."""
         _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
@@ -179,7 +190,7 @@ cdef class _BuddyZones:
     cdef int _move_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:move_to_free_list."""
         cdef int old = <int> (_pa_hm_get(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
+        self._dec_free(z, order, old)
         _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
         z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
@@ -188,7 +199,7 @@ cdef class _BuddyZones:
     cdef int _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) except -1:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
         cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
+        self._dec_free(z, order, old)
         cdef page_t rec = self._page(pfn)[0]
         rec.page_type |= D.PG_buddy
         rec.private = 0
@@ -515,8 +526,13 @@ cdef class _BuddyZones:
         z = self._zone(hit[1], True)
         if not self.ms.c_chunk_share_run(pfn, k, key, hit[0]):
             return 0
+        _pa_hm_reserve(&self._freeh, k)
+        for j in range(min(k, _PA_PREFETCH)):
+            _pa_hm_prefetch(&self._freeh, pfn + j * n)
         for j in range(k):
             q = pfn + j * n
+            if j + _PA_PREFETCH < k:
+                _pa_hm_prefetch(&self._freeh, q + _PA_PREFETCH * n)
             z.managed += n
             mt = self._mt(q)                        # __free_pages_ok, free_one_page
             if mt != D.MIGRATE_ISOLATE:

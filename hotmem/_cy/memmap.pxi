@@ -731,8 +731,7 @@ cdef class MemSections:
             return
         memset(&zero, 0, sizeof(page_t))
         self._memmap[nr] = [None] * n
-        for ci in range(n):
-            self._set_chunk(nr, ms, ci, &zero, 1)
+        self.c_section_set_pattern(nr, &zero, 1)
 
     def free_memmap(self, int64_t nr):
         self._check_nr(nr)

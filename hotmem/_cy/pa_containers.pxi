@@ -156,6 +156,32 @@ cdef int _pa_hm_resize(pa_hmap_t* m, int64_t cap) except -1:
     return 0
 
 
+cdef extern from *:
+    """
+    #define _pa_prefetch_w(p) __builtin_prefetch((p), 1, 1)
+    """
+    void _pa_prefetch_w(const void* p) noexcept nogil
+
+
+cdef inline void _pa_hm_prefetch(pa_hmap_t* m, int64_t k) noexcept nogil:
+    """A hint that ``k``'s home slot will be written soon (no effect on the contents)."""
+    cdef int64_t i
+    if m.cap:
+        i = <int64_t> (_pa_hash(k) & <uint64_t> (m.cap - 1))
+        _pa_prefetch_w(&m.keys[i])
+        _pa_prefetch_w(&m.vals[i])
+
+
+cdef int _pa_hm_reserve(pa_hmap_t* m, int64_t n) except -1:
+    """Room for ``n`` more keys without a resize (the capacity _pa_hm_set would reach)."""
+    cdef int64_t cap = m.cap if m.cap else 64
+    while (m.n + n) * 2 > cap:
+        cap *= 2
+    if cap != m.cap:
+        _pa_hm_resize(m, cap)
+    return 0
+
+
 cdef inline int64_t _pa_hm_find(pa_hmap_t* m, int64_t k) noexcept nogil:
     if m.cap == 0:
         return -1
