@@ -675,7 +675,7 @@ cdef class _BuddyZones:
         before it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
         if start_pfn < 0 or end_pfn < start_pfn:
             raise _pa_err(_errno.EINVAL, f"bad pfn range [{start_pfn:#x}, {end_pfn:#x})")
-        cdef int64_t pfn = start_pfn, total = 0
+        cdef int64_t pfn = start_pfn, total = 0, k
         cdef int order
         while pfn < end_pfn:
             order = 0
@@ -686,6 +686,12 @@ cdef class _BuddyZones:
                     order += 1
             while pfn + ((<int64_t> 1) << order) > end_pfn:
                 order -= 1
+            if order == self.max_order - 1:
+                k = self._free_pages_core_run(pfn, end_pfn)
+                if k:
+                    pfn += k << order
+                    total += k << order
+                    continue
             self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order
