@@ -21,8 +21,6 @@ cdef uint64_t _PA_CHECK_AT_PREP = <uint64_t> D.PAGE_FLAGS_CHECK_AT_PREP
 cdef uint64_t _PA_LRU = (<uint64_t> 1) << D.PG_lru
 cdef uint64_t _PA_HWPOISON = (<uint64_t> 1) << D.PG_hwpoison
 cdef uint64_t _PA_RESERVED = (<uint64_t> 1) << D.PG_reserved
-#: how many free-list insertions ahead a run prefetches the free-head map's slots
-DEF _PA_PREFETCH = 16
 # fallbacks[] (mm/page_alloc.c, 6.1), two entries per allocatable migratetype
 cdef int _pa_fallbacks[D.MIGRATE_PCPTYPES][2]
 for _mt, (_f0, _f1) in FALLBACKS.items():
@@ -84,11 +82,11 @@ cdef class _BuddyZones:
     cdef int64_t _mask
     cdef dict _zones
     cdef dict _fpc_memo           # chunk pattern -> (its pattern after _free_pages_core, zoneid)
-    cdef pa_hmap_t _freeh         # free block head pfn -> zoneid << 7 | order << 3 | mt
+    cdef pa_fmap_t _freeh         # free block head pfn -> zoneid << 7 | order << 3 | mt
     cdef pa_hmap_t _alloc         # pfn -> order handed out by alloc_pages
 
     def __cinit__(self, MemSections ms, int max_order, int pageblock_order, int nr_cpus):
-        memset(&self._freeh, 0, sizeof(pa_hmap_t))
+        memset(&self._freeh, 0, sizeof(pa_fmap_t))
         memset(&self._alloc, 0, sizeof(pa_hmap_t))
         if not 1 <= max_order <= 16:
             raise _pa_err(_errno.EINVAL, f"max_order {max_order} out of range 1..16")
@@ -102,6 +100,7 @@ cdef class _BuddyZones:
             raise _pa_err(_errno.EINVAL, f"nr_cpus {nr_cpus} < 1")
         self.ms = ms
         self.max_order = max_order
+        self._freeh.shift = max_order - 1
         self.pageblock_order = pageblock_order
         self.pageblock_nr_pages = (<int64_t> 1) << pageblock_order
         self.nr_cpus = nr_cpus
@@ -112,8 +111,7 @@ cdef class _BuddyZones:
         self._fpc_memo = {}
 
     def __dealloc__(self):
-        free(self._freeh.keys)
-        free(self._freeh.vals)
+        _pa_fm_free(&self._freeh)
         free(self._alloc.keys)
         free(self._alloc.vals)
 
@@ -153,7 +151,7 @@ cdef class _BuddyZones:
         cdef pa_heap_t* h = &z.heaps[order * D.MIGRATE_TYPES + mt]
         cdef int64_t key = self._key(z, order, mt), i, m = 0
         for i in range(h.n):
-            if _pa_hm_get(&self._freeh, h.a[i], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[i], -1) == key:
                 h.a[m] = h.a[i]
                 m += 1
         qsort(h.a, m, sizeof(int64_t), _pa_cmp64)
@@ -182,23 +180,23 @@ cdef class _BuddyZones:
 
     cdef int _add_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:add_to_free_list / add_to_free_list_tail (position not modelled)."""
-        _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
+        _pa_fm_set(&self._freeh, pfn, self._key(z, order, mt))
         z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef int _move_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:move_to_free_list."""
-        cdef int old = <int> (_pa_hm_get(&self._freeh, pfn, 0) & 7)
+        cdef int old = <int> (_pa_fm_get(&self._freeh, pfn, 0) & 7)
         self._dec_free(z, order, old)
-        _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
+        _pa_fm_set(&self._freeh, pfn, self._key(z, order, mt))
         z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef int _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) except -1:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
-        cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
+        cdef int old = <int> (_pa_fm_pop(&self._freeh, pfn, 0) & 7)
         self._dec_free(z, order, old)
         cdef page_t rec = self._page(pfn)[0]
         rec.page_type |= D.PG_buddy
@@ -214,7 +212,7 @@ cdef class _BuddyZones:
             return -1
         cdef int64_t key = self._key(z, order, mt)
         while h.n > 0:
-            if _pa_hm_get(&self._freeh, h.a[0], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[0], -1) == key:
                 return h.a[0]
             _pa_heap_pop(h)
         return -1
@@ -226,7 +224,7 @@ cdef class _BuddyZones:
             return False
         if self._zoneid_of(p) != z.zoneid:
             return False
-        return (_pa_hm_get(&self._freeh, buddy_pfn, -1) >> 7) == z.zoneid
+        return (_pa_fm_get(&self._freeh, buddy_pfn, -1) >> 7) == z.zoneid
 
     # -- freeing into the buddy ------------------------------------------------------------------
     cdef int _free_one_page_locked(self, _PAZone z, int64_t pfn, int order, int mt,
@@ -342,7 +340,7 @@ cdef class _BuddyZones:
                     movable[0] += n
                 pfn += n
                 continue
-            if (_pa_hm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
+            if (_pa_fm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
                 if movable != NULL and (p.flags & _PA_LRU):
                     movable[0] += 1
                 pfn += 1
@@ -526,13 +524,8 @@ cdef class _BuddyZones:
         z = self._zone(hit[1], True)
         if not self.ms.c_chunk_share_run(pfn, k, key, hit[0]):
             return 0
-        _pa_hm_reserve(&self._freeh, k)
-        for j in range(min(k, _PA_PREFETCH)):
-            _pa_hm_prefetch(&self._freeh, pfn + j * n)
         for j in range(k):
             q = pfn + j * n
-            if j + _PA_PREFETCH < k:
-                _pa_hm_prefetch(&self._freeh, q + _PA_PREFETCH * n)
             z.managed += n
             mt = self._mt(q)                        # __free_pages_ok, free_one_page
             if mt != D.MIGRATE_ISOLATE:
@@ -648,7 +641,7 @@ cdef class _BuddyZones:
         cdef int64_t key = self._key(z, order, mt), i
         cdef set out = set()
         for i in range(h.n):
-            if _pa_hm_get(&self._freeh, h.a[i], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[i], -1) == key:
                 out.add(h.a[i])
         return sorted(out)
 
