@@ -166,11 +166,11 @@ class pgtable_batch:
             allocs.replay()
 
     def allocator(self, m, nid, altmap, gfp, tables):
-        key = (nid, id(altmap), gfp, tables)
-        if key != self.key:
+        k = self.key
+        if k is None or k[0] != nid or k[1] is not altmap or k[2] is not gfp or k[3] != tables:
             self.flush()
             self.allocs = _new_pgtable_allocs(m, nid, altmap, gfp, tables)
-            self.key = key
+            self.key = (nid, altmap, gfp, tables)
         return _Reuse(self.allocs.a)
 
 
