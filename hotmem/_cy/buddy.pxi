@@ -82,11 +82,11 @@ cdef class _BuddyZones:
     cdef int64_t _mask
     cdef dict _zones
     cdef dict _fpc_memo           # chunk pattern -> (its pattern after _free_pages_core, zoneid)
-    cdef pa_hmap_t _freeh         # free block head pfn -> zoneid << 7 | order << 3 | mt
+    cdef pa_fmap_t _freeh         # free block head pfn -> zoneid << 7 | order << 3 | mt
     cdef pa_hmap_t _alloc         # pfn -> order handed out by alloc_pages
 
     def __cinit__(self, MemSections ms, int max_order, int pageblock_order, int nr_cpus):
-        memset(&self._freeh, 0, sizeof(pa_hmap_t))
+        memset(&self._freeh, 0, sizeof(pa_fmap_t))
         memset(&self._alloc, 0, sizeof(pa_hmap_t))
         if not 1 <= max_order <= 16:
             raise _pa_err(_errno.EINVAL, f"max_order {max_order} out of range 1..16")
@@ -100,6 +100,7 @@ cdef class _BuddyZones:
             raise _pa_err(_errno.EINVAL, f"nr_cpus {nr_cpus} < 1")
         self.ms = ms
         self.max_order = max_order
+        self._freeh.shift = max_order - 1
         self.pageblock_order = pageblock_order
         self.pageblock_nr_pages = (<int64_t> 1) << pageblock_order
         self.nr_cpus = nr_cpus
@@ -110,8 +111,7 @@ cdef class _BuddyZones:
         self._fpc_memo = {}
 
     def __dealloc__(self):
-        free(self._freeh.keys)
-        free(self._freeh.vals)
+        _pa_fm_free(&self._freeh)
         free(self._alloc.keys)
         free(self._alloc.vals)
 
@@ -151,7 +151,7 @@ cdef class _BuddyZones:
         cdef pa_heap_t* h = &z.heaps[order * D.MIGRATE_TYPES + mt]
         cdef int64_t key = self._key(z, order, mt), i, m = 0
         for i in range(h.n):
-            if _pa_hm_get(&self._freeh, h.a[i], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[i], -1) == key:
                 h.a[m] = h.a[i]
                 m += 1
         qsort(h.a, m, sizeof(int64_t), _pa_cmp64)
@@ -169,26 +169,35 @@ cdef class _BuddyZones:
             self._compact(z, order, mt)
         return 0
 
+    cdef inline void _dec_free(self, _PAZone z, int order, int mt) noexcept:
+        """One block less on the (order, mt) free list; when none is left, every entry still in
+        its heap is a stale one: the heap is emptied at once instead of by a later _compact
+        (which would look each of them up in the free-head map)."""
+        cdef int idx = order * D.MIGRATE_TYPES + mt
+        z.nr_free_mt[idx] -= 1
+        if z.nr_free_mt[idx] == 0:
+            z.heaps[idx].n = 0
+
     cdef int _add_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:add_to_free_list / add_to_free_list_tail (position not modelled)."""
-        _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
+        _pa_fm_set(&self._freeh, pfn, self._key(z, order, mt))
         z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef int _move_to_free_list(self, _PAZone z, int64_t pfn, int order, int mt) except -1:
         """mm/page_alloc.c:move_to_free_list."""
-        cdef int old = <int> (_pa_hm_get(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
-        _pa_hm_set(&self._freeh, pfn, self._key(z, order, mt))
+        cdef int old = <int> (_pa_fm_get(&self._freeh, pfn, 0) & 7)
+        self._dec_free(z, order, old)
+        _pa_fm_set(&self._freeh, pfn, self._key(z, order, mt))
         z.nr_free_mt[order * D.MIGRATE_TYPES + mt] += 1
         self._push(z, pfn, order, mt)
         return 0
 
     cdef int _del_page_from_free_list(self, _PAZone z, int64_t pfn, int order) except -1:
         """mm/page_alloc.c:del_page_from_free_list: off the list, __ClearPageBuddy, private 0."""
-        cdef int old = <int> (_pa_hm_pop(&self._freeh, pfn, 0) & 7)
-        z.nr_free_mt[order * D.MIGRATE_TYPES + old] -= 1
+        cdef int old = <int> (_pa_fm_pop(&self._freeh, pfn, 0) & 7)
+        self._dec_free(z, order, old)
         cdef page_t rec = self._page(pfn)[0]
         rec.page_type |= D.PG_buddy
         rec.private = 0
@@ -203,7 +212,7 @@ cdef class _BuddyZones:
             return -1
         cdef int64_t key = self._key(z, order, mt)
         while h.n > 0:
-            if _pa_hm_get(&self._freeh, h.a[0], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[0], -1) == key:
                 return h.a[0]
             _pa_heap_pop(h)
         return -1
@@ -215,7 +224,7 @@ cdef class _BuddyZones:
             return False
         if self._zoneid_of(p) != z.zoneid:
             return False
-        return (_pa_hm_get(&self._freeh, buddy_pfn, -1) >> 7) == z.zoneid
+        return (_pa_fm_get(&self._freeh, buddy_pfn, -1) >> 7) == z.zoneid
 
     # -- freeing into the buddy ------------------------------------------------------------------
     cdef int _free_one_page_locked(self, _PAZone z, int64_t pfn, int order, int mt,
@@ -331,7 +340,7 @@ cdef class _BuddyZones:
                     movable[0] += n
                 pfn += n
                 continue
-            if (_pa_hm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
+            if (_pa_fm_get(&self._freeh, pfn, -1) >> 7) != z.zoneid:
                 if movable != NULL and (p.flags & _PA_LRU):
                     movable[0] += 1
                 pfn += 1
@@ -485,6 +494,45 @@ cdef class _BuddyZones:
         self._check_free_pages_core(pfn, order)
         self._free_pages_core(pfn, <int> order)
 
+    cdef int64_t _free_pages_core_run(self, int64_t pfn, int64_t end_pfn) except -1:
+        """_free_pages_core_chunk on the run of MAX_ORDER - 1 blocks from ``pfn`` (aligned) up to
+        ``end_pfn`` whose chunks share one pattern already freed before (its remembered result
+        in _fpc_memo) and pass _check_block: the same writes, block by block in ascending
+        order, with the pattern looked up once. Returns how many blocks it freed (0: none, the
+        caller takes the per-block path, which also raises for a block that fails a check)."""
+        cdef int order = self.max_order - 1
+        cdef int64_t n = (<int64_t> 1) << order, k, j, q
+        cdef object key, hit
+        cdef _PAZone z
+        cdef int mt
+        if order != self.ms.chunk_shift:
+            return 0
+        key = self.ms.c_chunk_key(pfn)
+        if key is None:
+            return 0
+        hit = self._fpc_memo.get(key)
+        if hit is None:
+            return 0
+        k = self.ms.c_shared_run(pfn, (end_pfn - pfn) >> order, key)
+        # _check_block of each (alignment, order and struct page hold for the whole run)
+        j = 0
+        while j < k and self._mt(pfn + j * n) >= 0:
+            j += 1
+        k = j
+        if k == 0:
+            return 0
+        z = self._zone(hit[1], True)
+        if not self.ms.c_chunk_share_run(pfn, k, key, hit[0]):
+            return 0
+        for j in range(k):
+            q = pfn + j * n
+            z.managed += n
+            mt = self._mt(q)                        # __free_pages_ok, free_one_page
+            if mt != D.MIGRATE_ISOLATE:
+                z.nr_free_pages += n                # __mod_zone_freepage_state
+            self._add_to_free_list(z, q, order, mt)
+        return k
+
     cdef int _free_pages_core_chunk(self, int64_t pfn, int order) except -1:
         """free_pages_core on an aligned block, O(1) for a whole MAX_ORDER - 1 block that is a
         shared chunk whose pattern was freed before: at MAX_ORDER - 1 __free_one_page merges
@@ -593,7 +641,7 @@ cdef class _BuddyZones:
         cdef int64_t key = self._key(z, order, mt), i
         cdef set out = set()
         for i in range(h.n):
-            if _pa_hm_get(&self._freeh, h.a[i], -1) == key:
+            if _pa_fm_get(&self._freeh, h.a[i], -1) == key:
                 out.add(h.a[i])
         return sorted(out)
 
@@ -620,7 +668,7 @@ cdef class _BuddyZones:
         before it freed). Returns the pages handed over (the caller's totalram_pages_add)."""
         if start_pfn < 0 or end_pfn < start_pfn:
             raise _pa_err(_errno.EINVAL, f"bad pfn range [{start_pfn:#x}, {end_pfn:#x})")
-        cdef int64_t pfn = start_pfn, total = 0
+        cdef int64_t pfn = start_pfn, total = 0, k
         cdef int order
         while pfn < end_pfn:
             order = 0
@@ -631,6 +679,12 @@ cdef class _BuddyZones:
                     order += 1
             while pfn + ((<int64_t> 1) << order) > end_pfn:
                 order -= 1
+            if order == self.max_order - 1:
+                k = self._free_pages_core_run(pfn, end_pfn)
+                if k:
+                    pfn += k << order
+                    total += k << order
+                    continue
             self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order

@@ -344,6 +344,65 @@ cdef class MemSections:
         ms.chunk_priv[ci] = 0
         return True
 
+    cdef int64_t c_shared_run(self, int64_t pfn, int64_t nchunks, object key) except -1:
+        """How many chunks from pfn's on (pfn chunk-aligned, at most ``nchunks``) share the
+        interned pattern ``key`` (the object c_chunk_key returned: compared by identity)."""
+        cdef int64_t n = 0, nr = -1, cur, ci
+        cdef mem_section_t* ms = NULL
+        cdef object item
+        cdef list chunks = None
+        if self.flat or pfn < 0 or key is None:
+            return 0
+        while n < nchunks:
+            cur = (pfn + (n << self.chunk_shift)) >> self.pfn_section_shift
+            if cur != nr:
+                nr = cur
+                ms = self.__nr_to_section(nr)
+                if ms == NULL or ms.chunks == NULL:
+                    break
+                item = self._memmap[nr]
+                if type(item) is not list:
+                    break
+                chunks = <list> item
+            ci = ((pfn + (n << self.chunk_shift)) & (self.pages_per_section - 1)) \
+                >> self.chunk_shift
+            if ms.chunk_priv[ci] or chunks[ci] is not key:
+                break
+            n += 1
+        return n
+
+    cdef bint c_chunk_share_run(self, int64_t pfn, int64_t nchunks, object old_key,
+                                object key) except -1:
+        """c_chunk_share on the ``nchunks`` chunks from pfn's on, all sharing ``old_key`` now
+        (c_shared_run), with the references counted once: the same end state as nchunks calls.
+        False, nothing changed, when ``key`` is no longer interned."""
+        cdef list ent = self._interned.get(key)
+        if ent is None:
+            return False
+        if nchunks <= 0:
+            return True
+        cdef int64_t j, q, nr = -1, cur, ci
+        cdef mem_section_t* ms = NULL
+        cdef list chunks = None
+        cdef object ikey = ent[2]
+        cdef page_t* data = self._shared_data(ikey)
+        cdef list old = self._interned[old_key]
+        for j in range(nchunks):
+            q = pfn + (j << self.chunk_shift)
+            cur = q >> self.pfn_section_shift
+            if cur != nr:
+                nr = cur
+                ms = self.__nr_to_section(nr)
+                chunks = <list> self._memmap[nr]
+            ci = (q & (self.pages_per_section - 1)) >> self.chunk_shift
+            chunks[ci] = ikey
+            ms.chunks[ci] = data
+            ms.chunk_priv[ci] = 0
+        ent[1] += nchunks
+        old[1] -= nchunks - 1
+        self._unshare(old_key)
+        return True
+
     cdef int c_section_set_pattern(self, int64_t nr, page_t* recs, int64_t period) except -1:
         """Every struct page of section nr := recs[0:period] repeated (period a power of two
         <= chunk_pages), O(chunks) without a copy of the section. Flat storage writes it out."""
@@ -352,13 +411,46 @@ cdef class MemSections:
         cdef mem_section_t* ms = self._section(nr)
         if ms.chunks == NULL:
             raise _einval(f"section {nr} has no memmap")
-        cdef int64_t ci
+        cdef int64_t ci, n = self.chunks_per_section, run = 0
         cdef object old = self._memmap[nr]          # alive until recs has been read
-        if not self.flat and type(old) is not list:
-            self._memmap[nr] = [None] * self.chunks_per_section     # leave the flat form
-        for ci in range(self.chunks_per_section):
-            self._set_chunk(nr, ms, ci, recs, period)
+        cdef object key, prev, cur
+        cdef list chunks
+        cdef page_t* data
+        if self.flat:
+            for ci in range(n):
+                self._set_chunk(nr, ms, ci, recs, period)
+            return 0
+        if type(old) is not list:
+            self._memmap[nr] = [None] * n           # leave the flat form
+        # as _set_chunk on every chunk, with the pattern interned once and the references of
+        # each run of chunks sharing one old pattern dropped together
+        chunks = self._memmap[nr]
+        key = self._share(recs, period)
+        data = self._shared_data(key)
+        prev = None
+        for ci in range(n):
+            cur = chunks[ci]
+            if type(cur) is bytes:
+                if cur is prev:
+                    run += 1
+                else:
+                    if run:
+                        self._unshare_n(prev, run)
+                    prev, run = cur, 1
+            chunks[ci] = key
+            ms.chunks[ci] = data
+            ms.chunk_priv[ci] = 0
+        if run:
+            self._unshare_n(prev, run)
+        if n > 1:
+            self._interned[key][1] += n - 1
         return 0
+
+    cdef void _unshare_n(self, object key, int64_t n):
+        """_unshare ``n`` times."""
+        if n > 1:
+            self._interned[key][1] -= n - 1
+        self._unshare(key)
 
     cdef bint c_section_is_pattern(self, int64_t nr) noexcept:
         """Section nr's struct pages are all shared patterns (none private)."""
@@ -639,8 +731,7 @@ cdef class MemSections:
             return
         memset(&zero, 0, sizeof(page_t))
         self._memmap[nr] = [None] * n
-        for ci in range(n):
-            self._set_chunk(nr, ms, ci, &zero, 1)
+        self.c_section_set_pattern(nr, &zero, 1)
 
     def free_memmap(self, int64_t nr):
         self._check_nr(nr)

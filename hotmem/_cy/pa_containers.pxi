@@ -211,3 +211,100 @@ cdef int64_t _pa_hm_pop(pa_hmap_t* m, int64_t k, int64_t default) noexcept nogil
             m.keys[j] = -1
             i = j
     return v
+
+
+# -- the free-head map: pfn -> value, dense for pfns aligned to 1 << shift ---------------------
+# A buddy's free block heads are mostly MAX_ORDER - 1 blocks (every online, every boot range):
+# those keys (pfn aligned to 1 << shift) live in pages of a direct array indexed by
+# pfn >> shift (consecutive heads in consecutive words: no hash, no cache miss per insertion,
+# 8 bytes per MAX_ORDER - 1 block of the spanned range), the others in the hash map.
+DEF _PA_FM_PAGE_SHIFT = 15          # 32768 entries (256 KiB) per page
+
+ctypedef struct pa_fmap_t:
+    pa_hmap_t h             # keys not aligned to 1 << shift
+    int64_t** pages         # aligned keys; -1 = absent; a NULL page holds none
+    int64_t npages
+    int shift
+
+
+cdef inline int64_t* _pa_fm_slot(pa_fmap_t* m, int64_t k) noexcept nogil:
+    """The dense slot of aligned key ``k``, or NULL when its page does not exist."""
+    cdef int64_t i = k >> m.shift, pg = i >> _PA_FM_PAGE_SHIFT
+    if pg >= m.npages or m.pages[pg] == NULL:
+        return NULL
+    return &m.pages[pg][i & ((1 << _PA_FM_PAGE_SHIFT) - 1)]
+
+
+cdef int64_t* _pa_fm_slot_w(pa_fmap_t* m, int64_t k) except NULL:
+    """The dense slot of aligned key ``k``, its page made when missing."""
+    cdef int64_t i = k >> m.shift, pg = i >> _PA_FM_PAGE_SHIFT, n, j
+    cdef int64_t** np_
+    if pg >= m.npages:
+        n = m.npages * 2 if m.npages else 16
+        while n <= pg:
+            n *= 2
+        np_ = <int64_t**> realloc(m.pages, n * sizeof(int64_t*))
+        if np_ == NULL:
+            raise MemoryError()
+        for j in range(m.npages, n):
+            np_[j] = NULL
+        m.pages = np_
+        m.npages = n
+    if m.pages[pg] == NULL:
+        m.pages[pg] = <int64_t*> malloc((1 << _PA_FM_PAGE_SHIFT) * sizeof(int64_t))
+        if m.pages[pg] == NULL:
+            raise MemoryError()
+        memset(m.pages[pg], 0xFF, (1 << _PA_FM_PAGE_SHIFT) * sizeof(int64_t))
+    return &m.pages[pg][i & ((1 << _PA_FM_PAGE_SHIFT) - 1)]
+
+
+cdef void _pa_fm_free(pa_fmap_t* m) noexcept nogil:
+    cdef int64_t j
+    for j in range(m.npages):
+        free(m.pages[j])
+    free(m.pages)
+    free(m.h.keys)
+    free(m.h.vals)
+    m.pages = NULL
+    m.npages = 0
+
+
+cdef inline int64_t _pa_fm_get(pa_fmap_t* m, int64_t k, int64_t default) noexcept nogil:
+    cdef int64_t* p
+    cdef int64_t v
+    if k & ((<int64_t> 1 << m.shift) - 1):
+        return _pa_hm_get(&m.h, k, default)
+    p = _pa_fm_slot(m, k)
+    if p == NULL:
+        return default
+    v = p[0]
+    return default if v < 0 else v
+
+
+cdef inline bint _pa_fm_has(pa_fmap_t* m, int64_t k) noexcept nogil:
+    cdef int64_t* p
+    if k & ((<int64_t> 1 << m.shift) - 1):
+        return _pa_hm_find(&m.h, k) >= 0
+    p = _pa_fm_slot(m, k)
+    return p != NULL and p[0] >= 0
+
+
+cdef inline int _pa_fm_set(pa_fmap_t* m, int64_t k, int64_t v) except -1:
+    """k := v (v >= 0)."""
+    if k & ((<int64_t> 1 << m.shift) - 1):
+        return _pa_hm_set(&m.h, k, v)
+    _pa_fm_slot_w(m, k)[0] = v
+    return 0
+
+
+cdef inline int64_t _pa_fm_pop(pa_fmap_t* m, int64_t k, int64_t default) noexcept nogil:
+    cdef int64_t* p
+    cdef int64_t v
+    if k & ((<int64_t> 1 << m.shift) - 1):
+        return _pa_hm_pop(&m.h, k, default)
+    p = _pa_fm_slot(m, k)
+    if p == NULL or p[0] < 0:
+        return default
+    v = p[0]
+    p[0] = -1
+    return v

@@ -51,7 +51,7 @@ cdef class PageAllocator(_PcpLists):
         cdef bint isolated_page = False
         cdef int order = 0
         cdef page_t* p = self._page(start)
-        if self._page_buddy(p) and (_pa_hm_get(&self._freeh, start, -1) >> 7) == z.zoneid:
+        if self._page_buddy(p) and (_pa_fm_get(&self._freeh, start, -1) >> 7) == z.zoneid:
             order = <int> p.private
             if self.pageblock_order <= order < self.max_order - 1:
                 buddy = start ^ ((<int64_t> 1) << order)
@@ -134,7 +134,7 @@ cdef class PageAllocator(_PcpLists):
                     raise _pa_err(_errno.EBUSY, f"PageOffline pfn {pfn:#x} has references")
                 pfn += 1
                 continue
-            if not buddy or _pa_hm_find(&self._freeh, pfn) < 0 or p._refcount:
+            if not buddy or not _pa_fm_has(&self._freeh, pfn) or p._refcount:
                 raise _pa_err(_errno.EBUSY, f"pfn {pfn:#x} is not free in the buddy allocator")
             pfn += (<int64_t> 1) << p.private
         pfn = start_pfn
@@ -146,7 +146,7 @@ cdef class PageAllocator(_PcpLists):
                     (p.page_type & _PA_OFFLINE_MASK) == _PA_TYPE_BASE:
                 pfn += 1
                 continue
-            key = _pa_hm_get(&self._freeh, pfn, -1)
+            key = _pa_fm_get(&self._freeh, pfn, -1)
             z = self._zones[key >> 7]
             order = <int> p.private
             self._del_page_from_free_list(z, pfn, order)
@@ -176,7 +176,7 @@ cdef class PageAllocator(_PcpLists):
             if hp == NULL or not self._page_buddy(hp):
                 continue
             page_order = <int> hp.private
-            key = _pa_hm_get(&self._freeh, head, -1)
+            key = _pa_fm_get(&self._freeh, head, -1)
             if page_order < order or key < 0:
                 continue
             z = self._zone(key >> 7)
@@ -220,8 +220,15 @@ cdef class PageAllocator(_PcpLists):
             raise _pa_err(_errno.EINVAL, f"bad pfn range {start_pfn:#x}+{nr_pages}")
         cdef int64_t end_pfn = start_pfn + nr_pages, pfn = start_pfn, total = 0
         cdef int order
+        cdef int64_t k
         while pfn < end_pfn:
             order = self._online_chunk_order(pfn)
+            if order == self.max_order - 1:
+                k = self._free_pages_core_run(pfn, end_pfn)
+                if k:
+                    pfn += k << order
+                    total += k << order
+                    continue
             self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order

@@ -217,7 +217,7 @@ cdef class _PcpLists(_BuddyZones):
         self._check_cpu(cpu)
         cdef int64_t got = _pa_hm_get(&self._alloc, pfn, -1)
         if got < 0:
-            what = "double free" if _pa_hm_find(&self._freeh, pfn) >= 0 else "never allocated"
+            what = "double free" if _pa_fm_has(&self._freeh, pfn) else "never allocated"
             raise _pa_err(_errno.EINVAL, f"free of pfn {pfn:#x}: {what}")
         if got != order:
             raise _pa_err(_errno.EINVAL, f"free of pfn {pfn:#x} at order {order}, "

@@ -23,6 +23,7 @@ from hotmem.mm import page_alloc, page_isolation, sparse, watermark
 from hotmem.mm.page_isolation import MEMORY_OFFLINE, MIGRATE_ISOLATE, REPORT_FAILURE  # noqa: F401
 from hotmem.mm.mmzone import (MAX_NR_ZONES, ZONE_DEVICE, ZONE_MOVABLE, ZONE_NORMAL, ZONE_NAMES)
 from hotmem.mm.page_alloc import adjust_managed_page_count, page_zone
+from hotmem.mm.sparse_vmemmap import pgtable_batch
 from hotmem.resource import IORESOURCE_SYSRAM_DRIVER_MANAGED, IORESOURCE_SYSTEM_RAM
 
 # include/linux/memory_hotplug.h (6.1)
@@ -354,12 +355,13 @@ def __add_pages(m, nid: int, pfn: int, nr_pages: int, altmap) -> int:
         m.warn(f"check_pfn_span: misaligned pfn {pfn:#x} nr {nr_pages:#x}")
         return -errno.EINVAL
     end = pfn + nr_pages
-    while pfn < end:
-        cur = min(end - pfn, a.PAGES_PER_SECTION - (pfn & (a.PAGES_PER_SECTION - 1)))
-        rc = sparse.sparse_add_section(m, nid, pfn, cur, altmap)
-        if rc:
-            return rc
-        pfn += cur
+    with pgtable_batch(m):              # one page-table allocator for the sections' walks
+        while pfn < end:
+            cur = min(end - pfn, a.PAGES_PER_SECTION - (pfn & (a.PAGES_PER_SECTION - 1)))
+            rc = sparse.sparse_add_section(m, nid, pfn, cur, altmap)
+            if rc:
+                return rc
+            pfn += cur
     return 0
 
 

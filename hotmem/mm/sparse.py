@@ -12,7 +12,8 @@ import functools
 
 from hotmem.errors import HotplugError, fail
 from hotmem.mm.memblock import memblock_alloc_page
-from hotmem.mm.sparse_vmemmap import depopulate_section_memmap, populate_section_memmap
+from hotmem.mm.sparse_vmemmap import (depopulate_section_memmap, pgtable_batch_flush,
+                                      populate_section_memmap)
 from hotmem.mm.vmstat import memmap_boot_pages_add, memmap_pages_of
 
 
@@ -39,6 +40,18 @@ def fill_subsection_map(m, pfn: int, nr_pages: int) -> int:
     return 0
 
 
+def _usage_size(m) -> int:
+    """mem_section_usage_size() of m's arch and policy (ArchProfile.mem_section_usage_size),
+    computed once per arch profile and rcu_head choice (kept on the profile)."""
+    a = m.arch
+    rcu = m.policy.usage_has_rcu_head
+    cache = a.__dict__.setdefault("_usage_size_cache", {})
+    size = cache.get(rcu)
+    if size is None:
+        size = cache[rcu] = a.mem_section_usage_size(rcu_head=rcu)
+    return size
+
+
 def section_activate(m, nid: int, pfn: int, nr_pages: int, altmap) -> int:
     """mm/sparse.c:section_activate (6.1): usage map, subsection bits, memmap population.
     Returns 0 or -errno; on failure the section is left as the kernel's error path leaves it."""
@@ -47,14 +60,12 @@ def section_activate(m, nid: int, pfn: int, nr_pages: int, altmap) -> int:
     new_usage = not ms.has_usage(nr)
     if new_usage:
         ms.alloc_usage(nr)
-        m.slab.kmalloc("mem_section_usage", m.arch.mem_section_usage_size(
-            rcu_head=m.policy.usage_has_rcu_head))
+        m.slab.kmalloc("mem_section_usage", _usage_size(m))
     rc = fill_subsection_map(m, pfn, nr_pages)
     if rc:
         if new_usage:
             ms.free_usage(nr)
-            m.slab.kfree("mem_section_usage", m.arch.mem_section_usage_size(
-                rcu_head=m.policy.usage_has_rcu_head))
+            m.slab.kfree("mem_section_usage", _usage_size(m))
         return rc
     # A partial section inside an early (boot) section reuses the boot memmap.
     if nr_pages < m.arch.PAGES_PER_SECTION and ms.section_mem_map(nr) & m.core.SECTION_IS_EARLY:
@@ -63,6 +74,7 @@ def section_activate(m, nid: int, pfn: int, nr_pages: int, altmap) -> int:
         ms.alloc_memmap(nr)
     rc = populate_section_memmap(m, pfn, nr_pages, nid, altmap)
     if rc:
+        pgtable_batch_flush(m)          # the walk's allocations in the ledger first
         section_deactivate(m, pfn, nr_pages, altmap)
         return -errno.ENOMEM
     return 0
@@ -102,8 +114,7 @@ def section_deactivate(m, pfn: int, nr_pages: int, altmap) -> None:
         ms.clear_section_flags(nr, core.SECTION_HAS_MEM_MAP)
         if not early:
             ms.free_usage(nr)
-            m.slab.kfree("mem_section_usage", m.arch.mem_section_usage_size(
-                rcu_head=m.policy.usage_has_rcu_head))
+            m.slab.kfree("mem_section_usage", _usage_size(m))
     if not early:
         depopulate_section_memmap(m, pfn, nr_pages, altmap)
     else:

@@ -159,10 +159,17 @@ class _Deadline:
 
     def __exit__(self, exc_type, exc, tb):
         if self.thread:
-            self.done.set()
-            self.thread.join()
-            # drop an exception raised after the block ended and not delivered yet
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.tid), None)
+            # a PointTimeout fired while the block unwinds may arrive here, before the firing
+            # thread is stopped: retry until it is stopped, so that none leaks past the block
+            while True:
+                try:
+                    self.done.set()
+                    self.thread.join()
+                    # drop an exception raised after the block ended and not delivered yet
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.tid), None)
+                    break
+                except PointTimeout:
+                    continue
             if self.fired and exc_type is None:
                 raise PointTimeout
         return False
