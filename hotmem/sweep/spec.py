@@ -47,7 +47,14 @@ def _value(axis: str, v):
             raise _err(f"memmap_on_memory {v!r} is not one of 0, 1, force")
         return v
     if axis == "paging_levels":
-        return int(v)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _err(f"paging_levels {v!r} is not an integer (4 or 5)")
+        return v
+    if axis in ("kernel", "arch", "mmu", "online_type", "config") and not isinstance(v, str):
+        # a TOML float 6.10 would read as "6.1"
+        raise _err(f"{axis} {v!r} is not a string (write it in quotes, e.g. \"6.12\")")
+    if isinstance(v, bool):
+        raise _err(f"{axis} {v!r}: a boolean is not a value of this axis")
     if isinstance(v, (list, tuple)):
         return ",".join(str(x) for x in v)
     return str(v)
