@@ -35,3 +35,19 @@ def zone(reading, name, node=0):
     if not z["spanned"]:
         return None
     return (z["start_pfn"], z["spanned"], z["present"], z["managed"])
+
+
+def zone_counts(zoneinfo_text):
+    """{(nid, zone name): spanned/present/managed/min/low/high} of the populated zones of a
+    /proc/zoneinfo text (6.1's, 6.12's or another arch's), by hotmem's own parser."""
+    from hotmem.render.vmstat import parse_zoneinfo
+    return {(n.nid, z.name): {f: getattr(z, f) for f in
+                              ("spanned", "present", "managed", "min", "low", "high")}
+            for n in parse_zoneinfo(zoneinfo_text, lenient=True) for z in n.zones if z.present}
+
+
+def memtotal_kb(meminfo_text):
+    """MemTotal of a /proc/meminfo text, in kB (any kernel's: hotmem.render.meminfo's parser
+    knows 6.1's lines only)."""
+    line = next(ln for ln in meminfo_text.splitlines() if ln.startswith("MemTotal:"))
+    return int(line.split()[1])

@@ -7,11 +7,11 @@ modelled by cause (hotmem/arch/x86_setup.py, docs/boot-reservations.md); the lay
 by a few page-table pages are strict xfails that name the difference."""
 import json
 import os
-import re
 
 import pytest
 
 import hotmem
+from readings import memtotal_kb, zone_counts
 from hotmem.validate.runner import model_machine
 from hotmem.validate.scenario import parse_scenario
 
@@ -20,23 +20,6 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 DIRS = ("kernel-6.1-boot", "kernel-6.12-boot")
 CASES = sorted(f"{d}/{f[:-5]}" for d in DIRS for f in os.listdir(os.path.join(HERE, d))
                if f.endswith(".json"))
-
-
-def _zones(text: str) -> dict:
-    out, cur = {}, None
-    for line in text.splitlines():
-        m = re.match(r"Node (\d+), zone\s+(\w+)", line)
-        if m:
-            cur = out.setdefault((int(m[1]), m[2]), {})
-            continue
-        m = re.match(r"\s+(min|low|high|spanned|present|managed)\s+(\d+)$", line)
-        if m and cur is not None and m[1] not in cur:
-            cur[m[1]] = int(m[2])
-    return {k: v for k, v in out.items() if v.get("present")}
-
-
-def _meminfo(text: str) -> dict:
-    return {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines() if ":" in line}
 
 
 def _machine(rec: dict) -> hotmem.Machine:
@@ -55,8 +38,8 @@ def _load(name):
 @pytest.mark.parametrize("name", CASES)
 def test_boot_zone_spans_equal_the_real_kernel(name):
     rec = _load(name)
-    real = _zones(rec["zoneinfo"])
-    model = _zones(_machine(rec).procfs.zoneinfo())
+    real = zone_counts(rec["zoneinfo"])
+    model = zone_counts(_machine(rec).procfs.zoneinfo())
     assert sorted(model) == sorted(real)
     for key in real:
         for field in ("spanned", "present"):
@@ -84,8 +67,8 @@ def _managed_case(name):
 def test_boot_managed_and_watermarks_equal_the_real_kernel(name):
     rec = _load(name)
     m = _machine(rec)
-    real, model = _zones(rec["zoneinfo"]), _zones(m.procfs.zoneinfo())
-    assert _meminfo(m.procfs.meminfo())["MemTotal"] == _meminfo(rec["meminfo"])["MemTotal"]
+    real, model = zone_counts(rec["zoneinfo"]), zone_counts(m.procfs.zoneinfo())
+    assert memtotal_kb(m.procfs.meminfo()) == memtotal_kb(rec["meminfo"])
     for key in real:
         for field in ("managed", "min", "low", "high"):
             assert model[key][field] == real[key][field], (key, field)

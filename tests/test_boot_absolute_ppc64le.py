@@ -11,27 +11,14 @@ with 64K pages, has_transparent_hugepage is false and min_free_kbytes keeps its 
 model assumes 16M pages as POWER hardware under KVM or PowerVM offers them. Strict xfails."""
 import json
 import os
-import re
 
 import pytest
 
 import hotmem
+from readings import zone_counts
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel-6.1-boot-ppc64le")
 CASES = sorted(f[:-5] for f in os.listdir(DATA) if f.endswith(".json"))
-
-
-def _zones(text: str) -> dict:
-    out, cur = {}, None
-    for line in text.splitlines():
-        m = re.match(r"Node (\d+), zone\s+(\w+)", line)
-        if m:
-            cur = out.setdefault((int(m[1]), m[2]), {})
-            continue
-        m = re.match(r"\s+(min|low|high|spanned|present|managed)\s+(\d+)$", line)
-        if m and cur is not None and m[1] not in cur:
-            cur[m[1]] = int(m[2])
-    return {k: v for k, v in out.items() if v.get("present")}
 
 
 def _load(name):
@@ -44,7 +31,7 @@ def _load(name):
 def test_block_size_zone_spans_and_present_equal_the_real_kernel(name):
     rec, m = _load(name)
     assert m.memory_block_size_bytes == int(rec["block_size"], 16)
-    real, model = _zones(rec["zoneinfo"]), _zones(m.procfs.zoneinfo())
+    real, model = zone_counts(rec["zoneinfo"]), zone_counts(m.procfs.zoneinfo())
     assert sorted(model) == sorted(real)
     for key in real:
         for field in ("spanned", "present"):
@@ -61,7 +48,7 @@ def _wmark_case(name):
 @pytest.mark.parametrize("name", [_wmark_case(n) for n in CASES])
 def test_boot_watermarks_equal_the_real_kernel(name):
     rec, m = _load(name)
-    real, model = _zones(rec["zoneinfo"]), _zones(m.procfs.zoneinfo())
+    real, model = zone_counts(rec["zoneinfo"]), zone_counts(m.procfs.zoneinfo())
     for key in real:
         for field in ("min", "low", "high"):
             assert model[key][field] == real[key][field], (key, field)
@@ -78,6 +65,6 @@ def _managed_case(name):
 @pytest.mark.parametrize("name", [_managed_case(n) for n in CASES])
 def test_boot_managed_equals_the_real_kernel(name):
     rec, m = _load(name)
-    real, model = _zones(rec["zoneinfo"]), _zones(m.procfs.zoneinfo())
+    real, model = zone_counts(rec["zoneinfo"]), zone_counts(m.procfs.zoneinfo())
     for key in real:
         assert model[key]["managed"] == real[key]["managed"], key
