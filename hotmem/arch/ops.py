@@ -72,25 +72,22 @@ class ArchOps(abc.ABC):
         """The boot RAM ranges (start, end, nid), memblock reservations (start, size, name) and
         whether the layout is a calibrated reference (setup_arch's memblock_add/reserve)."""
 
+    # -- boot by cause: called only where boot_layout set m.boot_by_cause ----------------------
     def init_mem_mapping(self, m) -> bool:
-        """The boot PGD and linear map built the arch's own way (x86_64 on QEMU pc:
-        init_mem_mapping's steps and table sources); False: paging_init's generic walk over
-        the RAM ranges with every table from memblock."""
+        """The boot PGD and linear map built the arch's own way (x86_64: init_mem_mapping's
+        steps and table sources); False: paging_init's generic walk over the RAM ranges."""
         return False
 
-    def early_allocations(self, m) -> bool:
-        """The boot's memblock allocations that scale with the machine, modelled from their
-        causes (x86_64 on QEMU pc: hotmem/arch/x86_setup.py); False where the arch keeps one
-        calibrated reservation figure instead (hotmem/init/main.py)."""
-        return False
+    def early_allocations(self, m) -> None:
+        """The boot's memblock allocations that scale with the machine, from their causes
+        (hotmem/arch/x86_setup.py, powerpc64_setup.py)."""
+        raise NotImplementedError(f"{self.name}: boot allocations by cause not modelled")
 
     def alternative_instructions(self, m) -> None:
-        """start_kernel's early frees of kernel image pages, before the initcalls (x86:
-        the SMP lock table); none by default."""
+        """start_kernel's early frees of kernel image pages, before the initcalls; none."""
 
     def free_initmem(self, m) -> None:
-        """kernel_init's frees of kernel image pages after the initcalls (init sections,
-        alignment gaps), where early_allocations models them; none by default."""
+        """kernel_init's frees of kernel image pages after the initcalls; none."""
 
     def memory_block_size_bytes(self, m) -> int:
         """drivers/base/memory.c:memory_block_size_bytes (__weak, 6.1): one section."""

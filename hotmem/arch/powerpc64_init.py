@@ -94,17 +94,14 @@ def boot_layout(m):
     return ram, reserved, calibrated
 
 
-def early_allocations(m) -> bool:
-    """hotmem/arch/powerpc64_setup.py:early_allocations where the boot is modelled by cause."""
-    if not m.boot_by_cause:
-        return False
+def early_allocations(m) -> None:
+    """hotmem/arch/powerpc64_setup.py:early_allocations."""
     ppc_setup.early_allocations(m)
-    return True
 
 
 def free_initmem(m) -> None:
-    if m.boot_by_cause:
-        ppc_setup.free_initmem(m)
+    """hotmem/arch/powerpc64_setup.py:free_initmem."""
+    ppc_setup.free_initmem(m)
 
 
 def device_memory_base(m) -> int:

@@ -60,9 +60,7 @@ def boot_layout(m):
 
 def init_mem_mapping(m) -> bool:
     """The boot PGD (init_top_pgt) and direct map as arch/x86/mm/init.c:init_mem_mapping builds
-    them (hotmem/arch/x86_setup.py), where the boot is modelled by cause."""
-    if not m.boot_by_cause:
-        return False
+    them (hotmem/arch/x86_setup.py)."""
     pgd = x86_setup.kernel_build(m).init_top_pgt >> m.arch.page_shift
     m.pgtables = new_page_tables(m, pgd)
     m.owners.note_memblock(pgd, 1, 0, "pgtable PGD")              # init_top_pgt, in the image
@@ -74,23 +72,19 @@ def init_mem_mapping(m) -> bool:
     return True
 
 
-def early_allocations(m) -> bool:
-    """hotmem/arch/x86_setup.py:early_allocations on the QEMU pc layout, unless reservation
-    figures were given."""
-    if not m.boot_by_cause:
-        return False
+def early_allocations(m) -> None:
+    """hotmem/arch/x86_setup.py:early_allocations."""
     x86_setup.early_allocations(m)
-    return True
 
 
 def alternative_instructions(m) -> None:
-    if m.boot_by_cause:
-        x86_setup.alternative_instructions(m)
+    """hotmem/arch/x86_setup.py:alternative_instructions."""
+    x86_setup.alternative_instructions(m)
 
 
 def free_initmem(m) -> None:
-    if m.boot_by_cause:
-        x86_setup.free_initmem(m)
+    """hotmem/arch/x86_setup.py:free_initmem."""
+    x86_setup.free_initmem(m)
 
 
 def memory_block_size_bytes(m) -> int:

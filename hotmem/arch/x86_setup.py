@@ -106,9 +106,6 @@ IO_TLB_DEFAULT_SIZE, IO_TLB_SHIFT, IO_TLB_SLOT_BYTES = 64 * MiB, 11, 24
 MEM_SECTION_SIZE = 32
 
 
-_alloc = memblock_alloc_try_nid
-
-
 def alloc_node_data(m, nid: int) -> None:
     """arch/x86/mm/numa.c:alloc_node_data (6.1): pg_data_t from the node's own memory, or
     from any node for a node whose only memory is hot-pluggable."""
@@ -116,14 +113,14 @@ def alloc_node_data(m, nid: int) -> None:
     size = b.pg_data_t_size
     if b.node_data_page_aligned:
         size = -(-size // m.arch.PAGE_SIZE) * m.arch.PAGE_SIZE
-    _alloc(m, size, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
+    memblock_alloc_try_nid(m, size, SMP_CACHE_BYTES, nid, f"NODE_DATA({nid})")
 
 
 def arch_alloc_nodedata(m, nid: int) -> None:
     """mm/page_alloc.c:free_area_init (6.1) for a possible node that no memory brought online
     ("Initializing node N as memoryless"): arch_alloc_nodedata, a memblock_alloc of
     sizeof(pg_data_t) with no node preference."""
-    _alloc(m, kernel_build(m).pg_data_t_size, SMP_CACHE_BYTES, None,
+    memblock_alloc_try_nid(m, kernel_build(m).pg_data_t_size, SMP_CACHE_BYTES, None,
            f"NODE_DATA({nid}) (memoryless)")
 
 
@@ -157,7 +154,7 @@ def pcpu_embed_first_chunk(m) -> None:
     for nid, n in groups.items():
         nr_units = -(-n // best) * best
         node = nid if m.boot_memory.get(nid) else None
-        base = _alloc(m, nr_units * unit_size, PERCPU_ATOM, node, "percpu first chunk",
+        base = memblock_alloc_try_nid(m, nr_units * unit_size, PERCPU_ATOM, node, "percpu first chunk",
                       min_addr=MAX_DMA_ADDRESS)
         for unit in range(n):
             start = base + unit * unit_size + size_sum
@@ -191,9 +188,9 @@ def swiotlb_init(m) -> None:
     a = m.arch
     if not max_possible_pfn_above_4g(m):
         return
-    _alloc(m, IO_TLB_DEFAULT_SIZE, a.PAGE_SIZE, None, "swiotlb", max_addr=4 * GiB)
+    memblock_alloc_try_nid(m, IO_TLB_DEFAULT_SIZE, a.PAGE_SIZE, None, "swiotlb", max_addr=4 * GiB)
     nslabs = IO_TLB_DEFAULT_SIZE >> IO_TLB_SHIFT
-    _alloc(m, -(-nslabs * IO_TLB_SLOT_BYTES // a.PAGE_SIZE) * a.PAGE_SIZE, a.PAGE_SIZE, None,
+    memblock_alloc_try_nid(m, -(-nslabs * IO_TLB_SLOT_BYTES // a.PAGE_SIZE) * a.PAGE_SIZE, a.PAGE_SIZE, None,
            "swiotlb slots")
 
 
@@ -207,7 +204,7 @@ def sparse_init_early(m) -> None:
     section_bits = a.section_size_bits
     per_root = a.PAGE_SIZE // MEM_SECTION_SIZE
     nr_roots = -(-(1 << (physmem_bits - section_bits)) // per_root)
-    _alloc(m, 8 * nr_roots, SMP_CACHE_BYTES, None, "mem_section roots")
+    memblock_alloc_try_nid(m, 8 * nr_roots, SMP_CACHE_BYTES, None, "mem_section roots")
     sections: dict[int, int] = {}                 # present section -> node
     for b, e, nid in m.memblock.mem_pfn_ranges(a.page_shift):
         for sec in range(b >> (section_bits - a.page_shift),
@@ -217,10 +214,10 @@ def sparse_init_early(m) -> None:
     for sec in sorted(sections):
         roots.setdefault(sec // per_root, sections[sec])
     for root, nid in roots.items():
-        _alloc(m, a.PAGE_SIZE, SMP_CACHE_BYTES, nid, "mem_section root")
+        memblock_alloc_try_nid(m, a.PAGE_SIZE, SMP_CACHE_BYTES, nid, "mem_section root")
     for nid in sorted(set(sections.values())):
         n = sum(1 for v in sections.values() if v == nid)
-        _alloc(m, kernel_build(m).section_usage_bytes * n, SMP_CACHE_BYTES, nid, "usemap")
+        memblock_alloc_try_nid(m, kernel_build(m).section_usage_bytes * n, SMP_CACHE_BYTES, nid, "usemap")
 
 
 def early_allocations(m) -> None:
@@ -240,7 +237,7 @@ def early_allocations(m) -> None:
     swiotlb_init(m)
     other = kernel_build(m).other_early_pages
     if other:
-        _alloc(m, other << m.arch.page_shift, m.arch.PAGE_SIZE, None, "other early allocations")
+        memblock_alloc_try_nid(m, other << m.arch.page_shift, m.arch.PAGE_SIZE, None, "other early allocations")
 
 
 def alternative_instructions(m) -> None:

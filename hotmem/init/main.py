@@ -47,7 +47,7 @@ def paging_init(m) -> None:
     """setup_arch → paging_init (x86: init_mem_mapping): the PGD, then the direct map of every
     boot RAM range, all tables from memblock (the arch's new_page_tables / boot_map_memory)."""
     a, ops = m.arch, m.arch_ops
-    if ops.init_mem_mapping(m):
+    if m.boot_by_cause and ops.init_mem_mapping(m):
         return
     m.pgtables = ops.new_page_tables(m, memblock_alloc_page(m, 0, "pgtable PGD"))
     table = functools.partial(_boot_pgtable, m)
@@ -56,11 +56,13 @@ def paging_init(m) -> None:
 
 
 def reserve_boot_allocations(m) -> None:
-    """What boot allocates that the model does not derive (percpu, early slab, firmware tables)
-    and the initrd and init sections freed after the initcalls: memblock reservations on the
-    first node with memory, calibrated on the QEMU pc reference unless given."""
+    """The early boot allocations: by cause where the arch's boot_layout set m.boot_by_cause
+    (ArchOps.early_allocations; the initrd it reserved is freed late), else the one-figure form
+    (boot_reserved_pages, boot_late_freed_pages) on the first node with memory, calibrated on
+    the QEMU pc reference unless given."""
     a = m.arch
-    if m.arch_ops.early_allocations(m):
+    if m.boot_by_cause:
+        m.arch_ops.early_allocations(m)
         initrd = next((r for r in m.memblock.reserved if r.name == "initrd"), None)
         if initrd is not None:
             base = initrd.base >> a.page_shift
@@ -98,13 +100,15 @@ def free_initmem(m) -> None:
     if late:
         m.memblock.reserved = [r for r in m.memblock.reserved if r.name not in (_LATE, "initrd")]
         m.owners.memblock.pop(late.start, None)
-    m.arch_ops.free_initmem(m)
+    if m.boot_by_cause:
+        m.arch_ops.free_initmem(m)
 
 
 def alternative_instructions(m) -> None:
     """start_kernel → check_bugs → alternative_instructions (6.1): image pages the arch frees
     before the initcalls, so before the boot watermarks."""
-    m.arch_ops.alternative_instructions(m)
+    if m.boot_by_cause:
+        m.arch_ops.alternative_instructions(m)
 
 
 def warm_pcp_lists(m) -> None:
