@@ -72,3 +72,13 @@ def test_boot_managed_and_watermarks_equal_the_real_kernel(name):
     for key in real:
         for field in ("managed", "min", "low", "high"):
             assert model[key][field] == real[key][field], (key, field)
+
+
+def test_the_twin_boots_the_three_node_layout_as_the_core_does():
+    # the twin's page-table store grows while sparse_init populates the vmemmap of three
+    # nodes: its loops must not keep a stale view of it (an IndexError before)
+    rec = _load("kernel-6.1-boot/x86_64_3nodes_4G_each_cpu_each")
+    sc = parse_scenario(rec["scenario_toml"])
+    sc.machine.cmdline = sc.machine.cmdline.replace("memblock=debug", "").strip()
+    twin = model_machine(sc, backend="python")
+    assert zone_counts(twin.procfs.zoneinfo()) == zone_counts(rec["zoneinfo"])

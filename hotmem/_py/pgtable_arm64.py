@@ -91,6 +91,7 @@ class _Arm64Tables(_X86Tables):
             t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
             if t < 0:
                 return -_errno.ENOMEM
+            ent = self._ent             # a new table may have grown the store
             i = (addr >> sh) & mask
             if _entry_none(int(ent[t, i])):
                 pfn = operator.index(alloc_block(nr, node))

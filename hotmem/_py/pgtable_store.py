@@ -234,6 +234,7 @@ class _TableStore:
             t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
             if t < 0:
                 return -_errno.ENOMEM
+            ent = self._ent             # a new table may have grown the store
             i = (addr >> ps) & mask
             if _entry_none(int(ent[t, i])):
                 pfn = operator.index(alloc_page(1, node))

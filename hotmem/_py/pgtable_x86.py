@@ -144,6 +144,7 @@ class _X86Tables(_TableStore):
             t = self._vmemmap_populate_tables(addr, depth, node, alloc_table)
             if t < 0:
                 return -_errno.ENOMEM
+            ent = self._ent             # a new table may have grown the store
             i = (addr >> 21) & 511
             e = int(ent[t, i])
             if _entry_none(e):
