@@ -16,9 +16,18 @@ class Owners:
         self.buddy: dict[int, tuple[str, int, int]] = {}
         self.memblock: dict[int, tuple[str, int, int]] = {}
         self.altmap: dict[int, int] = {}      # first pfn -> nr_pages handed out by an altmap
+        # one tuple object per distinct (what, order, node): a hot-add of 16 TiB on arm64 4K
+        # notes millions of page-table pages with a handful of distinct values
+        self._values: dict[tuple, tuple] = {}
+
+    def buddy_value(self, what: str, order: int, node: int) -> tuple:
+        """The ledger's (what, order, node), one shared object per distinct value."""
+        v = (what, order, node)
+        return self._values.setdefault(v, v)
 
     def note_buddy(self, pfn: int, order: int, node: int, what: str) -> None:
-        self.buddy[pfn] = (what, order, node)
+        v = (what, order, node)
+        self.buddy[pfn] = self._values.setdefault(v, v)
 
     def drop_buddy(self, pfn: int) -> tuple | None:
         return self.buddy.pop(pfn, None)

@@ -232,6 +232,12 @@ cdef class PageAllocator(_PcpLists):
             self._free_pages_core_chunk(pfn, order)
             pfn += (<int64_t> 1) << order
             total += (<int64_t> 1) << order
+        # storage only: the chunks the range shares with pages outside it (a block's memmap
+        # pages, memmap on memory) are regular again; share them (free_pages_core folded the
+        # chunks wholly inside)
+        k = self.ms.chunk_pages
+        self.ms.c_fold_range(start_pfn & ~(k - 1),
+                             ((end_pfn + k - 1) & ~(k - 1)) - (start_pfn & ~(k - 1)))
         return total
 
     cdef int _check_isolate_range(self, int64_t start_pfn, int64_t end_pfn,

@@ -105,6 +105,12 @@ class PageAllocator(_PcpLists):
             self._free_pages_core_chunk(pfn, order)
             pfn += 1 << order
             total += 1 << order
+        # storage only: the chunks the range shares with pages outside it (a block's memmap
+        # pages, memmap on memory) are regular again; share them (free_pages_core folded the
+        # chunks wholly inside)
+        k = self.ms.chunk_pages
+        lo = start_pfn & ~(k - 1)
+        self.ms.fold_range(lo, ((end_pfn + k - 1) & ~(k - 1)) - lo)
         return total
 
     def _check_isolate_range(self, start_pfn, end_pfn, migratetype):

@@ -104,12 +104,19 @@ class _PgtableAllocs:
         if m.injections:
             for inj, (seen, times, failed) in zip(m.injections, self.a.injections()):
                 inj["seen"], inj["times"], inj["failed"] = seen, times, failed
+        owners = m.owners
+        buddy = owners.buddy
+        values: dict = {}                   # (kind, order, level) -> the ledger's value
         for kind, pfn, n, level in self.a.records():
             if kind == "altmap":
-                m.owners.note_altmap(pfn, n)
-            else:
-                m.owners.note_buddy(pfn, n, self.nid, "memmap" if kind == "buddy"
-                                    else _table_owner(self.tables, level))
+                owners.note_altmap(pfn, n)
+                continue
+            v = values.get((kind, n, level))
+            if v is None:
+                v = values[(kind, n, level)] = owners.buddy_value(
+                    "memmap" if kind == "buddy" else _table_owner(self.tables, level), n,
+                    self.nid)
+            buddy[pfn] = v                  # Owners.note_buddy
 
 
 _BATCHES: dict = {}
