@@ -210,7 +210,9 @@ cdef class _TableStore:
 
     # pfn -> compact slot, in C: a Python dict entry would cost more than the table itself
     cdef inline int64_t _h_home(self, int64_t pfn) noexcept:
-        return <int64_t> ((<uint64_t> pfn * <uint64_t> 0x9E3779B97F4A7C15) >> 20) & (self._hcap - 1)
+        # 8 consecutive pfns (tables taken one after the other) share one line of slots
+        return <int64_t> ((((<uint64_t> (pfn >> 3) * <uint64_t> 0x9E3779B97F4A7C15) >> 20) << 3)
+                          | ((<uint64_t> pfn) & 7)) & (self._hcap - 1)
 
     cdef int64_t _h_get(self, int64_t pfn) noexcept:
         cdef int64_t j
