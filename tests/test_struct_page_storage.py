@@ -211,3 +211,32 @@ def test_same_run_counts_equal_records_on_every_storage_and_backend():
                     rows.append(run)
             got[backend, storage] = rows
     assert len(set(map(tuple, got.values()))) == 1
+
+
+def test_memmap_on_memory_blocks_fold_to_patterns():
+    """arm64 4K, memmap on memory: a 128 MiB block's first 512 pages hold its memmap, half of a
+    MAX_ORDER - 1 chunk (1024 pages). Once the block is online every chunk of its section is a
+    shared pattern again (online_pages_range folds the chunk it shares with the memmap pages):
+    the struct-page bytes do not grow with the number of blocks, where flat storage holds
+    32768 pages x 24 bytes per block."""
+    from hotmem import MHP_MEMMAP_ON_MEMORY, Machine
+    backend = os.environ.get("HOTMEM_BACKEND") or "compiled"
+    start, bs = 4 << 30, 128 << 20
+    grown = {}
+    for storage in ("pattern", "flat"):
+        m = Machine(boot_memory="1G", maxmem="1G", arch="arm64", page_size="4K", backend=backend,
+                    struct_page_storage=storage, cmdline="memory_hotplug.memmap_on_memory=1")
+        assert m.memory_block_size_bytes == bs and m.ms.chunk_pages == 1024
+        sizes = []
+        for n in (2, 6):                          # 2 blocks, then 4 more
+            s0 = start + len(sizes) * 2 * bs
+            for s in range(s0, start + n * bs, bs):
+                m.add_memory(0, s, bs, MHP_MEMMAP_ON_MEMORY)
+                m.sysfs.write(f"/sys/devices/system/memory/memory{s // bs}/state",
+                              "online_movable")
+            sizes.append(m.ms.struct_page_bytes())
+        if storage == "pattern":
+            assert all(m.ms.section_is_pattern(s >> 27) for s in range(start, start + 6 * bs, bs))
+        grown[storage] = sizes[1] - sizes[0]
+    assert grown["flat"] == 4 * (bs >> 12) * 24
+    assert grown["pattern"] == 0
