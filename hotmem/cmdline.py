@@ -12,30 +12,31 @@ from hotmem.errors import HotplugError
 from hotmem.mm.memory_hotplug import MMOP_OFFLINE, ONLINE_TYPE_NAMES
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
-_UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB}
+PiB, EiB = 1 << 50, 1 << 60
+_UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB, "P": PiB, "E": EiB}
 U64_MAX = (1 << 64) - 1
 
 
 def memparse(v) -> int:
-    """lib/cmdline.c:memparse: "128M", "1G", 0x8000000 → bytes.
+    """lib/cmdline.c:memparse: "128M", "1G", "1P", 0x8000000 → bytes (suffixes K, M, G, T, P, E).
 
     A non-negative int is taken as bytes; bools, floats, None, negative numbers, non-ASCII
     digits and sizes past 2**64 - 1 (an unsigned long long) are refused with EINVAL naming the
     value."""
     if isinstance(v, bool) or isinstance(v, float) or v is None:
         raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes (an integer) or a number "
-                           "with K/M/G/T")
+                           "with K/M/G/T/P/E")
     if isinstance(v, int) or hasattr(v, "__index__") and not isinstance(v, str):
         n = operator.index(v)
         if not 0 <= n <= U64_MAX:
             raise HotplugError(errno.EINVAL, f"size {v!r}: out of range [0, {U64_MAX:#x}]")
         return n
     if not isinstance(v, str):
-        raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T")
-    mt = re.fullmatch(r"[ \t]*(0[xX][0-9a-fA-F]+|[0-9]+)[ \t]*([KMGT]?)i?[bB]?[ \t]*", v)
+        raise HotplugError(errno.EINVAL, f"size {v!r}: expected bytes or a number with K/M/G/T/P/E")
+    mt = re.fullmatch(r"[ \t]*(0[xX][0-9a-fA-F]+|[0-9]+)[ \t]*([KMGTPEkmgtpe]?)i?[bB]?[ \t]*", v)
     if not mt:
         shown = v if len(v) <= 60 else v[:57] + "..."
-        raise HotplugError(errno.EINVAL, f"size {shown!r}: expected bytes or a number with K/M/G/T")
+        raise HotplugError(errno.EINVAL, f"size {shown!r}: expected bytes or a number with K/M/G/T/P/E")
     n = int(mt.group(1), 0) * _UNITS[mt.group(2).upper()]
     if n > U64_MAX:
         raise HotplugError(errno.EINVAL, f"size {v!r}: {n:#x} does not fit in 64 bits")
