@@ -485,6 +485,59 @@ def dlpar_remove_lmb(m, base_addr: int) -> None:
     m.remove_memory(base_addr, bs)
 
 
+def dlpar_memory_add_by_ic(m, base_addr: int, lmbs_to_add: int, nid: int = 0) -> None:
+    """arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_memory_add_by_ic (6.1 = 6.12): the
+    "indexed count" add QEMU's pseries asks for when a pc-dimm is plugged (hw/ppc/spapr.c:
+    spapr_add_lmbs → spapr_hotplug_req_add_by_count_indexed). Every LMB of the range, lowest
+    first, is added and onlined by dlpar_add_lmb; if one fails, the ones added are removed
+    again (dlpar_remove_lmb) and the request fails with -EINVAL. A model left unchanged on
+    failure (each dlpar_add_lmb undoes itself)."""
+    base_addr = memparse(base_addr)
+    bs = m.memory_block_size_bytes
+    if lmbs_to_add <= 0 or base_addr % bs:
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_add_by_ic: {lmbs_to_add} LMB(s) at "
+                           f"{base_addr:#x} (LMBs of {bs:#x} bytes)")
+    added = []
+    try:
+        for i in range(lmbs_to_add):
+            dlpar_add_lmb(m, base_addr + i * bs, nid)
+            added.append(base_addr + i * bs)
+    except HotplugError as exc:
+        for lmb in added:                     # "removing any added LMBs"
+            dlpar_remove_lmb(m, lmb)
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_add_by_ic: LMB {len(added)} of "
+                           f"{lmbs_to_add} at {base_addr + len(added) * bs:#x}: {exc}") from None
+
+
+def dlpar_memory_remove_by_ic(m, base_addr: int, lmbs_to_remove: int) -> None:
+    """hotplug-memory.c:dlpar_memory_remove_by_ic (6.1 = 6.12): the "indexed count" remove
+    QEMU's pseries asks for on device_del of a pc-dimm (spapr_memory_unplug_request →
+    spapr_hotplug_req_remove_by_count_indexed). Each assigned LMB of the range, lowest first,
+    goes through dlpar_remove_lmb (device_offline, then __remove_memory); if one fails, the
+    LMBs removed so far are added (and onlined) again by dlpar_add_lmb and the request fails
+    with -EINVAL: QEMU keeps the DIMM."""
+    base_addr = memparse(base_addr)
+    bs = m.memory_block_size_bytes
+    if lmbs_to_remove <= 0 or base_addr % bs:
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_remove_by_ic: {lmbs_to_remove} LMB(s) "
+                           f"at {base_addr:#x}")
+    removed = []
+    try:
+        for i in range(lmbs_to_remove):
+            lmb = base_addr + i * bs
+            mem = m.memory.blocks.get(lmb // bs)
+            if mem is None:                           # !DRCONF_MEM_ASSIGNED: skipped
+                continue
+            nid = mem.nid                             # lmb->nid, kept for the re-add
+            dlpar_remove_lmb(m, lmb)
+            removed.append((lmb, nid))
+    except HotplugError as exc:
+        for lmb, nid in removed:             # "adding any removed LMBs"
+            dlpar_add_lmb(m, lmb, nid)
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_remove_by_ic: {lmbs_to_remove} LMB(s) "
+                           f"at {base_addr:#x}: {exc}") from None
+
+
 class PowerPC64Ops(ArchOps, hooks_from=globals()):
     """powerpc64 (book3s) on QEMU pseries: hotplug hooks of arch/powerpc/mm/mem.c and init_64.c;
     owns the radix table allocator (``table_env``) and init_64.c's ``vmemmap_list``."""

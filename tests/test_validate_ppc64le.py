@@ -1,0 +1,107 @@
+"""hotmem validate on QEMU's pseries (issue #16): the scenario format's powerpc64 machine and
+DLPAR pc-dimms, the QEMU command line, and the model's DLPAR flow. Expected values are hand
+values: QEMU 7.2's placement (hw/ppc/spapr.c: device memory at ROUND_UP(ram_size, 1 GiB)),
+256 MiB LMBs, 64K pages."""
+import pytest
+
+from hotmem.validate import run_model
+from hotmem.validate.qemu import pseries_argv
+from hotmem.validate.runner import dimm_ranges
+from hotmem.validate.scenario import ScenarioError, for_arch, for_kernel, parse_scenario
+
+GiB, MiB = 1 << 30, 1 << 20
+
+PPC = """
+[machine]
+arch = "powerpc64"
+boot_memory = "%s"
+
+[[steps]]
+op = "hotplug"
+dimm = "d1"
+size = "%s"
+
+[[steps]]
+op = "hotplug"
+dimm = "d2"
+size = "256M"
+
+[[steps]]
+op = "eject"
+dimm = "d1"
+
+[[steps]]
+op = "hotplug"
+dimm = "d3"
+size = "256M"
+"""
+
+
+def test_pseries_dimms_are_placed_from_the_ram_size_rounded_up_to_1g():
+    sc = parse_scenario(PPC % ("1G", "512M"))
+    assert sc.machine.arch == "powerpc64" and sc.machine.page_size == "64K"
+    assert sc.machine.mmu == "radix" and sc.machine.page_shift == 16
+    addrs = {s.dimm: s.addr for s in sc.steps if s.op == "hotplug"}
+    # d1 at 1 GiB, d2 after it, d3 first fit in the hole d1 left
+    assert addrs == {"d1": GiB, "d2": GiB + 512 * MiB, "d3": GiB}
+    sc = parse_scenario(PPC % ("1536M", "256M"))
+    assert sc.steps[0].addr == 2 * GiB
+
+
+def test_pseries_dimm_must_be_whole_lmbs():
+    with pytest.raises(ScenarioError, match="256 MiB"):
+        parse_scenario(PPC % ("1G", "128M"))
+
+
+@pytest.mark.parametrize("key,value,word", [("arch", '"sparc"', "machine.arch"),
+                                            ("page_size", '"16K"', "page_size"),
+                                            ("mmu", '"hash"', "machine.mmu")])
+def test_bad_arch_values_are_refused(key, value, word):
+    text = PPC % ("1G", "256M")
+    text = text.replace('arch = "powerpc64"', f'arch = "powerpc64"\n{key} = {value}'
+                        if key != "arch" else f"arch = {value}")
+    with pytest.raises(ScenarioError, match=word):
+        parse_scenario(text)
+
+
+def test_for_arch_moves_an_x86_scenario_to_pseries():
+    x86 = parse_scenario('[[steps]]\nop = "hotplug"\ndimm = "d1"\nsize = "256M"\n')
+    assert x86.steps[0].addr == 4 * GiB                 # QEMU pc: above 4 GiB
+    ppc = for_arch(for_kernel(x86, "6.12"), "powerpc64", "4K")
+    assert ppc.steps[0].addr == GiB and ppc.machine.page_shift == 12
+    assert x86.machine.arch == "x86_64"                  # a copy
+    assert dimm_ranges(ppc, 1) == [(GiB >> 12, (256 * MiB) >> 12)]
+
+
+def test_kpageflags_ranges_use_the_64k_page_size():
+    sc = parse_scenario(PPC % ("1G", "512M"))
+    assert dimm_ranges(sc, 1) == [(GiB >> 16, (512 * MiB) >> 16)]
+
+
+def test_pseries_argv():
+    sc = parse_scenario(PPC % ("1G", "256M"))
+    argv = pseries_argv(sc.machine, "/k/vmlinux", "/i.cpio.gz", "/q.sock")
+    assert argv[0] == "qemu-system-ppc64"
+    assert argv[argv.index("-machine") + 1] == "pseries,accel=tcg"
+    assert argv[argv.index("-cpu") + 1] == "power9"
+    assert argv[argv.index("-m") + 1] == "1024M,slots=8,maxmem=16384M"
+    assert "console=hvc0" in argv[argv.index("-append") + 1]
+    assert argv[argv.index("-nic") + 1] == "none"
+
+
+def test_model_dlpar_adds_onlines_and_removes_every_lmb():
+    sc = parse_scenario(PPC % ("1G", "512M"))
+    run = run_model(sc)
+    base, add1, add2, rm1, add3 = run.steps
+    assert all(s.ok for s in run.steps[1:]), [(s.name, s.detail) for s in run.steps]
+    files = add2.reading["files"]
+    mem = "/sys/devices/system/memory"
+    # 256 MiB LMBs: d1 is blocks 4 and 5, d2 block 6, all onlined by DLPAR (dlpar_online_lmb)
+    for b in (4, 5, 6):
+        assert files[f"{mem}/memory{b}/state"] == "online\n"
+    total = lambda f: int(f["/proc/meminfo"].split("MemTotal:")[1].split()[0])
+    # 6.1 passes MHP_NONE: the whole 768 MiB is managed (the memmap comes from boot memory)
+    assert total(files) - total(base.reading["files"]) == 768 * 1024
+    gone = rm1.reading["files"]
+    assert f"{mem}/memory4/state" not in gone and f"{mem}/memory6/state" in gone
+    assert add3.reading["files"][f"{mem}/memory4/state"] == "online\n"
