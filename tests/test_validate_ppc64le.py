@@ -105,3 +105,47 @@ def test_model_dlpar_adds_onlines_and_removes_every_lmb():
     gone = rm1.reading["files"]
     assert f"{mem}/memory4/state" not in gone and f"{mem}/memory6/state" in gone
     assert add3.reading["files"][f"{mem}/memory4/state"] == "online\n"
+
+
+# -- the recorded real-kernel runs (hotmem validate --arch powerpc64 --record) ---------------------
+
+import glob  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hotmem.validate import calibrated_model, diff_runs, record, render_report  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+RECORDED_PPC = {d: sorted(glob.glob(str(DATA / d / "*.json")))
+                for d in ("recorded-ppc64le-6.1-64k",)}
+#: boot-description differences the model still shows, per recording: (observable, model, kernel)
+#: -- the two-node boot's per-node managed pages (node 0: the model keeps 2 pages more, node 1 one
+#: fewer; the watermarks are equal all the same)
+BOOT_GAPS = {"p5_numa_node1_lmb1": {"node0/Normal managed", "node1/Normal managed", "MemTotal",
+                                    "node0 MemTotal", "node1 MemTotal"}}
+CASES = [(b, p) for d, paths in RECORDED_PPC.items() for p in paths
+         for b in ("compiled", "python")]
+
+
+@pytest.mark.parametrize("backend,path", CASES, ids=lambda v: Path(v).stem if "/" in str(v) else v)
+def test_model_matches_the_recorded_ppc64le_kernel(backend, path):
+    """Every exact observable equal on Debian's ppc64el kernel under QEMU pseries: zones, the
+    watermarks, MemTotal and the DirectMap lines' changes, VmallocTotal, sysfs memory blocks,
+    iomem (RAM and the PHB's windows), kpageflags runs of the DIMMs."""
+    sc, real = record.load(path)
+    assert sc.machine.arch == "powerpc64" and real.info["release"].endswith("-powerpc64le")
+    model = calibrated_model(sc, real, backend=backend)
+    d = diff_runs(sc, model, real)
+    report = render_report(sc, model, real, d)
+    assert not d.exact_mismatches, report
+    exact = [o for o in d.observables if o.kind == "exact"]
+    assert sum(o.status == "equal" for o in exact) > 200, report
+    names = {o.name for o in exact if o.status == "equal"}
+    assert {"VmallocTotal", "DirectMap2M change since boot"} <= names, names
+    boot = {o.name for o in d.boot_differences}
+    assert boot == BOOT_GAPS.get(sc.name, set()), report
+    # the real readings: 64K pages, 256 MiB LMBs, each DIMM's blocks onlined by DLPAR at add
+    files = real.steps[1].reading["files"]
+    assert files["/sys/devices/system/memory/block_size_bytes"].strip() == "10000000"
+    first = sc.steps[0].addr >> 28
+    assert files[f"/sys/devices/system/memory/memory{first}/state"] == "online\n"

@@ -22,8 +22,7 @@ such zones.
 What the model leaves out: the kernel image and firmware reservations at boot (zero unless
 ``boot_reserved_pages=``), the STRICT_KERNEL_RWX split of the boot linear map around the kernel
 text (next_boundary), KFENCE / debug_pagealloc (page-sized linear maps), the hash page table
-itself (owned by the hypervisor on pseries) and the DirectMap lines of
-arch_report_meminfo. Linux 6.8.0 was checked to be 6.6's here: radix__vmemmap_populate,
+itself (owned by the hypervisor on pseries). Linux 6.8.0 was checked to be 6.6's here: radix__vmemmap_populate,
 remove_pagetable and its remove_p?d_table, create_physical_mapping, init_64.c's
 vmemmap_populated / __vmemmap_populate / __vmemmap_free, mem.c:arch_add_memory and
 dlpar_add_lmb's MHP_MEMMAP_ON_MEMORY are unchanged (6.8 differs in the generic per-block
@@ -47,7 +46,7 @@ from hotmem.mm.memblock import memblock_alloc_page
 from hotmem.mm.page_alloc import (GFP_KERNEL, free_reserved_page, kernel_alloc_pages,
                                   kernel_free_pages, numa_node_id)
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block, vmemmap_alloc_block_buf
-from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, Resource
 
 # the module, not the profile factory hotmem.arch re-exports under the same name
 ppc = importlib.import_module("hotmem.arch.powerpc64")
@@ -204,11 +203,27 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
     return _vmemmap_populate_list(m, start, end, nid, None, block, lp, early=True)
 
 
+#: QEMU's pseries PHB 0 (hw/ppc/spapr.c:spapr_phb_placement, QEMU 7.2): BUID
+#: 0x800000020000000, its 32-bit MMIO window at SPAPR_PCI_BASE (1 << 45) + 1 x
+#: SPAPR_PCI_MEM32_WIN_SIZE (2 GiB), its 64-bit window at SPAPR_PCI_BASE + 1 x
+#: SPAPR_PCI_MEM64_WIN_SIZE (1 TiB) (include/hw/pci-host/spapr.h)
+SPAPR_PCI_BASE = 1 << 45
+SPAPR_PCI_MEM32_WIN_SIZE = 2 << 30
+SPAPR_PCI_MEM64_WIN_SIZE = 1 << 40
+SPAPR_PHB0_NAME = "pci@800000020000000"
+
+
 def boot_resources(m) -> None:
-    """/proc/iomem at boot: the RAM ranges as System RAM."""
+    """/proc/iomem at boot: the RAM ranges as System RAM, and the MMIO windows of QEMU's PHB,
+    which the kernel claims under its device-tree name (arch/powerpc/kernel/pci-common.c:
+    pci_process_bridge_OF_ranges names them after the node; pcibios_allocate_bus_resources
+    request_resource()s a root bus's windows in iomem_resource; 6.1 = 6.12)."""
     for s, e, _ in boot_layout(m)[0]:
         m.resources.insert(Resource(s, e - 1, "System RAM",
                                     IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+    for start, size in ((SPAPR_PCI_BASE + SPAPR_PCI_MEM32_WIN_SIZE, SPAPR_PCI_MEM32_WIN_SIZE),
+                        (SPAPR_PCI_BASE + SPAPR_PCI_MEM64_WIN_SIZE, SPAPR_PCI_MEM64_WIN_SIZE)):
+        m.resources.insert(Resource(start, start + size - 1, SPAPR_PHB0_NAME, IORESOURCE_MEM))
 
 
 # -- vmemmap ------------------------------------------------------------------------------------
@@ -442,6 +457,30 @@ def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     a = m.arch
     mh.__remove_pages(m, start >> a.page_shift, size >> a.page_shift, altmap)
     remove_section_mapping(m, start, start + size)
+
+
+# -- /proc/meminfo ------------------------------------------------------------------------------
+
+def meminfo_extra(m) -> dict:
+    """/proc/meminfo values that are powerpc64's, in kB: VmallocTotal = VMALLOC_END -
+    VMALLOC_START = RADIX_VMALLOC_SIZE = RADIX_KERN_MAP_SIZE (1 << 49;
+    arch/powerpc/include/asm/book3s/64/radix.h, 6.1 = 6.12; hash: H_KERN_MAP_SIZE, the same
+    with 64K pages); CmaTotal / CmaFree (fs/proc/meminfo.c, CONFIG_CMA=y in Debian's ppc64el
+    builds): 0, as a pseries guest reserves no CMA area (kvm_cma_reserve only in hypervisor mode,
+    fadump's only with fadump=on)."""
+    return {"VmallocTotal": ppc.KERN_MAP_SIZE >> 10, "CmaTotal": 0, "CmaFree": 0}
+
+
+def arch_report_meminfo(m) -> dict:
+    """arch/powerpc/mm/book3s64/pgtable.c:arch_report_meminfo (6.1 = 6.12): with radix, the
+    linear map's pages by size (direct_pages_count, kept by update_page_count in
+    radix_pgtable.c:create_physical_mapping and remove_pagetable) as DirectMap4k / 64k / 2M / 1G
+    in kB; nothing with hash ("Hash maps the memory with one size")."""
+    if not _radix(m):
+        return {}
+    count = m.pgtables.page_count
+    return {"DirectMap4k": count.get(12, 0) << 2, "DirectMap64k": count.get(16, 0) << 6,
+            "DirectMap2M": count.get(21, 0) << 11, "DirectMap1G": count.get(30, 0) << 20}
 
 
 # -- pseries DLPAR ------------------------------------------------------------------------------

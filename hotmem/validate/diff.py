@@ -38,10 +38,11 @@ KPF_RESERVED = 1 << 32
 FREE_WORDS = (0, KPF_BUDDY)
 
 #: meminfo fields compared absolutely (fixed by the kernel's configuration)
-MEMINFO_FIXED = ("VmallocTotal", "HardwareCorrupted", "HugePages_Total", "HugePages_Free",
+MEMINFO_FIXED = ("VmallocTotal", "HardwareCorrupted", "CmaTotal", "HugePages_Total", "HugePages_Free",
                  "HugePages_Rsvd", "HugePages_Surp", "Hugepagesize", "Hugetlb")
 #: meminfo fields compared as changes since boot (absolute at boot: kind "boot")
-MEMINFO_SINCE_BOOT = ("MemTotal", "CommitLimit", "DirectMap4k", "DirectMap2M", "DirectMap1G")
+MEMINFO_SINCE_BOOT = ("MemTotal", "CommitLimit", "DirectMap4k", "DirectMap64k", "DirectMap2M",
+                      "DirectMap1G")
 
 
 @dataclass
