@@ -58,13 +58,20 @@ HASH_VMEMMAP_16M_MIN_RAM = 0x40000000      # hash_utils.c: 16M vmemmap pages fro
 
 #: enum zone_type of Debian's 6.1 ppc64el build (MAX_NR_ZONES 2): what /proc/zoneinfo lists
 ZONE_TYPES = ("Normal", "Movable")
+#: Debian's ppc64el builds with CONFIG_ZONE_DEVICE=y (config-6.12.107+deb13-powerpc64le[-64k]:
+#: "CONFIG_ZONE_DEVICE=y"; config-6.1.0-57-powerpc64le: "is not set"): there enum zone_type
+#: has ZONE_DEVICE too (MAX_NR_ZONES 3), an empty zone /proc/zoneinfo lists, and every
+#: zone's protection array has its third entry
+ZONE_DEVICE_VERSIONS = ("6.12",)
 
 
-def machine_profile(mmu: str, page_size: str):
+def machine_profile(mmu: str, page_size: str, kernel: str | None = None):
     """The powerpc64 profile with room for the model's four zone indices in page->flags (see
-    the module docstring); everything else is hotmem.arch.powerpc64's."""
+    the module docstring), five where the build has ZONE_DEVICE (ZONE_DEVICE_VERSIONS);
+    everything else is hotmem.arch.powerpc64's."""
     profile = ppc.powerpc64(mmu or "radix", page_size or "64K")
-    flags = dataclasses.replace(profile.page_flags, max_nr_zones=4)
+    flags = dataclasses.replace(profile.page_flags,
+                                max_nr_zones=5 if kernel in ZONE_DEVICE_VERSIONS else 4)
     return dataclasses.replace(profile, page_flags=flags)
 
 
@@ -588,8 +595,10 @@ class PowerPC64Ops(ArchOps, hooks_from=globals()):
     max_ram_slots = 32
     ZONE_TYPES = ZONE_TYPES
 
-    def __init__(self, profile):
+    def __init__(self, profile, kernel: str | None = None):
         super().__init__(profile)
+        if kernel in ZONE_DEVICE_VERSIONS:
+            self.ZONE_TYPES = ZONE_TYPES + ("Device",)
         #: who pays for radix tables (set by new_page_tables; None on hash)
         self.table_env = None
         #: init_64.c's vmemmap_list (set by new_page_tables)
