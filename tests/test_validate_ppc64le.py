@@ -117,19 +117,25 @@ from hotmem.validate import calibrated_model, diff_runs, record, render_report  
 
 DATA = Path(__file__).parent / "data"
 RECORDED_PPC = {d: sorted(glob.glob(str(DATA / d / "*.json")))
-                for d in ("recorded-ppc64le-6.1-64k", "recorded-ppc64le-6.12-64k")}
-#: boot-description differences the model still shows, per recording: (observable, model, kernel)
-#: -- the two-node boot's per-node managed pages (node 0: the model keeps 2 pages more, node 1 one
-#: fewer; the watermarks are equal all the same)
-NUMA_GAPS = {"node0/Normal managed", "node1/Normal managed", "MemTotal", "node0 MemTotal",
-             "node1 MemTotal"}
-BOOT_GAPS = {("6.1", "p5_numa_node1_lmb1"): NUMA_GAPS, ("6.12", "p5_numa_node1_lmb1"): NUMA_GAPS | {"CommitLimit"}}
-#: exact mismatches left, per recording: on 6.12 the two-node boot's per-node managed pages are
-#: off by more (node 0: the model keeps 4 pages more, node 1 2 fewer), enough to move each
-#: node's watermarks (min/low/high/promo) by 1 to 4 pages (they follow the zone's share of
-#: the managed pages); the same four values at boot and after every step
-_WMARKS = {f"node{n}/Normal {w}" for n in (0, 1) for w in ("min", "low", "high", "promo")}
-KNOWN = {("6.12", "p5_numa_node1_lmb1"): _WMARKS}
+                for d in ("recorded-ppc64le-6.1-64k", "recorded-ppc64le-6.12-64k",
+                          "recorded-ppc64le-6.12-4k")}
+#: boot-description differences the model still shows, per (version, page size, recording): the
+#: two-node boot's per-node managed pages, one page apart on 6.12 (64K: node 1 has one page
+#: more in the model; 4K: one page moves from node 1 to node 0), and MemTotal with them. The
+#: boot allocations are placed by cause (hotmem/arch/powerpc64_setup.py), the rest is one
+#: calibrated lump: which node's last partly used page a sub-page allocation shares is left.
+_NODE1_MT = {"node1/Normal managed", "node1 MemTotal"}
+BOOT_GAPS = {("6.12", "64K", "p5_numa_node1_lmb1"): _NODE1_MT | {"MemTotal"},
+             ("6.12", "4K", "p5_numa_node1_lmb1"): _NODE1_MT | {"node0/Normal managed",
+                                                               "node0 MemTotal"}}
+#: exact mismatches the guest's own workload causes (the x86 recordings have one too): DLPAR
+#: onlines each LMB to ZONE_NORMAL (dlpar_online_lmb, MMOP_ONLINE), so the guest's kernel may
+#: allocate unmovable pages there; on 4K the second LMB of p2's DIMM held 1536 such pages
+#: (kpageflags), its offline failed (EBUSY) and device_del was refused
+#: (DEVICE_UNPLUG_GUEST_ERROR after dlpar_memory_remove_by_ic re-added the LMBs). Everything
+#: up to that step is compared.
+KNOWN = {("6.12", "4K", "p2_lmb4_offline_remove"): {("offline_d1", "result"),
+                                                    ("remove_d1", "succeeded")}}
 CASES = [(b, p) for d, paths in RECORDED_PPC.items() for p in paths
          for b in ("compiled", "python")]
 
@@ -144,16 +150,35 @@ def test_model_matches_the_recorded_ppc64le_kernel(backend, path):
     model = calibrated_model(sc, real, backend=backend)
     d = diff_runs(sc, model, real)
     report = render_report(sc, model, real, d)
-    key = (sc.machine.kernel, sc.name)
-    assert {o.name for o in d.exact_mismatches} == KNOWN.get(key, set()), report
+    key = (sc.machine.kernel, sc.machine.page_size, sc.name)
+    known = KNOWN.get(key, set())
+    mismatches = {(o.step, o.name) for o in d.exact_mismatches}
+    assert known <= mismatches, report
+    if known:                       # after the refused step the runs part: compare up to it
+        first = min(i for i, st in enumerate(real.steps) if st.name in {k[0] for k in known})
+        order = [st.name for st in real.steps]
+        mismatches = {(st, n) for st, n in mismatches if order.index(st) < first}
+    assert not mismatches - known, report
     exact = [o for o in d.observables if o.kind == "exact"]
     assert sum(o.status == "equal" for o in exact) > 200, report
     names = {o.name for o in exact if o.status == "equal"}
     assert {"VmallocTotal", "DirectMap2M change since boot"} <= names, names
     boot = {o.name for o in d.boot_differences}
     assert boot == BOOT_GAPS.get(key, set()), report
+    if known:
+        return
     # the real readings: 64K pages, 256 MiB LMBs, each DIMM's blocks onlined by DLPAR at add
     files = real.steps[1].reading["files"]
     assert files["/sys/devices/system/memory/block_size_bytes"].strip() == "10000000"
     first = sc.steps[0].addr >> 28
     assert files[f"/sys/devices/system/memory/memory{first}/state"] == "online\n"
+
+
+def test_4k_radix_profile_geometry():
+    """CONFIG_PPC_4K_PAGES radix (asm/book3s/64/radix-4k.h: 9/9/9/13 index bits; Debian 13's
+    config: ARCH_FORCE_MAX_ORDER=12; HPAGE_SHIFT 21 on radix): hand values."""
+    from hotmem.arch.powerpc64 import powerpc64
+    p = powerpc64("radix", "4K")
+    assert (p.page_shift, p.pmd_shift, p.pud_shift, p.pgdir_shift) == (12, 21, 30, 39)
+    assert (p.ptrs_per_pte, p.ptrs_per_pgd) == (512, 8192)
+    assert p.max_page_order == 12 and p.pageblock_order == 21 - 12

@@ -139,7 +139,11 @@ class _TableEnv:
         m = self.m
         what = f"pgtable {level}" if self.kind == "direct map" else \
             f"vmemmap {level} table (boot)"
-        return memblock_alloc_page(m, nid if nid in m.pgdats else min(m.pgdats), what)
+        # early_alloc_pgtable(size, nid, region_start, region_end): the boot linear map's
+        # tables come with nid -1 (NUMA_NO_NODE), top-down over the memblock range being
+        # mapped -- before initmem_init the nodes' ranges are still one merged region, so on
+        # two nodes they land at the top of node 1 (radix_pgtable.c, 6.1 = 6.12)
+        return memblock_alloc_page(m, nid if nid in m.pgdats else None, what)
 
     def page(self, level):
         m = self.m
