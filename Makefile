@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hotmem-installed
 SOURCES := pyproject.toml setup.py hotmem/_core.pyx $(wildcard hotmem/_cy/*.pxi)
 
-.PHONY: demo test test-python bench validate clean
+.PHONY: demo test test-python bench validate validate-ppc64le clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,14 @@ test-python: $(STAMP)
 validate: $(STAMP)
 	fail=0; for v in 6.1 6.12; do for s in scenarios/*.toml; do \
 		$(PY) -m hotmem validate --install --kernel-version $$v $$s || fail=1; done; done; \
+	exit $$fail
+
+# the ppc64le DLPAR scenarios on Debian's ppc64el kernels under QEMU pseries (TCG): 6.1 (64K
+# pages) and 6.12 (-64k and 4K), fetched through the project's own multi-arch apt state
+validate-ppc64le: $(STAMP)
+	fail=0; for vp in 6.1:64K 6.12:64K 6.12:4K; do for s in scenarios/ppc64le/*.toml; do \
+		$(PY) -m hotmem validate --arch powerpc64 --kernel-version $${vp%:*} \
+			--page-size $${vp#*:} $$s || fail=1; done; done; \
 	exit $$fail
 
 # groups 1-4 of benchmarks/ (HOTMEM_BENCH_SCALE=128G,1T,... picks the scale sizes), a profile

@@ -416,6 +416,13 @@ def _parser() -> argparse.ArgumentParser:
                           "linux-image-6.1.0-*-amd64-unsigned) or 6.12 (Debian 13, "
                           "linux-image-6.12.*+deb13-amd64-unsigned through the project's own "
                           "apt state); default: %(default)s")
+    validate.add_argument("--arch", choices=("x86_64", "powerpc64"), default=None,
+                          help="the guest: x86_64 (QEMU pc, ACPI DIMMs; the default) or powerpc64 "
+                          "(QEMU pseries with a POWER9, Debian's ppc64el kernel; DIMMs arrive as "
+                          "DLPAR LMBs); default: the scenario's machine.arch")
+    validate.add_argument("--page-size", choices=("64K", "4K"), default=None,
+                          help="powerpc64: the kernel's page size (6.1: 64K only; 6.12: "
+                          "-powerpc64le-64k or -powerpc64le); default: 64K")
     validate.add_argument("--record", metavar="DIR", help="store the real readings as JSON here")
     validate.add_argument("--install", action="store_true",
                           help="apt-get install missing QEMU/busybox-static/cpio (root)")
@@ -441,7 +448,7 @@ def _parser() -> argparse.ArgumentParser:
 def _validate(args) -> int:
     from hotmem.validate import (ScenarioError, calibrated_model, diff_runs, load_scenario,
                                  render_report, run_qemu)
-    from hotmem.validate.scenario import for_kernel
+    from hotmem.validate.scenario import for_arch, for_kernel
     from hotmem.validate import record
     from hotmem.validate.assets import SetupError
     from hotmem.validate.qemu import GuestError
@@ -451,6 +458,8 @@ def _validate(args) -> int:
             sc, real = record.load(args.scenario)
         else:
             sc = for_kernel(load_scenario(args.scenario), args.kernel_version)
+            if args.arch or args.page_size:
+                sc = for_arch(sc, args.arch or sc.machine.arch, args.page_size)
     except (ScenarioError, ValueError, OSError) as exc:
         print(f"hotmem: {error_line(exc)}", file=sys.stderr)
         return 2

@@ -268,7 +268,8 @@ def test_failed_adds_unwind_as_the_kernel_does(backend):
 
 
 def test_bad_mmu_or_page_size(backend):
-    for kw in ({"mmu": "book3e"}, {"page_size": "4K"}):
+    # 4K pages are modelled with radix only (Debian 13's -powerpc64le, issue #16)
+    for kw in ({"mmu": "book3e"}, {"page_size": "16K"}, {"mmu": "hash", "page_size": "4K"}):
         with pytest.raises(hotmem.HotplugError) as e:
             hotmem.Machine(arch="powerpc64", backend=backend, **kw)
         assert e.value.errno == errno.EINVAL

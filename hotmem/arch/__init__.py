@@ -101,8 +101,8 @@ def arch_ops_for(arch: str, policy: KernelPolicy, *, paging_levels: int = 4, pag
         profile = get_arch("arm64", page_size=page_size or "4K")
         return profile, Arm64Ops(profile)
     if arch == "powerpc64":
-        profile = _powerpc64_machine_profile(mmu, page_size)
-        return profile, PowerPC64Ops(profile)
+        profile = _powerpc64_machine_profile(mmu, page_size, policy.name)
+        return profile, PowerPC64Ops(profile, policy.name)
     profile = get_arch(arch)
     raise HotplugError(errno.EOPNOTSUPP, f"the hotplug lifecycle of {profile.name} is not modelled "
                        "yet; hotmem.arch.memmap_on_memory_supported() answers its memmap_on_memory "

@@ -18,6 +18,9 @@ from hotmem.errors import HotplugError
 from hotmem.kernel import release_policy
 
 PAGE_SHIFT = 16                     # CONFIG_PPC_64K_PAGES
+#: PAGE_SHIFT per page size: CONFIG_PPC_64K_PAGES (Debian's ppc64el builds up to 6.1, and
+#: 6.12's -powerpc64le-64k) or CONFIG_PPC_4K_PAGES (Debian 13's -powerpc64le)
+PAGE_SHIFTS = {"64K": 16, "4K": 12}
 SECTION_SIZE_BITS = 24              # asm/sparsemem.h
 MIN_MEMORY_BLOCK_SIZE = 1 << SECTION_SIZE_BITS
 MAX_PHYSMEM_BITS = 51               # max(H_, R_MAX_PHYSMEM_BITS) with VMEMMAP and EXTREME
@@ -29,6 +32,12 @@ VMEMMAP_START = KERN_VIRT_START + 2 * KERN_MAP_SIZE
 
 # Table index sizes: asm/book3s/64/radix-64k.h and hash-64k.h (pte, pmd, pud, pgd).
 INDEX_SIZE = {"radix": (5, 9, 9, 13), "hash": (8, 10, 10, 8)}
+# 4K pages, asm/book3s/64/radix-4k.h (6.12): RADIX_PTE/PMD/PUD_INDEX_SIZE 9, RADIX_PGD_INDEX_SIZE
+# 13 -- the same 52-bit space with a 4K PTE table mapping 2 MiB. (hash-4k.h is not modelled.)
+INDEX_SIZE_4K = {"radix": (9, 9, 9, 13)}
+# Debian 13's -powerpc64le (4K) config: CONFIG_ARCH_FORCE_MAX_ORDER=12 (orders 0..12; 6.4+ counts
+# it inclusive), the Kconfig default for PPC64 with 4K pages
+MAX_PAGE_ORDER_4K = 12
 # Kconfig ARCH_FORCE_MAX_ORDER for PPC64 && PPC_64K_PAGES: 6.1 "9" (orders 0..8), 6.6+ "8".
 ARCH_FORCE_MAX_ORDER_6_1 = 9
 ARCH_FORCE_MAX_ORDER_6_6 = 8
@@ -53,7 +62,8 @@ DEBIAN_6_1_PAGE_FLAGS = PageFlagsLayout(
 
 
 def powerpc64(mmu: str, page_size: str = "64K", *, page_extension: bool = True) -> ArchProfile:
-    """The book3s64 profile for ``mmu`` "radix" or "hash" with 64K pages (6.1 = 6.6 = 6.8).
+    """The book3s64 profile for ``mmu`` "radix" or "hash" with 64K pages (6.1 = 6.6 = 6.8),
+    or radix with 4K pages (``page_size="4K"``: Debian 13's -powerpc64le build, 6.12).
 
     ``mmu`` has no default: the kernel picks it at boot (radix on POWER9+ unless
     ``disable_radix``) and it decides memmap_on_memory.  Page-table geometry is the MMU's
@@ -63,11 +73,16 @@ def powerpc64(mmu: str, page_size: str = "64K", *, page_extension: bool = True) 
     """
     if mmu not in INDEX_SIZE:
         raise HotplugError(errno.EINVAL, f"powerpc64: mmu {mmu!r}: must be 'radix' or 'hash'")
-    if page_size != "64K":
-        raise HotplugError(errno.EINVAL, f"powerpc64: page_size {page_size!r}: only '64K' "
-                           "(CONFIG_PPC_64K_PAGES, the Debian ppc64el build) is modelled")
-    pte, pmd, pud, pgd = INDEX_SIZE[mmu]
-    pmd_shift = PAGE_SHIFT + pte
+    if page_size not in PAGE_SHIFTS:
+        raise HotplugError(errno.EINVAL, f"powerpc64: page_size {page_size!r}: '64K' "
+                           "(CONFIG_PPC_64K_PAGES) or '4K' (CONFIG_PPC_4K_PAGES, radix)")
+    if page_size == "4K" and mmu not in INDEX_SIZE_4K:
+        raise HotplugError(errno.EINVAL, f"powerpc64: 4K pages with the {mmu} MMU are not "
+                           "modelled (radix only)")
+    page_shift = PAGE_SHIFTS[page_size]
+    pte, pmd, pud, pgd = (INDEX_SIZE_4K if page_size == "4K" else INDEX_SIZE)[mmu]
+    max_page_order = MAX_PAGE_ORDER_4K if page_size == "4K" else MAX_PAGE_ORDER
+    pmd_shift = page_shift + pte
     pud_shift = pmd_shift + pmd
     pgdir_shift = pud_shift + pud
     table_bytes = ()
@@ -78,7 +93,7 @@ def powerpc64(mmu: str, page_size: str = "64K", *, page_extension: bool = True) 
     return ArchProfile(
         name="powerpc64",
         paging_levels=4,
-        page_shift=PAGE_SHIFT,
+        page_shift=page_shift,
         struct_page_size=64,
         section_size_bits=SECTION_SIZE_BITS,
         max_physmem_bits=MAX_PHYSMEM_BITS,
@@ -92,8 +107,8 @@ def powerpc64(mmu: str, page_size: str = "64K", *, page_extension: bool = True) 
         ptrs_per_pud=1 << pud,
         ptrs_per_p4d=1,
         ptrs_per_pgd=1 << pgd,
-        max_page_order=MAX_PAGE_ORDER,
-        pageblock_order=min(HPAGE_SHIFT[mmu] - PAGE_SHIFT, MAX_PAGE_ORDER),
+        max_page_order=max_page_order,
+        pageblock_order=min(HPAGE_SHIFT[mmu] - page_shift, max_page_order),
         max_memory_block_size=MEMORY_BLOCK_SIZE_START,
         vmemmap_start=VMEMMAP_START,
         page_offset=PAGE_OFFSET,

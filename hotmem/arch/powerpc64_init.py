@@ -22,8 +22,7 @@ such zones.
 What the model leaves out: the kernel image and firmware reservations at boot (zero unless
 ``boot_reserved_pages=``), the STRICT_KERNEL_RWX split of the boot linear map around the kernel
 text (next_boundary), KFENCE / debug_pagealloc (page-sized linear maps), the hash page table
-itself (owned by the hypervisor on pseries) and the DirectMap lines of
-arch_report_meminfo. Linux 6.8.0 was checked to be 6.6's here: radix__vmemmap_populate,
+itself (owned by the hypervisor on pseries). Linux 6.8.0 was checked to be 6.6's here: radix__vmemmap_populate,
 remove_pagetable and its remove_p?d_table, create_physical_mapping, init_64.c's
 vmemmap_populated / __vmemmap_populate / __vmemmap_free, mem.c:arch_add_memory and
 dlpar_add_lmb's MHP_MEMMAP_ON_MEMORY are unchanged (6.8 differs in the generic per-block
@@ -47,7 +46,7 @@ from hotmem.mm.memblock import memblock_alloc_page
 from hotmem.mm.page_alloc import (GFP_KERNEL, free_reserved_page, kernel_alloc_pages,
                                   kernel_free_pages, numa_node_id)
 from hotmem.mm.sparse_vmemmap import vmemmap_alloc_block, vmemmap_alloc_block_buf
-from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_SYSTEM_RAM, Resource
+from hotmem.resource import IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, Resource
 
 # the module, not the profile factory hotmem.arch re-exports under the same name
 ppc = importlib.import_module("hotmem.arch.powerpc64")
@@ -59,13 +58,20 @@ HASH_VMEMMAP_16M_MIN_RAM = 0x40000000      # hash_utils.c: 16M vmemmap pages fro
 
 #: enum zone_type of Debian's 6.1 ppc64el build (MAX_NR_ZONES 2): what /proc/zoneinfo lists
 ZONE_TYPES = ("Normal", "Movable")
+#: Debian's ppc64el builds with CONFIG_ZONE_DEVICE=y (config-6.12.107+deb13-powerpc64le[-64k]:
+#: "CONFIG_ZONE_DEVICE=y"; config-6.1.0-57-powerpc64le: "is not set"): there enum zone_type
+#: has ZONE_DEVICE too (MAX_NR_ZONES 3), an empty zone /proc/zoneinfo lists, and every
+#: zone's protection array has its third entry
+ZONE_DEVICE_VERSIONS = ("6.12",)
 
 
-def machine_profile(mmu: str, page_size: str):
+def machine_profile(mmu: str, page_size: str, kernel: str | None = None):
     """The powerpc64 profile with room for the model's four zone indices in page->flags (see
-    the module docstring); everything else is hotmem.arch.powerpc64's."""
+    the module docstring), five where the build has ZONE_DEVICE (ZONE_DEVICE_VERSIONS);
+    everything else is hotmem.arch.powerpc64's."""
     profile = ppc.powerpc64(mmu or "radix", page_size or "64K")
-    flags = dataclasses.replace(profile.page_flags, max_nr_zones=4)
+    flags = dataclasses.replace(profile.page_flags,
+                                max_nr_zones=5 if kernel in ZONE_DEVICE_VERSIONS else 4)
     return dataclasses.replace(profile, page_flags=flags)
 
 
@@ -133,7 +139,11 @@ class _TableEnv:
         m = self.m
         what = f"pgtable {level}" if self.kind == "direct map" else \
             f"vmemmap {level} table (boot)"
-        return memblock_alloc_page(m, nid if nid in m.pgdats else min(m.pgdats), what)
+        # early_alloc_pgtable(size, nid, region_start, region_end): the boot linear map's
+        # tables come with nid -1 (NUMA_NO_NODE), top-down over the memblock range being
+        # mapped -- before initmem_init the nodes' ranges are still one merged region, so on
+        # two nodes they land at the top of node 1 (radix_pgtable.c, 6.1 = 6.12)
+        return memblock_alloc_page(m, nid if nid in m.pgdats else None, what)
 
     def page(self, level):
         m = self.m
@@ -204,11 +214,27 @@ def boot_vmemmap_populate(m, start: int, end: int, nid: int, alloc_block, alloc_
     return _vmemmap_populate_list(m, start, end, nid, None, block, lp, early=True)
 
 
+#: QEMU's pseries PHB 0 (hw/ppc/spapr.c:spapr_phb_placement, QEMU 7.2): BUID
+#: 0x800000020000000, its 32-bit MMIO window at SPAPR_PCI_BASE (1 << 45) + 1 x
+#: SPAPR_PCI_MEM32_WIN_SIZE (2 GiB), its 64-bit window at SPAPR_PCI_BASE + 1 x
+#: SPAPR_PCI_MEM64_WIN_SIZE (1 TiB) (include/hw/pci-host/spapr.h)
+SPAPR_PCI_BASE = 1 << 45
+SPAPR_PCI_MEM32_WIN_SIZE = 2 << 30
+SPAPR_PCI_MEM64_WIN_SIZE = 1 << 40
+SPAPR_PHB0_NAME = "pci@800000020000000"
+
+
 def boot_resources(m) -> None:
-    """/proc/iomem at boot: the RAM ranges as System RAM."""
+    """/proc/iomem at boot: the RAM ranges as System RAM, and the MMIO windows of QEMU's PHB,
+    which the kernel claims under its device-tree name (arch/powerpc/kernel/pci-common.c:
+    pci_process_bridge_OF_ranges names them after the node; pcibios_allocate_bus_resources
+    request_resource()s a root bus's windows in iomem_resource; 6.1 = 6.12)."""
     for s, e, _ in boot_layout(m)[0]:
         m.resources.insert(Resource(s, e - 1, "System RAM",
                                     IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+    for start, size in ((SPAPR_PCI_BASE + SPAPR_PCI_MEM32_WIN_SIZE, SPAPR_PCI_MEM32_WIN_SIZE),
+                        (SPAPR_PCI_BASE + SPAPR_PCI_MEM64_WIN_SIZE, SPAPR_PCI_MEM64_WIN_SIZE)):
+        m.resources.insert(Resource(start, start + size - 1, SPAPR_PHB0_NAME, IORESOURCE_MEM))
 
 
 # -- vmemmap ------------------------------------------------------------------------------------
@@ -444,6 +470,30 @@ def arch_remove_memory(m, start: int, size: int, altmap) -> None:
     remove_section_mapping(m, start, start + size)
 
 
+# -- /proc/meminfo ------------------------------------------------------------------------------
+
+def meminfo_extra(m) -> dict:
+    """/proc/meminfo values that are powerpc64's, in kB: VmallocTotal = VMALLOC_END -
+    VMALLOC_START = RADIX_VMALLOC_SIZE = RADIX_KERN_MAP_SIZE (1 << 49;
+    arch/powerpc/include/asm/book3s/64/radix.h, 6.1 = 6.12; hash: H_KERN_MAP_SIZE, the same
+    with 64K pages); CmaTotal / CmaFree (fs/proc/meminfo.c, CONFIG_CMA=y in Debian's ppc64el
+    builds): 0, as a pseries guest reserves no CMA area (kvm_cma_reserve only in hypervisor mode,
+    fadump's only with fadump=on)."""
+    return {"VmallocTotal": ppc.KERN_MAP_SIZE >> 10, "CmaTotal": 0, "CmaFree": 0}
+
+
+def arch_report_meminfo(m) -> dict:
+    """arch/powerpc/mm/book3s64/pgtable.c:arch_report_meminfo (6.1 = 6.12): with radix, the
+    linear map's pages by size (direct_pages_count, kept by update_page_count in
+    radix_pgtable.c:create_physical_mapping and remove_pagetable) as DirectMap4k / 64k / 2M / 1G
+    in kB; nothing with hash ("Hash maps the memory with one size")."""
+    if not _radix(m):
+        return {}
+    count = m.pgtables.page_count
+    return {"DirectMap4k": count.get(12, 0) << 2, "DirectMap64k": count.get(16, 0) << 6,
+            "DirectMap2M": count.get(21, 0) << 11, "DirectMap1G": count.get(30, 0) << 20}
+
+
 # -- pseries DLPAR ------------------------------------------------------------------------------
 
 def dlpar_mhp_flags(m) -> int:
@@ -485,6 +535,59 @@ def dlpar_remove_lmb(m, base_addr: int) -> None:
     m.remove_memory(base_addr, bs)
 
 
+def dlpar_memory_add_by_ic(m, base_addr: int, lmbs_to_add: int, nid: int = 0) -> None:
+    """arch/powerpc/platforms/pseries/hotplug-memory.c:dlpar_memory_add_by_ic (6.1 = 6.12): the
+    "indexed count" add QEMU's pseries asks for when a pc-dimm is plugged (hw/ppc/spapr.c:
+    spapr_add_lmbs → spapr_hotplug_req_add_by_count_indexed). Every LMB of the range, lowest
+    first, is added and onlined by dlpar_add_lmb; if one fails, the ones added are removed
+    again (dlpar_remove_lmb) and the request fails with -EINVAL. A model left unchanged on
+    failure (each dlpar_add_lmb undoes itself)."""
+    base_addr = memparse(base_addr)
+    bs = m.memory_block_size_bytes
+    if lmbs_to_add <= 0 or base_addr % bs:
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_add_by_ic: {lmbs_to_add} LMB(s) at "
+                           f"{base_addr:#x} (LMBs of {bs:#x} bytes)")
+    added = []
+    try:
+        for i in range(lmbs_to_add):
+            dlpar_add_lmb(m, base_addr + i * bs, nid)
+            added.append(base_addr + i * bs)
+    except HotplugError as exc:
+        for lmb in added:                     # "removing any added LMBs"
+            dlpar_remove_lmb(m, lmb)
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_add_by_ic: LMB {len(added)} of "
+                           f"{lmbs_to_add} at {base_addr + len(added) * bs:#x}: {exc}") from None
+
+
+def dlpar_memory_remove_by_ic(m, base_addr: int, lmbs_to_remove: int) -> None:
+    """hotplug-memory.c:dlpar_memory_remove_by_ic (6.1 = 6.12): the "indexed count" remove
+    QEMU's pseries asks for on device_del of a pc-dimm (spapr_memory_unplug_request →
+    spapr_hotplug_req_remove_by_count_indexed). Each assigned LMB of the range, lowest first,
+    goes through dlpar_remove_lmb (device_offline, then __remove_memory); if one fails, the
+    LMBs removed so far are added (and onlined) again by dlpar_add_lmb and the request fails
+    with -EINVAL: QEMU keeps the DIMM."""
+    base_addr = memparse(base_addr)
+    bs = m.memory_block_size_bytes
+    if lmbs_to_remove <= 0 or base_addr % bs:
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_remove_by_ic: {lmbs_to_remove} LMB(s) "
+                           f"at {base_addr:#x}")
+    removed = []
+    try:
+        for i in range(lmbs_to_remove):
+            lmb = base_addr + i * bs
+            mem = m.memory.blocks.get(lmb // bs)
+            if mem is None:                           # !DRCONF_MEM_ASSIGNED: skipped
+                continue
+            nid = mem.nid                             # lmb->nid, kept for the re-add
+            dlpar_remove_lmb(m, lmb)
+            removed.append((lmb, nid))
+    except HotplugError as exc:
+        for lmb, nid in removed:             # "adding any removed LMBs"
+            dlpar_add_lmb(m, lmb, nid)
+        raise HotplugError(errno.EINVAL, f"dlpar_memory_remove_by_ic: {lmbs_to_remove} LMB(s) "
+                           f"at {base_addr:#x}: {exc}") from None
+
+
 class PowerPC64Ops(ArchOps, hooks_from=globals()):
     """powerpc64 (book3s) on QEMU pseries: hotplug hooks of arch/powerpc/mm/mem.c and init_64.c;
     owns the radix table allocator (``table_env``) and init_64.c's ``vmemmap_list``."""
@@ -496,8 +599,10 @@ class PowerPC64Ops(ArchOps, hooks_from=globals()):
     max_ram_slots = 32
     ZONE_TYPES = ZONE_TYPES
 
-    def __init__(self, profile):
+    def __init__(self, profile, kernel: str | None = None):
         super().__init__(profile)
+        if kernel in ZONE_DEVICE_VERSIONS:
+            self.ZONE_TYPES = ZONE_TYPES + ("Device",)
         #: who pays for radix tables (set by new_page_tables; None on hash)
         self.table_env = None
         #: init_64.c's vmemmap_list (set by new_page_tables)

@@ -202,7 +202,7 @@ def memblock_alloc_page(m, nid: int, what: str) -> int:
     owner ledger under ``what``: its pfn."""
     a = m.arch
     base = m.memblock.alloc_top_down(a.PAGE_SIZE, a.PAGE_SIZE, nid, what)
-    m.owners.note_memblock(base >> a.page_shift, 1, nid, what)
+    m.owners.note_memblock(base >> a.page_shift, 1, nid if nid is not None else -1, what)
     return base >> a.page_shift
 
 

@@ -53,6 +53,8 @@ _LINES: tuple[tuple[str, str, int, str], ...] = tuple(
         ("ShmemPmdMapped", "ShmemPmdMapped: ", _KB8),
         ("FileHugePages", "FileHugePages:  ", _KB8),
         ("FilePmdMapped", "FilePmdMapped:  ", _KB8),
+        ("CmaTotal", "CmaTotal:       ", _KB8),          # CONFIG_CMA only
+        ("CmaFree", "CmaFree:        ", _KB8),
         ("HugePages_Total", "HugePages_Total:   ", (5, "\n")),   # hugetlb_report_meminfo
         ("HugePages_Free", "HugePages_Free:    ", (5, "\n")),
         ("HugePages_Rsvd", "HugePages_Rsvd:    ", (5, "\n")),
@@ -60,6 +62,7 @@ _LINES: tuple[tuple[str, str, int, str], ...] = tuple(
         ("Hugepagesize", "Hugepagesize:   ", _KB8),
         ("Hugetlb", "Hugetlb:        ", _KB8),
         ("DirectMap4k", "DirectMap4k:    ", _KB8),       # arch_report_meminfo
+        ("DirectMap64k", "DirectMap64k:    ", _KB8),     # powerpc64 radix only
         ("DirectMap2M", "DirectMap2M:    ", _KB8),
         ("DirectMap1G", "DirectMap1G:    ", _KB8),       # only with direct_gbpages
     )
@@ -73,8 +76,8 @@ def render_meminfo(mi: MemInfo) -> str:
     out = []
     for name, prefix, width, suffix in _LINES:
         value = getattr(mi, name)
-        if value is None and name.startswith("DirectMap"):
-            continue                    # not x86 (no arch_report_meminfo), or no gbpages
+        if value is None and name.startswith(("DirectMap", "Cma")):
+            continue                    # no arch_report_meminfo, no gbpages, or no CONFIG_CMA
         out.append(f"{prefix}{value:>{width}}{suffix}")
     return "".join(out)
 
@@ -87,7 +90,12 @@ def parse_meminfo(text: str) -> MemInfo:
         if not sep or label not in _BY_LABEL:
             raise ValueError(f"meminfo: unexpected line {line!r}")
         values[_BY_LABEL[label]] = int(rest.split()[0])
-    missing = [f for f, *_ in _LINES if f not in values and f != "DirectMap1G"]
+    optional = {"DirectMap1G", "DirectMap64k", "CmaTotal", "CmaFree"}
+    if "DirectMap64k" in values:        # powerpc64 radix's arch_report_meminfo
+        optional |= {"DirectMap4k", "DirectMap2M"}
+    elif not any(k.startswith("DirectMap") for k in values):    # no arch_report_meminfo
+        optional |= {"DirectMap4k", "DirectMap2M"}
+    missing = [f for f, *_ in _LINES if f not in values and f not in optional]
     if missing:
         raise ValueError(f"meminfo: missing {missing}")
     return MemInfo(**values)

@@ -419,6 +419,9 @@ class MemInfo:
     ShmemPmdMapped: int = 0
     FileHugePages: int = 0
     FilePmdMapped: int = 0
+    #: CONFIG_CMA builds only (fs/proc/meminfo.c; Debian's ppc64el has it, its amd64 6.1 not)
+    CmaTotal: int | None = None
+    CmaFree: int | None = None
     HugePages_Total: int = 0
     HugePages_Free: int = 0
     HugePages_Rsvd: int = 0
@@ -426,6 +429,8 @@ class MemInfo:
     Hugepagesize: int = 2048
     Hugetlb: int = 0
     DirectMap4k: int = 0
+    #: powerpc64 radix only (arch/powerpc/mm/book3s64/pgtable.c:arch_report_meminfo)
+    DirectMap64k: int | None = None
     DirectMap2M: int = 0
     DirectMap1G: int | None = None
 
@@ -468,6 +473,9 @@ class NodeMemInfo:
     ShmemPmdMapped: int = 0
     FileHugePages: int = 0
     FilePmdMapped: int = 0
+    #: CONFIG_CMA builds only (fs/proc/meminfo.c; Debian's ppc64el has it, its amd64 6.1 not)
+    CmaTotal: int | None = None
+    CmaFree: int | None = None
     HugePages_Total: int = 0
     HugePages_Free: int = 0
     HugePages_Surp: int = 0

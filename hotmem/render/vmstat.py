@@ -217,12 +217,18 @@ def parse_zoneinfo(text: str, lenient: bool = False) -> list[NodeInfo]:
 
 
 def parse_buddyinfo(text: str) -> dict[tuple[int, str], tuple[int, ...]]:
-    """Inverse of render_buddyinfo: (nid, zone name) -> nr_free per order, in file order."""
+    """Inverse of render_buddyinfo: (nid, zone name) -> nr_free per order, in file order. The
+    number of orders is the kernel's (NR_PAGE_ORDERS: 11 on x86_64, 9 on 6.1's 64K-page
+    powerpc64, 13 on 6.12's 4K-page powerpc64), the same on every line, at most 64 (an
+    order is a shift of an unsigned long)."""
     rows = {}
+    width = None
     for line in text.splitlines():
         head, _, counts = line.partition(", zone ")
         parts = counts.split()
-        if not head.startswith("Node ") or len(parts) != MAX_ORDER + 1:
+        width = len(parts) if width is None else width
+        if (not head.startswith("Node ") or len(parts) != width
+                or not 2 <= len(parts) <= 65):
             raise ValueError(f"buddyinfo: unexpected line {line!r}")
         rows[(int(head[5:]), parts[0])] = tuple(int(p) for p in parts[1:])
     return rows

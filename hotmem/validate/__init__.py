@@ -22,8 +22,10 @@ def calibrated_model(sc: Scenario, real: Run, backend=None) -> Run:
     on the first node with memory, recalibrated by the gap, when no other node's MemTotal
     differs. With the boot modelled by cause (hotmem/arch/x86_setup.py) no recording needs it."""
     from hotmem.init.main import qemu_pc_calibration
-    reserved = qemu_pc_calibration(sc.machine.kernel)[0]
     model = run_model(sc, backend)
+    if sc.machine.arch != "x86_64":      # the one-figure calibration is QEMU pc's
+        return model
+    reserved = qemu_pc_calibration(sc.machine.kernel)[0]
     first = min(n for n, size in sc.machine.boot_memory.items() if size)
 
     def node_totals(run):

@@ -254,3 +254,150 @@ def build_initramfs(log=print) -> Path:
             f.write(cpio.stdout)
         part.rename(out)
     return out
+
+
+# -- foreign-arch guests (ppc64el) through the project's own multi-arch apt state ---------------
+
+#: the suites foreign-arch packages come from: Debian 12 (the 6.1 kernels) and 13 (the 6.12
+#: kernels, busybox-static); the archive's keys are the system's (debian-archive-keyring)
+FOREIGN_SOURCES = ("deb http://deb.debian.org/debian bookworm main\n"
+                   "deb http://deb.debian.org/debian-security bookworm-security main\n"
+                   "deb http://deb.debian.org/debian bookworm-updates main\n"
+                   "deb http://deb.debian.org/debian trixie main\n")
+FOREIGN_ARCHES = ("ppc64el", "arm64")
+#: Debian's ppc64el kernel flavours per (version, page size): 6.1 (Debian 12) has one, with
+#: 64K pages (CONFIG_PPC_64K_PAGES); Debian 13's 6.12 has -powerpc64le (4K) and -64k
+_PPC_FLAVOUR = {("6.1", "64K"): re.compile(r"^linux-image-6\.1\.0-(\d+)-powerpc64le$"),
+                ("6.12", "64K"): re.compile(r"^linux-image-6\.12\.(\d+)\+deb13-powerpc64le-64k$"),
+                ("6.12", "4K"): re.compile(r"^linux-image-6\.12\.(\d+)\+deb13-powerpc64le$")}
+
+
+def foreign_apt_options() -> list[str]:
+    """``-o`` options for apt-get / apt-cache with a sources list, state and cache of their own
+    under the cache directory (``apt-foreign/``) that know the foreign architectures
+    (APT::Architectures ppc64el, arm64); the system's apt configuration and dpkg status are
+    left alone."""
+    root = cache_dir() / "apt-foreign"
+    for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial",
+              "cache/archives/partial"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    sources = root / "etc" / "sources.list"
+    if not sources.exists() or sources.read_text() != FOREIGN_SOURCES:
+        sources.write_text(FOREIGN_SOURCES)
+    status = root / "status"
+    status.touch()
+    opts = {"Dir::Etc::SourceList": sources, "Dir::Etc::SourceParts": root / "etc/sources.list.d",
+            "Dir::Etc::PreferencesParts": root / "etc/preferences.d",
+            "Dir::State": root / "state", "Dir::State::status": status,
+            "Dir::Cache": root / "cache",
+            "APT::Sandbox::User": "root" if os.geteuid() == 0 else "_apt"}
+    out = [a for k, v in opts.items() for a in ("-o", f"{k}={v}")]
+    for arch in ("amd64",) + FOREIGN_ARCHES:
+        out += ["-o", f"APT::Architectures::={arch}"]
+    return out
+
+
+def _foreign_candidates(pattern, update: bool, log=print) -> list[str]:
+    """Packages of the foreign apt state whose names ``pattern`` matches, newest first."""
+    for tool in ("apt-get", "apt-cache", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise SetupError(f"{tool} is needed to fetch a ppc64el kernel; or pass --kernel")
+    opts = foreign_apt_options()
+    lists = cache_dir() / "apt-foreign" / "state" / "lists"
+    if update or not any(lists.glob("*_binary-ppc64el_Packages*")):
+        log("hotmem validate: apt-get update (the project's own multi-arch sources)")
+        _run(["apt-get", *opts, "update"], timeout=900)
+    out = _run(["apt-cache", *opts, "pkgnames", "linux-image-6."]).split()
+    names = [n for n in out if pattern.match(n)]
+    return sorted(names, key=lambda n: -int(pattern.match(n).group(1)))
+
+
+def _download_unpack(package: str, dest: Path, log=print) -> Path:
+    """apt-get download PACKAGE (foreign state) and dpkg-deb -x it into ``dest``."""
+    log(f"hotmem validate: fetching {package}")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        _run(["apt-get", *foreign_apt_options(), "download", package], cwd=tmp)
+        debs = list(Path(tmp).glob("*.deb"))
+        if not debs:
+            raise SetupError(f"apt-get download {package} left no .deb")
+        part = Path(tmp) / "x"
+        _run(["dpkg-deb", "-x", str(debs[0]), str(part)])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(part, dest, ignore=shutil.ignore_patterns("modules"))
+    return dest
+
+
+def fetch_kernel_ppc64el(version: str, page_size: str | None = "64K", log=print) -> Path:
+    """The vmlinux of Debian's ppc64el kernel for ``version`` and ``page_size`` (the newest
+    that downloads: the archive's index can list a file that is gone), unpacked once into the
+    cache (kernels/PACKAGE/boot/vmlinux-*)."""
+    page_size = page_size or "64K"
+    pattern = _PPC_FLAVOUR.get((version, page_size))
+    if pattern is None:
+        raise SetupError(f"Debian has no ppc64el {version} kernel with {page_size} pages "
+                         f"(Debian 12's 6.1 is 64K only); or pass --kernel")
+    found = [p for p in (cache_dir() / "kernels").glob("linux-image-*/boot/vmlinux-*")
+             if pattern.match(p.parents[1].name)]
+    if found:
+        return max(found, key=lambda p: int(pattern.match(p.parents[1].name).group(1)))
+    names = _foreign_candidates(pattern, update=False, log=log)
+    if not names:
+        names = _foreign_candidates(pattern, update=True, log=log)
+    errors = []
+    for package in names:
+        try:
+            dest = _download_unpack(f"{package}:ppc64el", cache_dir() / "kernels" / package, log)
+        except SetupError as exc:          # a 404: the index lists a file that is gone
+            errors.append(f"{package}: {str(exc)[-200:]}")
+            log(f"hotmem validate: {package} did not download; trying the next")
+            continue
+        return sorted(dest.glob("boot/vmlinux-*"))[0]
+    raise SetupError(f"no ppc64el {version} {page_size} kernel downloaded"
+                     + (": " + "; ".join(errors[:3]) if errors else " (none known to apt)"))
+
+
+def pack_initramfs(busybox: Path, tag: str, log=print) -> Path:
+    """A gzip'd newc cpio with ``busybox`` and the harness's /init (cached by content; ``tag``
+    names the guest arch in the file name)."""
+    if shutil.which("cpio") is None:
+        raise SetupError("cpio is missing")
+    digest = hashlib.sha256(Path(busybox).read_bytes() + INIT_SCRIPT.encode()).hexdigest()[:16]
+    out = cache_dir() / f"initramfs-{tag}-{digest}.cpio.gz"
+    if out.exists():
+        return out
+    log(f"hotmem validate: building the {tag} initramfs")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        root = Path(tmp) / "root"
+        for d in ("bin", "dev", "proc", "sys", "tmp"):
+            (root / d).mkdir(parents=True)
+        shutil.copy2(busybox, root / "bin" / "busybox")
+        (root / "init").write_text(INIT_SCRIPT)
+        os.chmod(root / "init", 0o755)
+        files = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
+                              input=("\n".join(files) + "\n").encode(), cwd=root,
+                              capture_output=True)
+        if cpio.returncode:
+            raise SetupError(f"cpio failed: {cpio.stderr.decode(errors='replace')}")
+        part = out.with_suffix(".part")
+        with gzip.GzipFile(part, "wb", mtime=0) as f:
+            f.write(cpio.stdout)
+        part.rename(out)
+    return out
+
+
+def build_initramfs_ppc64el(log=print) -> Path:
+    """The initramfs of a ppc64el guest: busybox from Debian's busybox-static:ppc64el (fetched
+    through foreign_apt_options once)."""
+    dest = cache_dir() / "busybox-ppc64el"
+    busybox = dest / "usr" / "bin" / "busybox"
+    if not busybox.exists():
+        if shutil.which("apt-get") is None:
+            raise SetupError("apt-get is needed to fetch busybox-static:ppc64el")
+        lists = cache_dir() / "apt-foreign" / "state" / "lists"
+        if not any(lists.glob("*_binary-ppc64el_Packages*")):
+            _run(["apt-get", *foreign_apt_options(), "update"], timeout=900)
+        _download_unpack("busybox-static:ppc64el", dest, log)
+    return pack_initramfs(busybox, "ppc64el", log)

@@ -38,10 +38,11 @@ KPF_RESERVED = 1 << 32
 FREE_WORDS = (0, KPF_BUDDY)
 
 #: meminfo fields compared absolutely (fixed by the kernel's configuration)
-MEMINFO_FIXED = ("VmallocTotal", "HardwareCorrupted", "HugePages_Total", "HugePages_Free",
+MEMINFO_FIXED = ("VmallocTotal", "HardwareCorrupted", "CmaTotal", "HugePages_Total", "HugePages_Free",
                  "HugePages_Rsvd", "HugePages_Surp", "Hugepagesize", "Hugetlb")
 #: meminfo fields compared as changes since boot (absolute at boot: kind "boot")
-MEMINFO_SINCE_BOOT = ("MemTotal", "CommitLimit", "DirectMap4k", "DirectMap2M", "DirectMap1G")
+MEMINFO_SINCE_BOOT = ("MemTotal", "CommitLimit", "DirectMap4k", "DirectMap64k", "DirectMap2M",
+                      "DirectMap1G")
 
 
 @dataclass
@@ -178,7 +179,7 @@ def _compare_outcome(st: _Step, op, m, r):
                  hex(real["addr"]) if real.get("addr") is not None else None)
 
 
-def _compare_meminfo(st, mf, rf, m0, r0, mp, rp, limit, baseline):
+def _compare_meminfo(st, mf, rf, m0, r0, mp, rp, limit, baseline, page_kb=4):
     mi, ri = _meminfo(mf), _meminfo(rf)
     for name in MEMINFO_FIXED:
         if name in mi or name in ri:
@@ -194,7 +195,7 @@ def _compare_meminfo(st, mf, rf, m0, r0, mp, rp, limit, baseline):
         st.add("meminfo", "MemFree", "workload", mi.get("MemFree"), ri.get("MemFree"))
     else:
         st.predicted("meminfo", "MemFree change", _d(mi, mp, "MemFree"), _d(ri, rp, "MemFree"),
-                     4 * limit, "kB")
+                     page_kb * limit, "kB")
     done = set(MEMINFO_FIXED) | set(MEMINFO_SINCE_BOOT) | {"MemFree"}
     _workload(st, "meminfo", mi, {k: v for k, v in ri.items() if k not in done})
 
@@ -428,7 +429,8 @@ def diff_runs(sc: Scenario, model, real) -> Diff:
         d.notes.append(f"the kernel run stopped after {len(real.steps) - 1} of "
                        f"{len(model.steps) - 1} steps")
     dimm_ranges = [(s.addr, s.size) for s in sc.steps if s.op == "hotplug"]
-    names = {(s.addr >> 12, s.size >> 12): s.dimm for s in sc.steps if s.op == "hotplug"}
+    shift = sc.machine.page_shift
+    names = {(s.addr >> shift, s.size >> shift): s.dimm for s in sc.steps if s.op == "hotplug"}
     if model.info.get("calibration_pages"):
         from hotmem.init.main import qemu_pc_calibration
         _Step(d, "baseline").add("model", "boot reservation (pages)", "boot",
@@ -453,7 +455,8 @@ def diff_runs(sc: Scenario, model, real) -> Diff:
         # out) with time alone: the kernel's own pcp count change widens the free-only limits
         pcp_moved = _pcp_moved(rz, rp and rp[1]) if autotune and not baseline else 0
         _compare_meminfo(st, mf["/proc/meminfo"], rf["/proc/meminfo"], m0[2], r0[2],
-                         mp and mp[2], rp and rp[2], limit + pcp_moved, baseline)
+                         mp and mp[2], rp and rp[2], limit + pcp_moved, baseline,
+                         1 << (sc.machine.page_shift - 10))
         _compare_vmstat(st, mf["/proc/vmstat"], rf["/proc/vmstat"], mp and mp[3], rp and rp[3],
                         limit + pcp_moved)
         _compare_zoneinfo(st, mz, rz, m0[1], r0[1], mp and mp[1], rp and rp[1], limit, baseline,

@@ -124,6 +124,24 @@ def qemu_argv(machine, kernel: str, initrd: str, qmp_path: str) -> list[str]:
             "-append", append, "-qmp", f"unix:{qmp_path},server=on,wait=off"]
 
 
+def pseries_argv(machine, kernel: str, initrd: str, qmp_path: str) -> list[str]:
+    """The QEMU command line of a scenario's powerpc64 machine: QEMU's ``pseries`` board under
+    TCG with a POWER9 (radix MMU), the kernel's vmlinux, console on the hypervisor console
+    (hvc0); DIMMs arrive as DLPAR requests (hw/ppc/spapr.c:spapr_memory_plug)."""
+    if machine.mmu not in (None, "radix"):
+        raise ValueError(f"pseries_argv: mmu {machine.mmu!r}: only radix (power9) is driven")
+    boot = sum(machine.boot_memory.values())
+    mem = f"{boot >> 20}M,slots={machine.slots},maxmem={machine.maxmem >> 20}M"
+    append = "console=hvc0 panic=-1 rdinit=/init"
+    if machine.cmdline:
+        append += " " + machine.cmdline
+    return ["qemu-system-ppc64", "-machine", "pseries,accel=tcg", "-cpu", "power9", "-m", mem,
+            "-smp", str(machine.nr_cpus), *numa_options(machine),
+            "-nodefaults", "-nic", "none", "-display", "none", "-monitor", "none",
+            "-serial", "stdio", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
+            "-append", append, "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+
+
 class Guest:
     """A booted QEMU guest: ``run(line)`` on its shell, ``qmp`` for the devices."""
 
@@ -200,6 +218,6 @@ class Guest:
         self.close()
 
 
-def qemu_version() -> str:
-    out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True)
+def qemu_version(binary: str = "qemu-system-x86_64") -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True)
     return out.stdout.splitlines()[0] if out.stdout else "?"

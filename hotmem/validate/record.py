@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hotmem.validate.guest import decode_words, encode_words
 from hotmem.validate.runner import Run, StepResult
-from hotmem.validate.scenario import Scenario, for_kernel, parse_scenario
+from hotmem.validate.scenario import Scenario, for_arch, for_kernel, parse_scenario
 
 FORMAT = "hotmem-validate/1"
 
@@ -63,6 +63,12 @@ def load(path) -> tuple[Scenario, Run]:
     sc = parse_scenario(doc["scenario_toml"], doc["scenario"] + ".toml")
     # the version the run was taken on (recordings without it are Debian 6.1's)
     sc = for_kernel(sc, doc["info"].get("kernel_version", "6.1"))
+    info = doc["info"]
+    m = sc.machine
+    if ((info.get("arch", "x86_64"), info.get("page_size"), info.get("mmu"))
+            != (m.arch, m.page_size, m.mmu)):
+        sc = for_arch(sc, doc["info"]["arch"], doc["info"].get("page_size"),
+                      doc["info"].get("mmu"))
     steps = [StepResult(s["name"], s["op"], s["ok"], s["error"], s["detail"],
                         _reading_from_json(s["reading"]),
                         {k: v for k, v in s["dimms"].items()}, s["seconds"])

@@ -43,8 +43,10 @@ class Run:
 
 
 def dimm_ranges(sc: Scenario, upto: int) -> list[tuple[int, int]]:
-    """(pfn, count) of every DIMM plugged by steps[:upto]: the kpageflags ranges to read."""
-    return [(s.addr >> 12, s.size >> 12) for s in sc.steps[:upto]
+    """(pfn, count) of every DIMM plugged by steps[:upto]: the kpageflags ranges to read (pfns
+    of the guest's page size: fs/proc/page.c indexes kpageflags by pfn)."""
+    shift = sc.machine.page_shift
+    return [(s.addr >> shift, s.size >> shift) for s in sc.steps[:upto]
             if s.op in ("hotplug", "virtio_mem")]
 
 
@@ -62,6 +64,8 @@ def model_machine(sc: Scenario, backend: str | None = None,
     """The scenario's machine in the model."""
     spec = sc.machine
     single = set(spec.boot_memory) == {0} and set(spec.cpu_nodes) == {0}
+    if spec.arch == "powerpc64":
+        return _model_machine_pseries(sc, backend, boot_reserved_pages)
     levels = 4 if "no5lvl" in spec.cmdline.split() else spec.paging_levels
     flags = ("pse", "hypervisor") + (("la57",) if levels == 5 else ())
     kw = {}
@@ -74,6 +78,51 @@ def model_machine(sc: Scenario, backend: str | None = None,
         cmdline=spec.cmdline, paging_levels=levels,
         cpus=spec.cpu_nodes[0] if single else dict(spec.cpu_nodes), cpu_flags=flags,
         backend=backend, boot_reserved_pages=boot_reserved_pages, config=spec.config, **kw)
+
+
+def _model_machine_pseries(sc: Scenario, backend, boot_reserved_pages) -> hotmem.Machine:
+    """The scenario's QEMU pseries guest in the model: powerpc64 with the guest's page size and
+    MMU, its boot allocations modelled by cause (hotmem/arch/powerpc64_setup.py)."""
+    spec = sc.machine
+    single = set(spec.boot_memory) == {0} and set(spec.cpu_nodes) == {0}
+    return hotmem.Machine(
+        arch="powerpc64", kernel=spec.kernel, page_size=spec.page_size, mmu=spec.mmu,
+        boot_memory=spec.boot_memory[0] if single else dict(spec.boot_memory),
+        cmdline=spec.cmdline, cpus=spec.cpu_nodes[0] if single else dict(spec.cpu_nodes),
+        maxmem=spec.maxmem, slots=spec.slots, backend=backend,
+        boot_reserved_pages=boot_reserved_pages, config=spec.config)
+
+
+class PseriesDimm:
+    """A pc-dimm plugged into the model's pseries guest: its range, for QEMU's pre-plug checks
+    (ArchOps.memory_device_pre_plug), and its node."""
+
+    def __init__(self, addr: int, size: int, node: int):
+        self.ranges = [(addr, size)]
+        self.node = node
+
+
+def _pseries_step(m, step: Step, devices: dict) -> None:
+    """A pc-dimm's device_add / device_del on pseries: QEMU's pre-plug refusals, then the
+    kernel's DLPAR request for the DIMM's LMBs (hw/ppc/spapr.c:spapr_memory_plug /
+    spapr_memory_unplug_request, QEMU 7.2; hotmem/arch/powerpc64_init.py:
+    dlpar_memory_add_by_ic / dlpar_memory_remove_by_ic)."""
+    from hotmem.arch.powerpc64_init import dlpar_memory_add_by_ic, dlpar_memory_remove_by_ic
+    bs = m.memory_block_size_bytes
+    if step.op == "hotplug":
+        m.arch_ops.memory_device_pre_plug(m, step.addr, step.size, list(devices.values()))
+        dev = PseriesDimm(step.addr, step.size, step.node)
+        node = step.node
+        if node not in m.pgdats:
+            raise HotplugError(errno.EINVAL, f"pc-dimm node {node}: the guest has no such node")
+        devices[step.dimm] = dev              # QEMU keeps the DIMM even if the guest fails
+        dlpar_memory_add_by_ic(m, step.addr, step.size // bs, node)
+    else:
+        if step.dimm not in devices:
+            raise HotplugError(errno.ENODEV, f"Device '{step.dimm}' not found")
+        addr, size = devices[step.dimm].ranges[0]
+        dlpar_memory_remove_by_ic(m, addr, size // bs)
+        del devices[step.dimm]
 
 
 def model_reading(m, ranges) -> dict:
@@ -99,7 +148,9 @@ def model_reading(m, ranges) -> dict:
 
 def _model_step(m, sc: Scenario, step: Step, devices: dict) -> tuple[bool, str | None, str]:
     try:
-        if step.op == "hotplug":
+        if step.op in ("hotplug", "eject") and sc.machine.arch == "powerpc64":
+            _pseries_step(m, step, devices)
+        elif step.op == "hotplug":
             devices[step.dimm] = m.acpi_memory_hotplug(step.addr, step.size, node=step.node)
         elif step.op == "eject":
             if step.dimm not in devices:        # its device_add was refused: QMP device_del
@@ -167,9 +218,55 @@ def _guest_write(guest, path: str, value: str) -> str | None:
     return g.parse_write(out)
 
 
+def _online_wait_command(blocks, tries: int = 600) -> str:
+    """A shell line that waits until every memoryBLOCK is there and online (pseries DLPAR adds
+    and onlines LMB by LMB, asynchronously to device_add)."""
+    paths = " ".join(f"{MEMORY}/memory{b}/state" for b in blocks)
+    return ("i=0; while [ $i -lt %d ]; do ok=1; for f in %s; do "
+            "[ \"$(cat $f 2>/dev/null)\" = online ] || ok=0; done; [ $ok = 1 ] && break; "
+            "sleep 0.1; i=$((i+1)); done; echo HM-WAIT $ok $i; [ $ok = 1 ]" % (tries, paths))
+
+
+def _kernel_step_pseries(guest, sc: Scenario, step: Step, block_size: int,
+                         res: StepResult) -> None:
+    """device_add / device_del of a pc-dimm on QEMU's pseries: the guest's kernel gets a DLPAR
+    request (no ACPI _OST): a plug has worked when every LMB of the DIMM is there and online; an
+    unplug when QEMU reports DEVICE_DELETED, and was refused when it reports
+    DEVICE_UNPLUG_GUEST_ERROR (the kernel added the LMBs back) or nothing within 60 s."""
+    qmp = guest.qmp
+    addr, size, _ = sc.dimm_layout()[step.dimm]
+    blocks = blocks_of(addr, size, block_size)
+    if step.op == "hotplug":
+        qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"mem-{step.dimm}",
+                                     "size": step.size})
+        qmp.execute("device_add", driver="pc-dimm", id=step.dimm, memdev=f"mem-{step.dimm}",
+                    addr=step.addr, node=step.node)
+        for dev in qmp.execute("query-memory-devices"):
+            data = dev.get("data", {})
+            if data.get("id") == step.dimm:
+                res.dimms[step.dimm] = {k: data.get(k) for k in ("addr", "size", "node")}
+        rc, out = guest.run(_online_wait_command(blocks), timeout=300)
+        if rc:
+            res.ok, res.error = False, "EINVAL"
+            res.detail = f"DLPAR add: blocks {blocks} not all online: {out.strip()}"
+        return
+    qmp.execute("device_del", id=step.dimm)
+    ev = qmp.wait_event(lambda e: e.get("event") in ("DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR")
+                        and e.get("data", {}).get("device") == step.dimm, 60)
+    if ev is None or ev["event"] != "DEVICE_DELETED":
+        res.ok, res.error = False, "EINVAL"
+        res.detail = ("DLPAR remove refused: " + (ev["event"] if ev else
+                                                  "no DEVICE_DELETED within 60 s"))
+        return
+    qmp.execute("object-del", id=f"mem-{step.dimm}")
+    guest.run(g.wait_command(blocks, present=False))
+
+
 def _kernel_step(guest, sc: Scenario, step: Step, block_size: int, res: StepResult) -> None:
     qmp = guest.qmp
-    if step.op == "hotplug":
+    if step.op in ("hotplug", "eject") and sc.machine.arch == "powerpc64":
+        _kernel_step_pseries(guest, sc, step, block_size, res)
+    elif step.op == "hotplug":
         qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"mem-{step.dimm}",
                                      "size": step.size})
         qmp.execute("device_add", driver="pc-dimm", id=step.dimm, memdev=f"mem-{step.dimm}",
@@ -232,11 +329,18 @@ def run_qemu(sc: Scenario, kernel: str | None = None, log=print, install: bool =
         missing = assets.missing_tools()
         raise assets.SetupError(f"missing {', '.join(sorted(missing))}: apt-get install "
                                 f"{' '.join(sorted(set(missing.values())))} (or --install)")
-    kernel_path = str(kernel or assets.fetch_kernel(log=log, version=sc.machine.kernel))
-    initrd = str(assets.build_initramfs(log))
+    if sc.machine.arch == "powerpc64":
+        kernel_path = str(kernel or assets.fetch_kernel_ppc64el(sc.machine.kernel,
+                                                                sc.machine.page_size, log=log))
+        initrd = str(assets.build_initramfs_ppc64el(log))
+    else:
+        kernel_path = str(kernel or assets.fetch_kernel(log=log, version=sc.machine.kernel))
+        initrd = str(assets.build_initramfs(log))
     with tempfile.TemporaryDirectory(prefix="hotmem-qemu-") as tmp:
         sock = os.path.join(tmp, "qmp.sock")
-        argv = qemu.qemu_argv(sc.machine, kernel_path, initrd, sock)
+        argv = (qemu.pseries_argv(sc.machine, kernel_path, initrd, sock)
+                if sc.machine.arch == "powerpc64" else
+                qemu.qemu_argv(sc.machine, kernel_path, initrd, sock))
         t0 = time.monotonic()
         log(f"hotmem validate: booting {kernel_path} in QEMU (TCG)")
         with qemu.Guest(argv, sock, log=log) as guest:
@@ -245,8 +349,10 @@ def run_qemu(sc: Scenario, kernel: str | None = None, log=print, install: bool =
             _, bs = guest.run(f"cat {MEMORY}/block_size_bytes")
             block_size = int(bs.strip(), 16)
             info = {"kernel": kernel_path, "kernel_version": sc.machine.kernel,
+                    "arch": sc.machine.arch, "page_size": sc.machine.page_size,
+                    "mmu": sc.machine.mmu,
                     "release": release, "version": version,
-                    "cmdline": cmdline, "qemu": qemu.qemu_version(), "qemu_argv": argv,
+                    "cmdline": cmdline, "qemu": qemu.qemu_version(argv[0]), "qemu_argv": argv,
                     "boot_s": round(guest.boot_s, 2)}
             steps = [StepResult("baseline", "boot", reading=_guest_reading(guest, []))]
             for i, step in enumerate(sc.steps):

@@ -71,6 +71,44 @@ MEMORY = "/sys/devices/system/memory"
 ACPI_MAX_RAM_SLOTS = 256
 #: the most steps a scenario may have (each takes a reading: 10,000 is hours in QEMU)
 MAX_STEPS = 10_000
+#: QEMU's limit on -m slots= for the pseries machine (SPAPR_MAX_RAM_SLOTS, include/hw/ppc/spapr.h,
+#: QEMU 7.2)
+SPAPR_MAX_RAM_SLOTS = 32
+#: QEMU's pseries LMB size (SPAPR_MEMORY_BLOCK_SIZE, include/hw/ppc/spapr.h): a pc-dimm's size must
+#: be a multiple of it (spapr_memory_pre_plug: "Hotplugged memory size must be a multiple of 256 MB")
+SPAPR_MEMORY_BLOCK_SIZE = 256 << 20
+#: QEMU's alignment of the pseries device-memory region (SPAPR_DEVICE_MEM_ALIGN, spapr.h)
+SPAPR_DEVICE_MEM_ALIGN = 1 << 30
+#: the guests ``hotmem validate --arch`` boots
+ARCHES = ("x86_64", "powerpc64")
+PPC_PAGE_SIZES = ("64K", "4K")
+PPC_MMUS = ("radix",)
+
+
+def _set_arch(m, arch: str, page_size: str | None, mmu: str | None) -> None:
+    """Check and set the machine's arch, page size and MMU (ScenarioError naming the bad one)."""
+    if arch not in ARCHES:
+        raise ScenarioError(f"machine.arch = {arch!r}: expected one of {', '.join(ARCHES)}")
+    if arch == "x86_64":
+        if page_size not in (None, "4K") or mmu is not None:
+            raise ScenarioError(f"machine.page_size = {page_size!r} / mmu = {mmu!r}: x86_64 has "
+                                "4K pages and one MMU")
+        m.arch, m.page_size, m.mmu = arch, None, None
+        return
+    page_size = page_size or "64K"
+    if page_size not in PPC_PAGE_SIZES:
+        raise ScenarioError(f"machine.page_size = {page_size!r}: expected one of "
+                            f"{', '.join(PPC_PAGE_SIZES)} on powerpc64")
+    mmu = mmu or "radix"
+    if mmu not in PPC_MMUS:
+        raise ScenarioError(f"machine.mmu = {mmu!r}: expected one of {', '.join(PPC_MMUS)} (QEMU "
+                            "TCG's hash MMU has no 16M pages, see test_boot_absolute_ppc64le.py)")
+    if m.slots > SPAPR_MAX_RAM_SLOTS:
+        raise ScenarioError(f"machine.slots = {m.slots}: pseries has at most "
+                            f"{SPAPR_MAX_RAM_SLOTS} (SPAPR_MAX_RAM_SLOTS)")
+    if m.paging_levels != 4:
+        raise ScenarioError(f"machine.paging_levels = {m.paging_levels}: x86_64 only")
+    m.arch, m.page_size, m.mmu = arch, page_size, mmu
 
 
 class ScenarioError(ValueError):
@@ -105,6 +143,18 @@ class MachineSpec:
     default_online: str = "offline"
     #: the model's build configuration (hotmem.kconfig; None: the version's default, Debian's)
     config: object = None
+    #: the guest: "x86_64" (QEMU pc, ACPI DIMMs) or "powerpc64" (QEMU pseries, DLPAR LMBs);
+    #: set by for_arch (``hotmem validate --arch``) or the TOML's machine.arch
+    arch: str = "x86_64"
+    #: powerpc64: the kernel's page size, "64K" (Debian's powerpc64le / -64k builds) or "4K"
+    page_size: str | None = None
+    #: powerpc64: the MMU QEMU's -cpu gives the guest ("radix": power9)
+    mmu: str | None = None
+
+    @property
+    def page_shift(self) -> int:
+        """PAGE_SHIFT of the guest: kpageflags is indexed by its pfns."""
+        return 16 if self.arch == "powerpc64" and (self.page_size or "64K") == "64K" else 12
 
     @property
     def nr_cpus(self) -> int:
@@ -130,6 +180,7 @@ class Step:
     read: bool = True
     block_size: int | None = None       # virtio_mem: the device block size
     requested: int | None = None        # virtio_mem / resize: requested-size
+    addr_given: bool = False            # the TOML gave addr (not placed by assign_addresses)
 
 
 @dataclass
@@ -156,9 +207,12 @@ class Scenario:
                 "machine": {"boot_memory": {str(k): v for k, v in m.boot_memory.items()},
                             "cmdline": m.cmdline, "paging_levels": m.paging_levels,
                             "cpus": {str(k): v for k, v in m.cpu_nodes.items()},
-                            "slots": m.slots, "maxmem": m.maxmem},
+                            "slots": m.slots, "maxmem": m.maxmem,
+                            **({"arch": m.arch, "page_size": m.page_size, "mmu": m.mmu}
+                               if m.arch != "x86_64" else {})},
                 "noise_pages": self.noise_pages,
-                "steps": [{k: v for k, v in vars(s).items() if v is not None} for s in self.steps]}
+                "steps": [{k: v for k, v in vars(s).items() if v is not None and k != "addr_given"}
+                          for s in self.steps]}
 
 
 def _size(value, what: str) -> int:
@@ -201,7 +255,7 @@ def _machine(t: dict) -> MachineSpec:
     if not isinstance(t, dict):
         raise ScenarioError(f"machine = {t!r}: expected a table ([machine])")
     unknown = set(t) - {"boot_memory", "cmdline", "paging_levels", "cpus", "slots", "maxmem",
-                        "default_online"}
+                        "default_online", "arch", "page_size", "mmu"}
     if unknown:
         raise ScenarioError(f"[machine]: unknown keys {sorted(unknown)}")
     m = MachineSpec(
@@ -209,12 +263,15 @@ def _machine(t: dict) -> MachineSpec:
         cmdline=_str(t.get("cmdline", ""), "machine.cmdline"),
         paging_levels=_int(t.get("paging_levels", 4), "machine.paging_levels"),
         cpu_nodes=_per_node(t.get("cpus", 1), "machine.cpus", _int),
-        slots=_int(t.get("slots", 8), "machine.slots", ACPI_MAX_RAM_SLOTS),
+        slots=_int(t.get("slots", 8), "machine.slots", max(ACPI_MAX_RAM_SLOTS, SPAPR_MAX_RAM_SLOTS)),
         maxmem=_size(t.get("maxmem", "16G"), "machine.maxmem"),
         default_online=_str(t.get("default_online", "offline"), "machine.default_online"))
     if m.default_online not in ("offline", "config"):
         raise ScenarioError(f"machine.default_online = {m.default_online!r}: expected "
                             "\"offline\" or \"config\"")
+    _set_arch(m, _str(t.get("arch", "x86_64"), "machine.arch"),
+              None if t.get("page_size") is None else _str(t["page_size"], "machine.page_size"),
+              None if t.get("mmu") is None else _str(t["mmu"], "machine.mmu"))
     if m.paging_levels not in (4, 5):
         raise ScenarioError(f"machine.paging_levels = {m.paging_levels!r}: expected 4 or 5")
     if m.nr_cpus < 1:
@@ -252,6 +309,7 @@ def _step(i: int, t: dict, dimms: dict) -> Step:
             s.size = _size(t.get("size", "128M" if op == "hotplug" else "1G"), f"{where}.size")
             s.node = _int(t.get("node", 0), f"{where}.node")
             s.addr = None if t.get("addr") is None else _size(t["addr"], f"{where}.addr")
+            s.addr_given = s.addr is not None
         elif s.dimm not in dimms:
             raise ScenarioError(f"{where}: DIMM {s.dimm!r} was never plugged")
         virtio = (dimms[s.dimm].op if s.dimm in dimms else op) == "virtio_mem"
@@ -289,9 +347,19 @@ def assign_addresses(sc: Scenario) -> None:
     region starts at 4 GiB rounded up past the above-4G RAM; hw/i386/pc_piix.c:pc_init1 keeps
     RAM below 4 GiB up to 3 GiB once it reaches 0xe0000000)."""
     boot = sc.machine.boot_total
-    below = 3 * GiB if boot >= 0xE0000000 else boot
-    above = boot - below
-    base = -(-(4 * GiB + above) // GiB) * GiB
+    if sc.machine.arch == "powerpc64":
+        # hw/ppc/spapr.c:spapr_machine_init: device memory at ROUND_UP(ram_size, 1 GiB)
+        base = -(-boot // SPAPR_DEVICE_MEM_ALIGN) * SPAPR_DEVICE_MEM_ALIGN
+        for s in sc.steps:
+            if s.op == "virtio_mem":
+                raise ScenarioError(f"step {s.name}: virtio-mem on pseries is not driven yet")
+            if s.op == "hotplug" and (not s.size or s.size % SPAPR_MEMORY_BLOCK_SIZE):
+                raise ScenarioError(f"step {s.name}: DIMM size {s.size:#x} is not a multiple of "
+                                    "256 MiB (QEMU spapr_memory_pre_plug, SPAPR_MEMORY_BLOCK_SIZE)")
+    else:
+        below = 3 * GiB if boot >= 0xE0000000 else boot
+        above = boot - below
+        base = -(-(4 * GiB + above) // GiB) * GiB
     plugged: dict[str, tuple[int, int]] = {}
     pc_dimms: set = set()                       # the plugged devices that take a DIMM slot
     for s in sc.steps:
@@ -384,6 +452,21 @@ def for_kernel(sc: Scenario, version: str, config=None) -> Scenario:
     if (out.machine.default_online == "offline" and cfg.mhp_default_online_type != "offline"
             and not any(w.startswith("memhp_default_state=") for w in words)):
         out.machine.cmdline = " ".join(words + ["memhp_default_state=offline"])
+    return out
+
+
+def for_arch(sc: Scenario, arch: str, page_size: str | None = None,
+             mmu: str | None = None) -> Scenario:
+    """``sc`` on another guest (``hotmem validate --arch powerpc64 --page-size 4K``): a copy with
+    the machine's arch, page size and MMU set, and its DIMMs placed again as that board's QEMU
+    places them (assign_addresses). Raises ScenarioError naming a bad value."""
+    import copy
+    out = copy.deepcopy(sc)
+    _set_arch(out.machine, arch, page_size, mmu)
+    for s in out.steps:
+        if s.op in ("hotplug", "virtio_mem") and not s.addr_given:
+            s.addr = None
+    assign_addresses(out)
     return out
 
 

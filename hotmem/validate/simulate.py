@@ -34,7 +34,8 @@ def _summary(sc: Scenario, reading: dict) -> list[str]:
     out.append("  blocks: " + "; ".join(
         (f"memory{a}" if a == b else f"memory{a}-{b}") + f" {k[0]} ({k[1]}, node {k[2]})"
         for a, b, k in groups))
-    names = {(s.addr >> 12, s.size >> 12): s.dimm for s in sc.steps
+    shift = sc.machine.page_shift
+    names = {(s.addr >> shift, s.size >> shift): s.dimm for s in sc.steps
              if s.op in ("hotplug", "virtio_mem")}
     for key, words in sorted(reading["kpage"].items()):
         flags = np.asarray(words["flags"])
