@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from bench_util import (ARCH_MACHINES, GiB, SCALE_START, TiB, arch_machine, machine_2g_blocks,
+import hotmem
+from bench_util import (ARCH_MACHINES, BOOT_FOR_2G_BLOCKS, GiB, SCALE_START, TiB, arch_machine, machine_2g_blocks,
                         peak_rss, reset_peak_rss, rss, skip_reason, state_path)
 from hotmem import MHP_MEMMAP_ON_MEMORY
 from hotmem.arch import get_arch
@@ -27,6 +28,10 @@ from hotmem.machine import parse_size
 SIZES = os.environ.get("HOTMEM_BENCH_SCALE", "128G,256G,512G,1T,4T,16T,64T").split(",")
 PHYS_LIMIT = get_arch("x86_64", paging_levels=4).physmem_end + 1
 ARCH_SIZES = os.environ.get("HOTMEM_BENCH_ARCH_SCALE", "128G,1T,16T").split(",")
+#: group 4b (the 1 PiB stretch of issue #17): 5-level x86-64 with 1 GiB direct-map pages; off by
+#: default (1 PiB needs ~12 GiB): HOTMEM_BENCH_SCALE5=16T,256T,1P
+SIZES5 = [s for s in os.environ.get("HOTMEM_BENCH_SCALE5", "").split(",") if s]
+_measured5: tuple[list, list] = ([], [])
 BLOCK = 2 * GiB
 BLOCK_PAGES = BLOCK >> 12                           # 524288
 MEMMAP_PAGES = BLOCK_PAGES * 64 >> 12               # 8192: 32 MiB of struct pages per block
@@ -158,6 +163,43 @@ def test_scale_arch(benchmark, arch, size):
         arch=arch, boot=parse_size(boot), size=nbytes, pages=pages, blocks=blocks, block_size=bs,
         add_s=st["add_s"], online_s=st["online_s"], cpu_s=st["cpu_s"], peak_rss_growth=growth,
         bytes_per_page=growth / pages, pages_per_s=pages / total_s)
+    del m
+    st.clear()
+    gc.collect()
+
+
+def machine_5level():
+    """The 63 GiB pc guest of group 4, with la57 (5-level paging: MAX_PHYSMEM_BITS 52, 4 PiB) and
+    pdpe1gb, so that the direct map of hot-added memory takes 1 GiB pages (init_64.c
+    phys_pud_init) and no PMD tables."""
+    m = hotmem.Machine(boot_memory=BOOT_FOR_2G_BLOCKS, maxmem=BOOT_FOR_2G_BLOCKS, paging_levels=5,
+                       cmdline="memory_hotplug.memmap_on_memory=1",
+                       cpu_flags=("pse", "hypervisor", "pdpe1gb", "la57"))
+    assert m.memory_block_size_bytes == BLOCK
+    return m
+
+
+@pytest.mark.benchmark(group="4b scale, 5-level x86-64 (stretch): hot-add and online in 2 GiB blocks")
+@pytest.mark.parametrize("size", SIZES5)
+def test_scale_5level(benchmark, size):
+    nbytes = parse_size(size)
+    pages = nbytes >> 12
+    per_page, per_s = _measured5
+    reason = skip_reason(f"5-level {size}", pages, per_page or [0.06], per_s)
+    if reason:
+        pytest.skip(reason)
+    st = _run(benchmark, machine_5level, nbytes, pages, lambda m: BLOCK,
+              lambda m: MHP_MEMMAP_ON_MEMORY)
+    m, growth = st["m"], st["growth"]
+    blocks = nbytes // BLOCK
+    assert m.totalram_pages - st["totalram0"] == blocks * (BLOCK_PAGES - MEMMAP_PAGES)
+    total_s = st["add_s"] + st["online_s"]
+    per_page.append(growth / pages)
+    per_s.append(total_s / pages)
+    benchmark.extra_info.update(
+        size=nbytes, pages=pages, blocks=blocks, add_s=st["add_s"], online_s=st["online_s"],
+        cpu_s=st["cpu_s"], peak_rss_growth=growth, bytes_per_page=growth / pages,
+        pages_per_s=pages / total_s)
     del m
     st.clear()
     gc.collect()
