@@ -77,32 +77,40 @@ def _run(benchmark, make_machine, nbytes, pages, block, flags_of):
     return state
 
 
-@pytest.mark.benchmark(group="4 scale: hot-add and online in 2 GiB blocks")
-@pytest.mark.parametrize("size", SIZES)
-def test_scale(benchmark, size):
-    # 4-level x86-64 addresses 64 TiB (MAX_PHYSMEM_BITS 46): above SCALE_START a "64T" run
-    # hot-adds up to that limit (63 TiB); the kernel refuses more with E2BIG, as the model does
-    nbytes = min(parse_size(size), PHYS_LIMIT - SCALE_START)
+def _x86_scale(benchmark, make_machine, label, nbytes, per_page, per_s, projected_from):
+    """Groups 4 and 4b: hot-add + online ``nbytes`` in 2 GiB blocks on ``make_machine()``,
+    skipped by projection from ``projected_from`` bytes per page; appends to ``per_page`` and
+    ``per_s``."""
     pages = nbytes >> 12
-    reason = skip_reason(size, pages, _bytes_per_page, _seconds_per_page)
+    reason = skip_reason(label, pages, projected_from, per_s)
     if reason:
         pytest.skip(reason)
-    st = _run(benchmark, machine_2g_blocks, nbytes, pages, lambda m: BLOCK,
+    st = _run(benchmark, make_machine, nbytes, pages, lambda m: BLOCK,
               lambda m: MHP_MEMMAP_ON_MEMORY)
     m, growth = st["m"], st["growth"]
     blocks = nbytes // BLOCK
     # every block online, each giving the buddy its pages less its own memmap
     assert m.totalram_pages - st["totalram0"] == blocks * (BLOCK_PAGES - MEMMAP_PAGES)
     total_s = st["add_s"] + st["online_s"]
-    _bytes_per_page.append(growth / pages)
-    _seconds_per_page.append(total_s / pages)
+    per_page.append(growth / pages)
+    per_s.append(total_s / pages)
     benchmark.extra_info.update(
         size=nbytes, pages=pages, blocks=blocks, add_s=st["add_s"], online_s=st["online_s"],
-        cpu_s=st["cpu_s"],
-        peak_rss_growth=growth, bytes_per_page=growth / pages, pages_per_s=pages / total_s)
+        cpu_s=st["cpu_s"], peak_rss_growth=growth, bytes_per_page=growth / pages,
+        pages_per_s=pages / total_s)
     del m
     st.clear()
     gc.collect()
+
+
+@pytest.mark.benchmark(group="4 scale: hot-add and online in 2 GiB blocks")
+@pytest.mark.parametrize("size", SIZES)
+def test_scale(benchmark, size):
+    # 4-level x86-64 addresses 64 TiB (MAX_PHYSMEM_BITS 46): above SCALE_START a "64T" run
+    # hot-adds up to that limit (63 TiB); the kernel refuses more with E2BIG, as the model does
+    nbytes = min(parse_size(size), PHYS_LIMIT - SCALE_START)
+    _x86_scale(benchmark, machine_2g_blocks, size, nbytes, _bytes_per_page, _seconds_per_page,
+               _bytes_per_page)
 
 
 #: boot memory of the group-4a Machines: the first of these whose 3/4 holds the linear-map page
@@ -182,27 +190,9 @@ def machine_5level():
 @pytest.mark.benchmark(group="4b scale, 5-level x86-64 (stretch): hot-add and online in 2 GiB blocks")
 @pytest.mark.parametrize("size", SIZES5)
 def test_scale_5level(benchmark, size):
-    nbytes = parse_size(size)
-    pages = nbytes >> 12
     per_page, per_s = _measured5
-    reason = skip_reason(f"5-level {size}", pages, per_page or [0.06], per_s)
-    if reason:
-        pytest.skip(reason)
-    st = _run(benchmark, machine_5level, nbytes, pages, lambda m: BLOCK,
-              lambda m: MHP_MEMMAP_ON_MEMORY)
-    m, growth = st["m"], st["growth"]
-    blocks = nbytes // BLOCK
-    assert m.totalram_pages - st["totalram0"] == blocks * (BLOCK_PAGES - MEMMAP_PAGES)
-    total_s = st["add_s"] + st["online_s"]
-    per_page.append(growth / pages)
-    per_s.append(total_s / pages)
-    benchmark.extra_info.update(
-        size=nbytes, pages=pages, blocks=blocks, add_s=st["add_s"], online_s=st["online_s"],
-        cpu_s=st["cpu_s"], peak_rss_growth=growth, bytes_per_page=growth / pages,
-        pages_per_s=pages / total_s)
-    del m
-    st.clear()
-    gc.collect()
+    _x86_scale(benchmark, machine_5level, f"5-level {size}", parse_size(size), per_page, per_s,
+               per_page or [0.06])
 
 
 def test_sizes_are_known():

@@ -223,19 +223,16 @@ def fetch_kernel(package: str | None = None, log=print, version: str = "6.1",
     return sorted(dest.glob("boot/vmlinuz-*"))[0]
 
 
-def build_initramfs(log=print) -> Path:
-    """A gzip'd newc cpio with busybox-static and the harness's /init (cached by content)."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise SetupError("busybox (Debian busybox-static) is missing")
+def pack_initramfs(busybox, tag: str | None = None, log=print) -> Path:
+    """A gzip'd newc cpio with ``busybox`` and the harness's /init (cached by content; ``tag``
+    names the guest arch in the file name)."""
     if shutil.which("cpio") is None:
         raise SetupError("cpio is missing")
-    with open(busybox, "rb") as f:
-        digest = hashlib.sha256(f.read() + INIT_SCRIPT.encode()).hexdigest()[:16]
-    out = cache_dir() / f"initramfs-{digest}.cpio.gz"
+    digest = hashlib.sha256(Path(busybox).read_bytes() + INIT_SCRIPT.encode()).hexdigest()[:16]
+    out = cache_dir() / f"initramfs-{tag + '-' if tag else ''}{digest}.cpio.gz"
     if out.exists():
         return out
-    log("hotmem validate: building the initramfs")
+    log(f"hotmem validate: building the {tag + ' ' if tag else ''}initramfs")
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         root = Path(tmp) / "root"
         for d in ("bin", "dev", "proc", "sys", "tmp"):
@@ -254,6 +251,14 @@ def build_initramfs(log=print) -> Path:
             f.write(cpio.stdout)
         part.rename(out)
     return out
+
+
+def build_initramfs(log=print) -> Path:
+    """The x86_64 guest's initramfs: the host's busybox-static and the harness's /init."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise SetupError("busybox (Debian busybox-static) is missing")
+    return pack_initramfs(busybox, None, log)
 
 
 # -- foreign-arch guests (ppc64el) through the project's own multi-arch apt state ---------------
@@ -356,36 +361,6 @@ def fetch_kernel_ppc64el(version: str, page_size: str | None = "64K", log=print)
         return sorted(dest.glob("boot/vmlinux-*"))[0]
     raise SetupError(f"no ppc64el {version} {page_size} kernel downloaded"
                      + (": " + "; ".join(errors[:3]) if errors else " (none known to apt)"))
-
-
-def pack_initramfs(busybox: Path, tag: str, log=print) -> Path:
-    """A gzip'd newc cpio with ``busybox`` and the harness's /init (cached by content; ``tag``
-    names the guest arch in the file name)."""
-    if shutil.which("cpio") is None:
-        raise SetupError("cpio is missing")
-    digest = hashlib.sha256(Path(busybox).read_bytes() + INIT_SCRIPT.encode()).hexdigest()[:16]
-    out = cache_dir() / f"initramfs-{tag}-{digest}.cpio.gz"
-    if out.exists():
-        return out
-    log(f"hotmem validate: building the {tag} initramfs")
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        root = Path(tmp) / "root"
-        for d in ("bin", "dev", "proc", "sys", "tmp"):
-            (root / d).mkdir(parents=True)
-        shutil.copy2(busybox, root / "bin" / "busybox")
-        (root / "init").write_text(INIT_SCRIPT)
-        os.chmod(root / "init", 0o755)
-        files = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
-                              input=("\n".join(files) + "\n").encode(), cwd=root,
-                              capture_output=True)
-        if cpio.returncode:
-            raise SetupError(f"cpio failed: {cpio.stderr.decode(errors='replace')}")
-        part = out.with_suffix(".part")
-        with gzip.GzipFile(part, "wb", mtime=0) as f:
-            f.write(cpio.stdout)
-        part.rename(out)
-    return out
 
 
 def build_initramfs_ppc64el(log=print) -> Path:

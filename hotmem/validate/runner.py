@@ -227,6 +227,19 @@ def _online_wait_command(blocks, tries: int = 600) -> str:
             "sleep 0.1; i=$((i+1)); done; echo HM-WAIT $ok $i; [ $ok = 1 ]" % (tries, paths))
 
 
+def _device_add_pc_dimm(qmp, step: Step, res: StepResult) -> None:
+    """object-add a memory-backend-ram and device_add a pc-dimm on it (QMP), and note where QEMU
+    placed it (query-memory-devices)."""
+    qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"mem-{step.dimm}",
+                                 "size": step.size})
+    qmp.execute("device_add", driver="pc-dimm", id=step.dimm, memdev=f"mem-{step.dimm}",
+                addr=step.addr, node=step.node)
+    for dev in qmp.execute("query-memory-devices"):
+        data = dev.get("data", {})
+        if data.get("id") == step.dimm:
+            res.dimms[step.dimm] = {k: data.get(k) for k in ("addr", "size", "node")}
+
+
 def _kernel_step_pseries(guest, sc: Scenario, step: Step, block_size: int,
                          res: StepResult) -> None:
     """device_add / device_del of a pc-dimm on QEMU's pseries: the guest's kernel gets a DLPAR
@@ -237,14 +250,7 @@ def _kernel_step_pseries(guest, sc: Scenario, step: Step, block_size: int,
     addr, size, _ = sc.dimm_layout()[step.dimm]
     blocks = blocks_of(addr, size, block_size)
     if step.op == "hotplug":
-        qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"mem-{step.dimm}",
-                                     "size": step.size})
-        qmp.execute("device_add", driver="pc-dimm", id=step.dimm, memdev=f"mem-{step.dimm}",
-                    addr=step.addr, node=step.node)
-        for dev in qmp.execute("query-memory-devices"):
-            data = dev.get("data", {})
-            if data.get("id") == step.dimm:
-                res.dimms[step.dimm] = {k: data.get(k) for k in ("addr", "size", "node")}
+        _device_add_pc_dimm(qmp, step, res)
         rc, out = guest.run(_online_wait_command(blocks), timeout=300)
         if rc:
             res.ok, res.error = False, "EINVAL"
@@ -267,14 +273,7 @@ def _kernel_step(guest, sc: Scenario, step: Step, block_size: int, res: StepResu
     if step.op in ("hotplug", "eject") and sc.machine.arch == "powerpc64":
         _kernel_step_pseries(guest, sc, step, block_size, res)
     elif step.op == "hotplug":
-        qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"mem-{step.dimm}",
-                                     "size": step.size})
-        qmp.execute("device_add", driver="pc-dimm", id=step.dimm, memdev=f"mem-{step.dimm}",
-                    addr=step.addr, node=step.node)
-        for dev in qmp.execute("query-memory-devices"):
-            data = dev.get("data", {})
-            if data.get("id") == step.dimm:
-                res.dimms[step.dimm] = {k: data.get(k) for k in ("addr", "size", "node")}
+        _device_add_pc_dimm(qmp, step, res)
         ev = qmp.wait_event(_ost(step.dimm, ACPI_OST_INSERT), 120)
         status = None if ev is None else ev["data"]["info"]["status"]
         blocks = blocks_of(step.addr, step.size, block_size)
